@@ -1,0 +1,1 @@
+"""What every part of Pingtai needs the same way: settings, database, errors, telemetry, health."""

@@ -1,0 +1,92 @@
+"""``create_service_app``: the same FastAPI skeleton for every part."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+from libs.common.database import Database
+from libs.common.errors import PROBLEM_RESPONSES, install_error_handlers
+from libs.common.health import ReadinessCheck, health_router
+from libs.common.middleware import RequestContextMiddleware
+from libs.common.settings import PartSettings
+from libs.common.telemetry import configure_logging, configure_tracing
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+VERSION = "0.1.0"
+
+
+def create_service_app(
+    settings: PartSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    lifespans: Sequence[Lifespan] = (),
+    readiness_checks: Sequence[ReadinessCheck] = (),
+    configure_process: bool = True,
+) -> FastAPI:
+    """Build a part's app: middleware, problem details, health, metrics, telemetry, database.
+
+    ``lifespans`` run in order at start-up and in reverse at shutdown, inside the database's.
+    ``configure_process`` installs logging and the tracer provider (off in in-process tests that
+    build many apps).
+    """
+    part = settings.part
+    if configure_process:
+        configure_logging(part=part, level=settings.log_level, fmt=settings.log_format)
+        configure_tracing(settings.service_name)
+
+    database = Database(settings.database_url, echo=settings.database_echo)
+
+    async def database_probe() -> str | None:
+        await database.ping()
+        return None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(database.dispose)
+            for part_lifespan in lifespans:
+                await stack.enter_async_context(part_lifespan(app))
+            yield
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=VERSION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.part = part
+    app.state.settings = settings
+    app.state.database = database
+    app.state.readiness_checks = [
+        ReadinessCheck("database", database_probe),
+        *readiness_checks,
+    ]
+
+    install_error_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router, responses=PROBLEM_RESPONSES)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestContextMiddleware, part=part, max_body_bytes=settings.max_body_bytes)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    SQLAlchemyInstrumentor().instrument(engine=database.engine.sync_engine)
+    return app

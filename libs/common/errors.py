@@ -1,0 +1,196 @@
+"""RFC 9457 problem details: one error base for every part and one set of handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from libs.common.context import current_request_id
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://pingtai.dev/problems/"
+
+log = structlog.get_logger("pingtai.errors")
+
+
+class FieldError(BaseModel):
+    """One bad field of a request."""
+
+    loc: list[str | int] = Field(description="Where the bad value is, e.g. ['body', 'name'].")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "type": f"{PROBLEM_BASE}not-found",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "No application 42.",
+                "request_id": "6f1c1d4e5b2a4c0f9d7e8a1b2c3d4e5f",
+            }
+        },
+    )
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class PingtaiError(Exception):
+    """The base of every domain error; subclasses set ``status`` and ``code``."""
+
+    status: int = 400
+    code: str = "bad-request"
+    title: str | None = None
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(PingtaiError):
+    status = 404
+    code = "not-found"
+
+
+class Conflict(PingtaiError):
+    status = 409
+    code = "conflict"
+
+
+class Forbidden(PingtaiError):
+    status = 403
+    code = "forbidden"
+
+
+class Unauthorized(PingtaiError):
+    status = 401
+    code = "unauthorized"
+
+
+class PayloadTooLarge(PingtaiError):
+    status = 413
+    code = "payload-too-large"
+
+
+def problem_response(
+    status: int,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    detail: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Render a problem document with the request id of the current request."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": f"{PROBLEM_BASE}{code}" if code else "about:blank",
+        "title": title or phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    if errors is not None:
+        body["errors"] = [e.model_dump() for e in errors]
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def _field_errors(exc: RequestValidationError) -> list[FieldError]:
+    return [
+        FieldError(
+            loc=[p for p in e.get("loc", ()) if isinstance(p, str | int)],
+            msg=str(e.get("msg", "")),
+            type=str(e.get("type", "")),
+        )
+        for e in exc.errors()
+    ]
+
+
+async def _on_pingtai_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PingtaiError)
+    return problem_response(
+        exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    return problem_response(
+        422,
+        code="validation-error",
+        title="Your request is not valid",
+        detail=f"{len(errors)} field(s) failed validation.",
+        errors=errors,
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if detail == HTTPStatus(exc.status_code).phrase:
+        detail = None
+    return problem_response(
+        exc.status_code,
+        code=codes.get(exc.status_code),
+        detail=detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path, method=request.method)
+    return problem_response(
+        500,
+        code="internal-error",
+        detail="Something went wrong on our side. Quote the request id when you report it.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of ``app`` a problem document."""
+    app.add_exception_handler(PingtaiError, _on_pingtai_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)
+
+
+# Declared on routes so the OpenAPI documents list the error responses they may send.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": Problem,
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+        "description": "Validation error",
+    },
+    500: {
+        "model": Problem,
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+        "description": "Unexpected error",
+    },
+}

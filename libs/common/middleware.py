@@ -1,0 +1,135 @@
+"""One ASGI middleware for every part: request id, body limit, access log, metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from libs.common.context import reset_request_id, set_request_id
+from libs.common.errors import PayloadTooLarge, problem_response
+from libs.common.telemetry import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+access_log = structlog.get_logger("pingtai.access")
+
+
+def incoming_request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is well-formed, else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class RequestContextMiddleware:
+    """Give each request an id, refuse oversized bodies, then log and measure it once."""
+
+    def __init__(self, app: ASGIApp, *, part: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.part = part
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = incoming_request_id(scope)
+        token = set_request_id(request_id)
+        started = time.perf_counter()
+        status = 500
+        in_flight = HTTP_IN_FLIGHT.labels(self.part)
+        in_flight.inc()
+
+        started_response = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise PayloadTooLarge(
+                        f"The request body is larger than {self.max_body_bytes} bytes."
+                    )
+            return message
+
+        try:
+            length = _content_length(scope)
+            if length is not None and length > self.max_body_bytes:
+                response = problem_response(
+                    413,
+                    code="payload-too-large",
+                    detail=f"The request body is larger than {self.max_body_bytes} bytes.",
+                )
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, limited_receive, send_with_id)
+        except Exception:
+            if started_response:
+                raise
+            # The last resort: a problem document with the request id, never a stack trace.
+            access_log.exception("unhandled_error", path=scope.get("path", ""))
+            await problem_response(
+                500,
+                code="internal-error",
+                detail="Something went wrong on our side. Quote the request id when you report it.",
+            )(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            in_flight.dec()
+            route = _route_template(scope)
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(self.part, method, route, str(status)).inc()
+            HTTP_LATENCY.labels(self.part, method, route).observe(elapsed)
+            path = scope.get("path", "")
+            log = access_log.debug if path in _QUIET_PATHS else access_log.info
+            log(
+                "request",
+                method=method,
+                path=path,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                client=(scope.get("client") or ("", 0))[0],
+            )
+            reset_request_id(token)
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    # Unmatched paths share one label so a scan of random URLs cannot blow up the metric.
+    return path if isinstance(path, str) else "<unmatched>"

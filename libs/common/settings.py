@@ -1,0 +1,70 @@
+"""Settings: one pydantic-settings class per part, all read from ``PINGTAI_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# The offsets of the default ports on one machine: gateway 8000, identity 8001, ... portal 8006.
+PORT_OFFSETS: dict[str, int] = {
+    "gateway": 0,
+    "identity": 1,
+    "catalog": 2,
+    "exchange": 3,
+    "workflow": 4,
+    "evaluation": 5,
+    "portal": 6,
+}
+DEFAULT_PORT_BASE = 8000
+PLACEHOLDER_SECRET = "change-me-in-production"
+
+
+def _shared(name: str) -> AliasChoices:
+    """Read a setting shared by every part from ``PINGTAI_<NAME>`` whatever the part's prefix."""
+    return AliasChoices(name.lower(), f"PINGTAI_{name.upper()}")
+
+
+class PartSettings(BaseSettings):
+    """Settings every part has; a part subclasses it with ``env_prefix="PINGTAI_<PART>_"``."""
+
+    part: ClassVar[str] = ""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # Shared by every part (PINGTAI_ENV, PINGTAI_NATS_URL, ...).
+    env: Environment = Field(default="development", validation_alias=_shared("env"))
+    var_dir: Path = Field(default=Path("var"), validation_alias=_shared("var_dir"))
+    nats_url: str | None = Field(default=None, validation_alias=_shared("nats_url"))
+    log_level: str = Field(default="INFO", validation_alias=_shared("log_level"))
+    log_format: Literal["json", "console"] = Field(
+        default="json", validation_alias=_shared("log_format")
+    )
+    secret_key: str = Field(default=PLACEHOLDER_SECRET, validation_alias=_shared("secret_key"))
+
+    # The part's own (PINGTAI_<PART>_HOST, PINGTAI_<PART>_PORT, ...).
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    database_url: str = ""
+    database_echo: bool = False
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _defaults_from_part(self) -> PartSettings:
+        if not self.port:
+            self.port = DEFAULT_PORT_BASE + PORT_OFFSETS.get(self.part, 0)
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.var_dir / f'{self.part}.db'}"
+        if self.env == "production" and self.secret_key == PLACEHOLDER_SECRET:
+            raise ValueError("PINGTAI_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def service_name(self) -> str:
+        """The name this part reports in logs, traces and metrics."""
+        return f"pingtai-{self.part}"

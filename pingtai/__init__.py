@@ -1,0 +1,1 @@
+"""The ``pingtai`` command: runs, migrates, seeds and supervises the platform's parts."""

@@ -1,0 +1,1 @@
+"""The platform's services; each one a separate process with its own database."""

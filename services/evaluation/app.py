@@ -1,0 +1,23 @@
+"""The evaluation part's app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from libs.common.app import create_service_app
+from services.evaluation.router import router
+from services.evaluation.settings import EvaluationSettings
+
+
+def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
+    """Build the evaluation app from ``settings`` (read from the environment when omitted)."""
+    settings = settings or EvaluationSettings()
+    return create_service_app(
+        settings,
+        title="Pingtai Evaluation",
+        description=(
+            "Evaluation: citizen reviews (好差评), rectification, indicators and the "
+            "composite index."
+        ),
+        routers=[router],
+    )

@@ -1,0 +1,23 @@
+"""The exchange part's app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from libs.common.app import create_service_app
+from services.exchange.router import router
+from services.exchange.settings import ExchangeSettings
+
+
+def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
+    """Build the exchange app from ``settings`` (read from the environment when omitted)."""
+    settings = settings or ExchangeSettings()
+    return create_service_app(
+        settings,
+        title="Pingtai Exchange",
+        description=(
+            "Exchange: data shared between departments under grants and consent, "
+            "the access ledger, open data."
+        ),
+        routers=[router],
+    )

@@ -1,0 +1,23 @@
+"""The identity part's app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from libs.common.app import create_service_app
+from services.identity.router import router
+from services.identity.settings import IdentitySettings
+
+
+def create_app(settings: IdentitySettings | None = None) -> FastAPI:
+    """Build the identity app from ``settings`` (read from the environment when omitted)."""
+    settings = settings or IdentitySettings()
+    return create_service_app(
+        settings,
+        title="Pingtai Identity",
+        description=(
+            "Identity (统一身份认证): people, organisations, roles and credentials; the "
+            "OpenID Connect provider."
+        ),
+        routers=[router],
+    )

@@ -1,0 +1,23 @@
+"""The workflow part's app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from libs.common.app import create_service_app
+from services.workflow.router import router
+from services.workflow.settings import WorkflowSettings
+
+
+def create_app(settings: WorkflowSettings | None = None) -> FastAPI:
+    """Build the workflow app from ``settings`` (read from the environment when omitted)."""
+    settings = settings or WorkflowSettings()
+    return create_service_app(
+        settings,
+        title="Pingtai Workflow",
+        description=(
+            "Workflow: applications (办件) from submission to result, parallel "
+            "department tasks, SLA clocks."
+        ),
+        routers=[router],
+    )

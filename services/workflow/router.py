@@ -1,0 +1,5 @@
+"""The workflow part's public API, served under ``/v1``."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["workflow"])
