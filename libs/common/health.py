@@ -62,7 +62,7 @@ async def readiness(part: str, checks: Sequence[ReadinessCheck]) -> Readiness:
 
 
 def health_router() -> APIRouter:
-    """``/healthz``, ``/readyz`` and ``/metrics``; checks come from ``app.state.readiness_checks``."""
+    """`/healthz`, `/readyz`, `/metrics`; checks come from `app.state.readiness_checks`."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is alive")

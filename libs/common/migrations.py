@@ -15,7 +15,7 @@ from libs.common.database import create_engine, is_sqlite
 
 
 def migrations_dir(package: str) -> Path:
-    """The Alembic folder of a part, e.g. ``services.identity`` -> ``services/identity/migrations``."""
+    """A part's Alembic folder: `services.identity` -> `services/identity/migrations`."""
     return Path(str(resources.files(package).joinpath("migrations")))
 
 

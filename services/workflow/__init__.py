@@ -1,1 +1,3 @@
-"""Workflow: applications (办件) from submission to result, parallel department tasks, SLA clocks."""
+"""Workflow: applications (办件) from submission to result,
+parallel department tasks, SLA clocks.
+"""
