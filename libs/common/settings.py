@@ -26,7 +26,9 @@ PLACEHOLDER_SECRET = "change-me-in-production"
 
 def _shared(name: str) -> AliasChoices:
     """Read a setting shared by every part from ``PINGTAI_<NAME>`` whatever the part's prefix."""
-    return AliasChoices(name.lower(), f"PINGTAI_{name.upper()}")
+    # Only the prefixed name: an alias replaces env_prefix, so a bare ``name`` would read ENV,
+    # SECRET_KEY, ... of whatever else runs beside us. populate_by_name keeps ``Settings(env=...)``.
+    return AliasChoices(f"PINGTAI_{name.upper()}")
 
 
 class PartSettings(BaseSettings):
