@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from libs.common.app import create_service_app
+from portal.pages import router as pages_router
 from portal.router import router
 from portal.settings import PortalSettings
 
@@ -19,5 +20,5 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             "Portal: the web portal for citizens, enterprise agents, officers, "
             "department admins and evaluators."
         ),
-        routers=[router],
+        routers=[router, pages_router],
     )

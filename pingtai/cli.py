@@ -1,0 +1,146 @@
+"""The `pingtai` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from libs.common.migrations import current_revision, migrate
+from libs.common.serve import serve as serve_part
+from libs.common.settings import DEFAULT_PORT_BASE
+from pingtai.parts import PART_NAMES, PARTS, get_part
+from pingtai.seed import run_demo_seed
+from pingtai.supervisor import DEFAULT_NATS_PORT, STATE_FILE, Platform, run_platform
+
+app = typer.Typer(
+    help="Pingtai (平台): government as a platform. Run, migrate, seed and inspect it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _var_dir() -> Path:
+    return Path(os.environ.get("PINGTAI_VAR_DIR", "var")).resolve()
+
+
+def _known_part(name: str) -> str:
+    try:
+        return get_part(name).name
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@app.command()
+def up(
+    port_base: Annotated[
+        int, typer.Option(help="Gateway port; identity is +1, catalog +2, ... portal +6.")
+    ] = DEFAULT_PORT_BASE,
+    nats_port: Annotated[
+        int, typer.Option(help="Port of the embedded NATS server (a free one if taken).")
+    ] = DEFAULT_NATS_PORT,
+    offer_demo: Annotated[
+        bool, typer.Option(help="On a first start, load the demo province once ready.")
+    ] = False,
+) -> None:
+    """Start the whole platform on this machine; Ctrl-C stops it."""
+    var_dir = _var_dir()
+    first_start = not any(var_dir.glob("*.db"))
+    gateway = f"http://127.0.0.1:{port_base}"
+    ready_at: list[float] = []
+
+    def on_ready() -> None:
+        ready_at.append(time.monotonic())
+
+    platform = Platform(
+        var_dir=var_dir,
+        port_base=port_base,
+        nats_url=os.environ.get("PINGTAI_NATS_URL") or None,
+        nats_port=nats_port,
+        colour=sys.stdout.isatty(),
+        out=lambda line: print(line, flush=True),
+    )
+
+    async def main() -> int:
+        task = asyncio.create_task(run_platform(platform, on_ready=on_ready))
+        if offer_demo and first_start:
+            while not ready_at and not task.done():
+                await asyncio.sleep(0.1)
+            if ready_at:
+                platform.say("first start: loading the demo province (pingtai seed --demo)")
+                await run_demo_seed(gateway, out=platform.say)
+        return await task
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+@app.command()
+def serve(part: Annotated[str, typer.Argument(help=f"One of: {', '.join(PART_NAMES)}.")]) -> None:
+    """Run one part in the foreground, as a container does."""
+    chosen = get_part(_known_part(part))
+    serve_part(chosen.app_factory, chosen.settings())
+
+
+@app.command("migrate")
+def migrate_command(
+    part: Annotated[str, typer.Argument(help=f"'all' or one of: {', '.join(PART_NAMES)}.")] = "all",
+) -> None:
+    """Apply a part's database migrations (or every part's)."""
+    chosen = PARTS if part == "all" else (get_part(_known_part(part)),)
+    for one in chosen:
+        url = one.settings().database_url
+        started = time.monotonic()
+        migrate(one.package, url)
+        revision = current_revision(one.package, url)
+        took = (time.monotonic() - started) * 1000
+        typer.echo(f"{one.name:<11} at {revision} ({took:.0f} ms)")
+
+
+@app.command()
+def status() -> None:
+    """Show what `pingtai up` runs here and whether each part is ready."""
+    path = _var_dir() / STATE_FILE
+    if not path.exists():
+        typer.echo(f"Pingtai is not running here (no {path}).")
+        raise typer.Exit(1)
+    state = json.loads(path.read_text())
+    typer.echo(f"supervisor pid {state['supervisor_pid']}, NATS {state['nats_url']}")
+    unready = 0
+    with httpx.Client(timeout=2.0) as client:
+        for name, info in state["parts"].items():
+            try:
+                response = client.get(f"{info['url']}/readyz")
+                verdict = response.json().get("status", str(response.status_code))
+            except httpx.HTTPError as exc:
+                verdict = f"down ({type(exc).__name__})"
+            unready += verdict not in ("ready", "degraded")
+            typer.echo(
+                f"  {name:<11} {info['url']:<24} pid {info['pid']:<8} "
+                f"restarts {info['restarts']:<3} {verdict}"
+            )
+    raise typer.Exit(1 if unready else 0)
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo province.")] = False,
+    gateway: Annotated[str, typer.Option(help="The running platform's gateway.")] = (
+        f"http://127.0.0.1:{DEFAULT_PORT_BASE}"
+    ),
+) -> None:
+    """Load data through the services' own APIs (never their databases)."""
+    if not demo:
+        raise typer.BadParameter("say what to load: --demo")
+    asyncio.run(run_demo_seed(gateway, out=typer.echo))
+
+
+def main() -> None:
+    """Entry point of the `pingtai` console script."""
+    app()

@@ -1,0 +1,307 @@
+"""`pingtai up`: NATS, migrations and every part as its own process, supervised."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from libs.common.migrations import migrate
+from pingtai.natsserver import NatsServer, free_port, port_is_free
+from pingtai.parts import PARTS, Part
+
+STATE_FILE = "pingtai-up.json"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+BACKOFF_MAX_S = 30.0
+# A part that stayed up this long is healthy again: its next crash restarts it at once.
+STABLE_AFTER_S = 60.0
+DEFAULT_NATS_PORT = 4250
+
+_COLOURS = ("36", "32", "33", "35", "34", "31", "37")
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: receive SIGTERM if the supervisor dies, so nothing is orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    """One supervised part process."""
+
+    part: Part
+    port: int
+    colour: str
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = 1.0
+    pump: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Platform:
+    """Everything `pingtai up` runs, and how to stop it."""
+
+    var_dir: Path
+    port_base: int
+    nats_url: str | None
+    nats_port: int = DEFAULT_NATS_PORT
+    colour: bool = True
+    out: Callable[[str], None] = print
+    nats: NatsServer | None = None
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    def env(self) -> dict[str, str]:
+        """The environment every part process gets: shared settings and every part's port."""
+        env = dict(os.environ)
+        env["PINGTAI_VAR_DIR"] = str(self.var_dir)
+        env.setdefault("PINGTAI_LOG_FORMAT", "console")
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.nats_url:
+            env["PINGTAI_NATS_URL"] = self.nats_url
+        for part in PARTS:
+            env[f"{part.env_prefix}PORT"] = str(part.port(self.port_base))
+        return env
+
+    def say(self, message: str) -> None:
+        self.out(f"pingtai    | {message}")
+
+    # -- start -------------------------------------------------------------------------------
+
+    def check_ports(self) -> None:
+        """Refuse to start when a part's port is taken, naming it."""
+        busy = [
+            f"{p.name} ({p.port(self.port_base)})"
+            for p in PARTS
+            if not port_is_free(p.port(self.port_base))
+        ]
+        if busy:
+            raise SystemExit(
+                f"ports in use: {', '.join(busy)}. Is Pingtai already running "
+                f"(`pingtai status`)? Choose other ports with --port-base."
+            )
+
+    def start_nats(self) -> None:
+        """Start the embedded NATS server unless PINGTAI_NATS_URL points at one."""
+        if self.nats_url:
+            self.say(f"using NATS at {self.nats_url}")
+            return
+        port = self.nats_port if port_is_free(self.nats_port) else free_port()
+        self.nats = NatsServer(store_dir=self.var_dir / "nats", port=port)
+        self.nats.start()
+        self.nats_url = self.nats.url
+        self.say(f"NATS JetStream ready at {self.nats_url} (store {self.var_dir / 'nats'})")
+
+    def migrate_all(self) -> None:
+        """Apply every part's migrations to its database."""
+        env = self.env()
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            for part in PARTS:
+                started = time.monotonic()
+                migrate(part.package, part.settings().database_url)
+                took = (time.monotonic() - started) * 1000
+                self.say(f"migrated {part.name} ({took:.0f} ms)")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    async def spawn(self, child: Child) -> None:
+        """Start (or restart) one part's process and stream its output with a prefix."""
+        child.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            child.part.package,
+            env=self.env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops parts in order
+            preexec_fn=_die_with_parent,
+        )
+        child.started_at = time.monotonic()
+        child.pump = asyncio.create_task(self._pump(child, child.process))
+        self.write_state()
+
+    async def _pump(self, child: Child, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        name = child.part.name.ljust(10)
+        prefix = f"\x1b[{child.colour}m{name}\x1b[0m | " if self.colour else f"{name} | "
+        while line := await process.stdout.readline():
+            self.out(prefix + line.decode(errors="replace").rstrip())
+
+    async def wait_ready(self, child: Child, deadline: float) -> None:
+        """Poll the part's /readyz until it answers 200."""
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if child.process is not None and child.process.returncode is not None:
+                    raise RuntimeError(
+                        f"{child.part.name} exited with {child.process.returncode} while starting"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    response = await client.get(f"{child.url}/readyz")
+                    if response.status_code == 200:
+                        return
+                await asyncio.sleep(0.05)
+        raise TimeoutError(f"{child.part.name} not ready after {READY_TIMEOUT_S:.0f}s")
+
+    # -- run ---------------------------------------------------------------------------------
+
+    async def supervise(self, child: Child) -> None:
+        """Restart the part with backoff whenever it exits on its own."""
+        while not self.stopping:
+            assert child.process is not None
+            code = await child.process.wait()
+            if child.pump is not None:
+                await child.pump
+            if self.stopping:
+                return
+            uptime = time.monotonic() - child.started_at
+            if uptime >= STABLE_AFTER_S:
+                child.backoff_s = 1.0
+            self.say(
+                f"{child.part.name} exited with code {code} after {uptime:.1f}s; "
+                f"restarting in {child.backoff_s:.0f}s"
+            )
+            await asyncio.sleep(child.backoff_s)
+            if self.stopping:
+                return
+            child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
+            child.restarts += 1
+            await self.spawn(child)
+
+    async def stop(self) -> None:
+        """Stop every part (SIGTERM, then SIGKILL after a grace period), NATS last."""
+        self.stopping = True
+        running = [
+            c for c in self.children if c.process is not None and c.process.returncode is None
+        ]
+        for child in running:
+            assert child.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+        for child in running:
+            assert child.process is not None
+            try:
+                await asyncio.wait_for(child.process.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                self.say(f"{child.part.name} did not stop in {STOP_TIMEOUT_S:.0f}s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                await child.process.wait()
+        for child in self.children:
+            if child.pump is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(child.pump, 2.0)
+        if self.nats is not None:
+            await asyncio.to_thread(self.nats.stop)
+            self.say("NATS stopped")
+        with contextlib.suppress(FileNotFoundError):
+            (self.var_dir / STATE_FILE).unlink()
+
+    def write_state(self) -> None:
+        """Record what runs where, for `pingtai status`."""
+        state: dict[str, Any] = {
+            "supervisor_pid": os.getpid(),
+            "nats_url": self.nats_url,
+            "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
+            "port_base": self.port_base,
+            "parts": {
+                c.part.name: {
+                    "pid": c.process.pid if c.process else None,
+                    "port": c.port,
+                    "url": c.url,
+                    "restarts": c.restarts,
+                }
+                for c in self.children
+            },
+        }
+        path = self.var_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(path)
+
+    def urls_table(self) -> str:
+        """What a newcomer opens first."""
+        gateway = f"http://127.0.0.1:{self.port_base}"
+        rows = [
+            ("Portal (门户)", f"{gateway}/"),
+            ("Gateway", gateway),
+            ("API docs", f"{gateway}/docs"),
+            *((f"  {c.part.name}", f"{gateway}/api/{c.part.name}/docs") for c in self.children
+              if c.part.name not in ("gateway", "portal")),
+            ("NATS", self.nats_url or "-"),
+            ("Data", str(self.var_dir)),
+        ]  # fmt: skip
+        width = max(len(label) for label, _ in rows)
+        return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+
+
+async def run_platform(platform: Platform, *, on_ready: Callable[[], None] | None = None) -> int:
+    """Start everything, wait for readiness, supervise until SIGINT or SIGTERM, then stop."""
+    started = time.monotonic()
+    platform.var_dir.mkdir(parents=True, exist_ok=True)
+    platform.check_ports()
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested.set)
+    supervisors: list[asyncio.Task[None]] = []
+    try:
+        await asyncio.to_thread(platform.start_nats)
+        await asyncio.to_thread(platform.migrate_all)
+        for index, part in enumerate(PARTS):
+            child = Child(part, part.port(platform.port_base), _COLOURS[index % len(_COLOURS)])
+            platform.children.append(child)
+            await platform.spawn(child)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        waiting: asyncio.Future[Any] = asyncio.gather(
+            *(platform.wait_ready(c, deadline) for c in platform.children)
+        )
+        stop_wait: asyncio.Future[Any] = asyncio.create_task(stop_requested.wait())
+        done, _ = await asyncio.wait({waiting, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if stop_wait in done:
+            waiting.cancel()
+            platform.say("stopping before everything was ready")
+            return 130
+        stop_wait.cancel()
+        waiting.result()
+        took = time.monotonic() - started
+        platform.say(f"ready in {took:.1f}s — every part answers /readyz\n{platform.urls_table()}")
+        platform.say("Ctrl-C stops everything.")
+        if on_ready is not None:
+            on_ready()
+        supervisors = [asyncio.create_task(platform.supervise(c)) for c in platform.children]
+        await stop_requested.wait()
+        platform.say("stopping ...")
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        platform.say(f"could not start: {exc}")
+        return 1
+    finally:
+        await platform.stop()
+        for task in supervisors:
+            task.cancel()
+        platform.say("stopped; no part is left running")
