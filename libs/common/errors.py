@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.common.context import current_request_id
@@ -164,6 +165,17 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A unique or foreign-key violation, often found only at commit: the request clashes with
+    # what is stored, so it is the client's 409, not our 500. The SQL stays in our log.
+    log.info("integrity_error", path=request.url.path, error=str(exc.__cause__ or exc))
+    return problem_response(
+        409,
+        code="conflict",
+        detail="The request conflicts with data already stored (a duplicate or a missing link).",
+    )
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     return problem_response(
@@ -178,6 +190,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PingtaiError, _on_pingtai_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(Exception, _on_unexpected_error)
 
 
