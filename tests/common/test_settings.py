@@ -69,9 +69,7 @@ def test_unprefixed_part_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) 
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
 
 
-def test_shared_variables_reach_every_part(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_shared_variables_reach_every_part(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PINGTAI_NATS_URL", "nats://nats.example:4222")
     monkeypatch.setenv("PINGTAI_VAR_DIR", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("PINGTAI_ENV", "development")

@@ -1,0 +1,159 @@
+"""The request's unit of work (SessionDep) and the SQLite connection settings, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from sqlalchemy import String, func, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from libs.common.database import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    Database,
+    SessionDep,
+    create_engine,
+    new_metadata,
+)
+from libs.common.errors import Conflict
+from tests.common.conftest import build_app
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Note(Base):
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/notes/{title}", status_code=201)
+async def create_note(title: str, session: SessionDep) -> dict[str, str]:
+    session.add(Note(title=title))
+    return {"title": title}
+
+
+@router.post("/notes/{title}/then-fail")
+async def create_note_then_fail(title: str, session: SessionDep) -> dict[str, str]:
+    session.add(Note(title=title))
+    await session.flush()  # the row is written inside the transaction, then the rule fails
+    raise Conflict(f"Note {title} clashes with a rule.")
+
+
+async def _titles(url: str) -> list[str]:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            return list((await session.scalars(select(Note.title).order_by(Note.id))).all())
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    await engine.dispose()
+    app = build_app(routers=[router], database_url=database_url)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sample") as client,
+    ):
+        yield client
+
+
+async def test_a_request_that_returns_commits(client: httpx.AsyncClient, database_url: str) -> None:
+    response = await client.post("/v1/notes/first")
+    assert response.status_code == 201
+    assert await _titles(database_url) == ["first"]
+
+
+async def test_a_request_that_raises_a_domain_error_rolls_back(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    response = await client.post("/v1/notes/doomed/then-fail")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/conflict")
+    assert await _titles(database_url) == []
+
+
+async def test_a_failed_commit_is_a_problem_document_and_changes_nothing(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    assert (await client.post("/v1/notes/same")).status_code == 201
+    # autoflush is off: the INSERT and its unique violation happen only at commit.
+    response = await client.post("/v1/notes/same")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 409
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+    assert "INSERT" not in response.text  # no SQL leaks to the client
+    assert await _titles(database_url) == ["same"]
+    # The session was returned to the pool in a usable state.
+    assert (await client.post("/v1/notes/other")).status_code == 201
+    assert await _titles(database_url) == ["same", "other"]
+
+
+async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}"
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            journal_mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
+            foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one()
+            busy_timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one()
+            synchronous = (await connection.execute(text("PRAGMA synchronous"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert journal_mode == "wal"
+    assert foreign_keys == 1
+    assert busy_timeout == SQLITE_BUSY_TIMEOUT_MS
+    assert synchronous == 1  # NORMAL
+
+
+async def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/fk.db"
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+            await connection.execute(
+                text(
+                    "CREATE TABLE child (id INTEGER PRIMARY KEY,"
+                    " parent_id INTEGER REFERENCES parent(id))"
+                )
+            )
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO child (id, parent_id) VALUES (1, 42)"))
+        async with engine.connect() as connection:
+            count = (
+                await connection.execute(select(func.count()).select_from(text("child")))
+            ).scalar_one()
+        assert count == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sqlite_file_in_a_missing_folder_is_created(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/deep/er/part.db"
+    database = Database(url)
+    try:
+        await database.ping()
+    finally:
+        await database.dispose()
