@@ -8,10 +8,11 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.common.context import reset_request_id, set_request_id
-from libs.common.errors import PayloadTooLarge, problem_response
+from libs.common.errors import problem_response
 from libs.common.telemetry import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -81,8 +82,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise PayloadTooLarge(
-                        f"The request body is larger than {self.max_body_bytes} bytes."
+                    # An HTTPException, because FastAPI turns any other error raised while it
+                    # reads the body into a 400; its handler renders this one as a 413 problem.
+                    raise HTTPException(
+                        413, f"The request body is larger than {self.max_body_bytes} bytes."
                     )
             return message
 
