@@ -13,10 +13,12 @@ install: $(STAMP)
 # Reinstall only when the project's dependencies change; a no-op otherwise.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	@echo "installing pingtai and its dev tools into $(VENV) ..."
-	@$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@echo "installing pingtai and its dev tools into $(VENV) (log: $(VENV)/install.log) ..."
+	@{ $(BIN)/python -m pip install --upgrade "pip>=24" \
+	  && $(BIN)/python -m pip install -c constraints.txt -e ".[dev]"; } \
+	  > $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
+	@echo "installed."
 
 run: install
 	@$(BIN)/pingtai up --offer-demo
