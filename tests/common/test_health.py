@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from libs.common import health
 from libs.common.health import ReadinessCheck
 from tests.common.conftest import build_app
 
@@ -138,3 +141,24 @@ async def test_metrics_count_requests_by_route_template(tmp_path: Path) -> None:
     assert samples[("GET", "<unmatched>", "404")] >= 1
     assert not any(route.startswith(("/v1/widgets/1", "/v1/random")) for _, route, _ in samples)
     assert "pingtai_http_request_duration_seconds_bucket" in response.text
+
+
+async def test_a_check_that_hangs_times_out_as_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "CHECK_TIMEOUT_S", 0.05)
+
+    async def hangs() -> str | None:
+        await asyncio.sleep(10)
+        return None
+
+    app = build_app(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/sample.db",
+        readiness_checks=[ReadinessCheck("nats", hangs, critical=False)],
+    )
+    async with app.router.lifespan_context(app), _client(app) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["nats"] == {"ok": False, "critical": False, "detail": "timed out"}
