@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
 from libs.common.database import Database
 from libs.common.errors import PROBLEM_RESPONSES, install_error_handlers
+from libs.common.events import EventBus
 from libs.common.health import ReadinessCheck, health_router
 from libs.common.middleware import RequestContextMiddleware
 from libs.common.settings import PartSettings
@@ -31,12 +32,14 @@ def create_service_app(
     lifespans: Sequence[Lifespan] = (),
     readiness_checks: Sequence[ReadinessCheck] = (),
     configure_process: bool = True,
+    events: EventBus | None = None,
 ) -> FastAPI:
     """Build a part's app: middleware, problem details, health, metrics, telemetry, database.
 
     ``lifespans`` run in order at start-up and in reverse at shutdown, inside the database's.
     ``configure_process`` installs logging and the tracer provider (off in in-process tests that
-    build many apps).
+    build many apps). ``events`` connects to NATS in the background and runs the outbox relay
+    and consumers after the part's lifespans; NATS down only degrades readiness.
     """
     part = settings.part
     if configure_process:
@@ -55,6 +58,8 @@ def create_service_app(
             stack.push_async_callback(database.dispose)
             for part_lifespan in lifespans:
                 await stack.enter_async_context(part_lifespan(app))
+            if events is not None:
+                await stack.enter_async_context(events.running(database))
             yield
 
     app = FastAPI(
@@ -72,6 +77,7 @@ def create_service_app(
     app.state.readiness_checks = [
         ReadinessCheck("database", database_probe),
         *readiness_checks,
+        *([events.readiness_check(database)] if events is not None else []),
     ]
 
     install_error_handlers(app)

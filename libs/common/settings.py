@@ -56,6 +56,23 @@ class PartSettings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
 
+    # Events (libs.common.events): the part's JetStream stream, its outbox relay and consumers.
+    events_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
+    events_max_bytes: int = Field(default=-1, ge=-1, description="-1: no limit on size")
+    events_replicas: int = Field(default=1, ge=1, le=5)
+    events_storage: Literal["file", "memory"] = "file"
+    events_duplicate_window_s: float = Field(default=120.0, gt=0)
+    events_outbox_retention_s: float = Field(default=24 * 3600, ge=0)
+    # Must outlive any redelivery of an event, so at least the stream's max age.
+    events_inbox_retention_s: float = Field(default=7 * 24 * 3600, ge=0)
+    events_relay_batch: int = Field(default=500, ge=1, le=5000)
+    events_relay_poll_s: float = Field(default=5.0, gt=0)
+    events_publish_timeout_s: float = Field(default=5.0, gt=0)
+    events_consumer_batch: int = Field(default=100, ge=1, le=1000)
+    events_ack_wait_s: float = Field(default=30.0, gt=0)
+    events_max_deliveries: int = Field(default=5, ge=1)
+    events_retry_delay_s: float = Field(default=1.0, ge=0)
+
     @model_validator(mode="after")
     def _defaults_from_part(self) -> PartSettings:
         if not self.port:

@@ -1,0 +1,44 @@
+"""The event backbone: CloudEvents over NATS JetStream, with a transactional outbox and inbox.
+
+A service
+
+- adds the tables to its schema: ``define_event_tables(Base.metadata)``;
+- describes each event as an ``EventData`` subclass and records it with the change:
+  ``await outbox.add(session, new_event(ApplicationSubmitted(...), subject=application_id))``;
+- consumes with ``Subscription(durable=..., subjects=[...], handler=...)``;
+- gives ``EventBus(settings, subscriptions=[...])`` to ``create_service_app(..., events=bus)``.
+
+See docs/events.md.
+"""
+
+from libs.common.events import outbox
+from libs.common.events.bus import EventBus, EventsUnavailable
+from libs.common.events.consumers import Handler, Subscription
+from libs.common.events.envelope import (
+    CloudEvent,
+    EventData,
+    InvalidEvent,
+    dead_letter_type,
+    new_event,
+    stream_name,
+)
+from libs.common.events.streams import StreamLimits, ensure_stream
+from libs.common.events.tables import EventTables, define_event_tables
+
+__all__ = [
+    "CloudEvent",
+    "EventBus",
+    "EventData",
+    "EventTables",
+    "EventsUnavailable",
+    "Handler",
+    "InvalidEvent",
+    "StreamLimits",
+    "Subscription",
+    "dead_letter_type",
+    "define_event_tables",
+    "ensure_stream",
+    "new_event",
+    "outbox",
+    "stream_name",
+]

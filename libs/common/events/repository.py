@@ -1,0 +1,160 @@
+"""Every query of the event backbone: outbox, inbox and dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.events.tables import TABLES
+
+_outbox = TABLES.outbox
+_inbox = TABLES.inbox
+_dead_letter = TABLES.dead_letter
+
+# Any constant works: each service has its own database, so the key only has to be fixed.
+RELAY_LOCK_KEY = 0x70696E67_74616930  # "pingtai0"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An event waiting in the outbox, as the relay publishes it."""
+
+    position: int
+    event_id: str
+    subject: str
+    ordering_key: str
+    payload: bytes
+    headers: str
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def add_to_outbox(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert events into the outbox in the session's transaction."""
+    await session.execute(insert(_outbox), list(rows))
+
+
+async def try_lock_relay(session: AsyncSession) -> bool:
+    """Become the one relay of this database until the transaction ends (PostgreSQL).
+
+    Only one relay publishes at a time, so no row is published by two replicas and the order of
+    the outbox is the order of the stream. SQLite serves one replica: there is nothing to lock.
+    """
+    if _dialect(session) != "postgresql":
+        return True
+    result = await session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}
+    )
+    return bool(result.scalar_one())
+
+
+async def pending_events(session: AsyncSession, *, limit: int) -> list[OutboxRow]:
+    """The oldest events not yet sent, in the order they were added."""
+    statement = (
+        select(
+            _outbox.c.position,
+            _outbox.c.event_id,
+            _outbox.c.subject,
+            _outbox.c.ordering_key,
+            _outbox.c.payload,
+            _outbox.c.headers,
+        )
+        .where(_outbox.c.sent_at.is_(None))
+        .order_by(_outbox.c.position)
+        .limit(limit)
+    )
+    result = await session.execute(statement)
+    return [OutboxRow(*row) for row in result.all()]
+
+
+async def mark_sent(session: AsyncSession, *, positions: Sequence[int], at: datetime) -> None:
+    """Record that JetStream acknowledged these events."""
+    if not positions:
+        return
+    statement = (
+        update(_outbox)
+        .where(_outbox.c.position.in_(bindparam("positions", expanding=True)))
+        .values(sent_at=at)
+    )
+    await session.execute(statement, {"positions": list(positions)})
+
+
+async def count_pending(session: AsyncSession) -> int:
+    """How many events wait in the outbox."""
+    result = await session.execute(
+        select(func.count()).select_from(_outbox).where(_outbox.c.sent_at.is_(None))
+    )
+    return int(result.scalar_one())
+
+
+async def prune_sent(session: AsyncSession, *, sent_before: datetime) -> int:
+    """Delete events sent before ``sent_before``; returns how many."""
+    result = await session.execute(
+        delete(_outbox).where(_outbox.c.sent_at.is_not(None), _outbox.c.sent_at < sent_before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune_inbox(session: AsyncSession, *, handled_before: datetime) -> int:
+    """Forget handled event ids older than ``handled_before``; returns how many."""
+    result = await session.execute(delete(_inbox).where(_inbox.c.handled_at < handled_before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def record_handled(
+    session: AsyncSession, *, consumer: str, event_ids: Sequence[str], at: datetime
+) -> set[str]:
+    """Record ``event_ids`` as handled by ``consumer``; returns those not handled before."""
+    if not event_ids:
+        return set()
+    values = [{"consumer": consumer, "event_id": e, "handled_at": at} for e in event_ids]
+    dialect = postgresql if _dialect(session) == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_inbox)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(_inbox.c.event_id)
+    )
+    result = await session.execute(statement)
+    return set(result.scalars().all())
+
+
+async def add_dead_letter(
+    session: AsyncSession,
+    *,
+    consumer: str,
+    event_id: str,
+    subject: str,
+    deliveries: int,
+    reason: str,
+    payload: bytes,
+    at: datetime,
+) -> None:
+    """Record an event a consumer gave up on, and why."""
+    await session.execute(
+        insert(_dead_letter).values(
+            consumer=consumer,
+            event_id=event_id,
+            subject=subject,
+            deliveries=deliveries,
+            reason=reason,
+            payload=payload,
+            created_at=at,
+        )
+    )
+
+
+async def dead_letters(session: AsyncSession, *, consumer: str) -> list[dict[str, Any]]:
+    """A consumer's dead letters, oldest first."""
+    result = await session.execute(
+        select(_dead_letter).where(_dead_letter.c.consumer == consumer).order_by(_dead_letter.c.id)
+    )
+    return [dict(row) for row in result.mappings().all()]

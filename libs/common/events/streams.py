@@ -1,0 +1,59 @@
+"""A part's JetStream stream, declared at start-up with the limits an operator set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from libs.common.events.envelope import stream_name, stream_subjects
+from libs.common.settings import PartSettings
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """What a part's stream keeps: ``max_bytes=-1`` means no limit on size."""
+
+    max_age_s: float = 7 * 24 * 3600
+    max_bytes: int = -1
+    replicas: int = 1
+    file_storage: bool = True
+    duplicate_window_s: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: PartSettings) -> StreamLimits:
+        """The limits in a part's settings (``PINGTAI_<PART>_EVENTS_*``)."""
+        return cls(
+            max_age_s=settings.events_max_age_s,
+            max_bytes=settings.events_max_bytes,
+            replicas=settings.events_replicas,
+            file_storage=settings.events_storage == "file",
+            duplicate_window_s=settings.events_duplicate_window_s,
+        )
+
+
+def stream_config(*, part: str, limits: StreamLimits) -> StreamConfig:
+    """The configuration of ``part``'s stream."""
+    return StreamConfig(
+        name=stream_name(part),
+        description=f"Events published by the {part} part of Pingtai",
+        subjects=stream_subjects(part),
+        max_age=limits.max_age_s,
+        max_bytes=limits.max_bytes,
+        num_replicas=limits.replicas,
+        storage=StorageType.FILE if limits.file_storage else StorageType.MEMORY,
+        # The window must not outlast the stream's own retention.
+        duplicate_window=min(limits.duplicate_window_s, limits.max_age_s),
+        discard=DiscardPolicy.OLD,
+    )
+
+
+async def ensure_stream(js: Any, *, part: str, limits: StreamLimits) -> None:
+    """Create ``part``'s stream, or bring an existing one to ``limits`` (idempotent)."""
+    config = stream_config(part=part, limits=limits)
+    try:
+        await js.update_stream(config)
+    except NotFoundError:
+        await js.add_stream(config)
