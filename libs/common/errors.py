@@ -132,11 +132,19 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     ]
 
 
+# Names an extension member may not take: the standard members and problem_response's arguments.
+_RESERVED_MEMBERS = frozenset(
+    {"type", "title", "status", "detail", "instance", "request_id", "errors", "code", "headers"}
+)
+
+
 async def _on_pingtai_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PingtaiError)
-    return problem_response(
-        exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra
-    )
+    # A clashing extra (NotFound(..., status=...)) must not turn the problem into a 500.
+    extra = {k: v for k, v in exc.extra.items() if k not in _RESERVED_MEMBERS}
+    if len(extra) != len(exc.extra):
+        log.warning("problem_extra_dropped", names=sorted(exc.extra.keys() - extra.keys()))
+    return problem_response(exc.status, code=exc.code, title=exc.title, detail=exc.detail, **extra)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
