@@ -47,6 +47,11 @@ async def early() -> None:
     raise TooEarly("Come back after nine.", retry_after_seconds=60)
 
 
+@router.post("/clash")
+async def clash() -> None:
+    raise TooEarly("Still too early.", status=200, title="Fine", code="ok", wait=5)
+
+
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("secret internals: password=hunter2")
@@ -162,3 +167,12 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text
     assert body["request_id"]
+
+
+async def test_extras_cannot_replace_a_problems_standard_members(
+    client: httpx.AsyncClient,
+) -> None:
+    body = assert_problem(await client.post("/v1/clash"), 425, "too-early")
+    assert body["title"] == "Too early"
+    assert body["detail"] == "Still too early."
+    assert body["wait"] == 5
