@@ -1,0 +1,231 @@
+"""A gateway under uvicorn in front of small fake parts, each a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from libs.common.telemetry import configure_tracing
+from pingtai.natsserver import free_port
+
+STARTUP_TIMEOUT_S = 10.0
+ECHO_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+GZIPPED = gzip.compress(b"hello, compressed world" * 10)
+
+
+@dataclass
+class FakePart:
+    """A stand-in for a part: echoes what reached it and has a few special endpoints."""
+
+    name: str
+    release_stream: asyncio.Event = field(default_factory=asyncio.Event)
+    stream_finished: bool = False
+    endless_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/events", self.events),
+                Route("/endless", self.endless),
+                Route("/slow", self.slow),
+                Route("/hop", self.hop),
+                Route("/redirect", self.redirect),
+                Route("/gzip", self.gzipped),
+                Route("/cookies", self.cookies),
+                Route("/{path:path}", self.echo, methods=ECHO_METHODS),
+            ]
+        )
+
+    async def echo(self, request: Request) -> Response:
+        size = 0
+        digest = hashlib.sha256()
+        async for chunk in request.stream():
+            size += len(chunk)
+            digest.update(chunk)
+        return JSONResponse(
+            {
+                "part": self.name,
+                "method": request.method,
+                "path": request.url.path,
+                "raw_path": request.scope["raw_path"].decode("latin-1"),
+                "query": request.scope["query_string"].decode("latin-1"),
+                "headers": [[k, v] for k, v in request.headers.items()],
+                "body_size": size,
+                "body_sha256": digest.hexdigest(),
+            },
+            headers={"x-upstream": self.name},
+        )
+
+    async def events(self, request: Request) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"data: first\n\n"
+            # The rest waits until the test has seen the first event: a buffering proxy would
+            # never deliver it, and the test would time out instead of passing by luck.
+            await asyncio.wait_for(self.release_stream.wait(), STARTUP_TIMEOUT_S)
+            yield b"data: second\n\n"
+            self.stream_finished = True
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def endless(self, request: Request) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                for n in range(1000):  # bounded: 1000 ticks of 20 ms
+                    yield f"data: tick {n}\n\n".encode()
+                    await asyncio.sleep(0.02)
+            finally:
+                self.endless_closed.set()
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def slow(self, request: Request) -> Response:
+        await asyncio.sleep(1.5)
+        return JSONResponse({"part": self.name, "slow": True})
+
+    async def hop(self, request: Request) -> Response:
+        return Response(
+            b"ok",
+            headers={
+                "connection": "x-private-hop",
+                "x-private-hop": "secret",
+                "keep-alive": "timeout=5",
+                "proxy-authenticate": "Basic",
+                "x-end-to-end": "kept",
+            },
+        )
+
+    async def redirect(self, request: Request) -> Response:
+        return Response(status_code=302, headers={"location": "/elsewhere"})
+
+    async def gzipped(self, request: Request) -> Response:
+        return Response(GZIPPED, headers={"content-encoding": "gzip", "content-type": "text/plain"})
+
+    async def cookies(self, request: Request) -> Response:
+        response = Response(b"ok")
+        response.set_cookie("a", "1")
+        response.set_cookie("b", "2")
+        return response
+
+
+@asynccontextmanager
+async def serve(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in this event loop; yields its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="auto",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("uvicorn stopped before it started")
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(task, STARTUP_TIMEOUT_S)
+        except TimeoutError:
+            task.cancel()
+
+
+@dataclass
+class Platform:
+    """The gateway and its fake parts, all running."""
+
+    url: str
+    parts: dict[str, FakePart]
+    down_url: str
+    app: FastAPI
+
+
+StartPlatform = Callable[..., AbstractAsyncContextManager[Platform]]
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> StartPlatform:
+    """Start fake identity, catalog and portal, then a gateway in front; exchange is down.
+
+    Keyword arguments override GatewaySettings fields.
+    """
+
+    @asynccontextmanager
+    async def start(**settings: Any) -> AsyncIterator[Platform]:
+        parts = {name: FakePart(name) for name in ("identity", "catalog", "portal")}
+        async with (
+            serve(parts["identity"].app()) as identity,
+            serve(parts["catalog"].app()) as catalog,
+            serve(parts["portal"].app()) as portal,
+        ):
+            for part, url in zip(parts.values(), (identity, catalog, portal), strict=True):
+                part.url = url
+            down_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+            gateway_settings = GatewaySettings(
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
+                upstreams={
+                    "identity": identity,
+                    "catalog": catalog,
+                    "portal": portal,
+                    "exchange": down_url,
+                },
+                **settings,
+            )
+            app = create_app(gateway_settings, configure_process=False)
+            async with serve(app) as url:
+                yield Platform(url=url, parts=parts, down_url=down_url, app=app)
+
+    return start
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client that hands back bytes as sent (no decompression, no redirects)."""
+    async with aiohttp.ClientSession(
+        auto_decompress=False, timeout=aiohttp.ClientTimeout(total=20)
+    ) as session:
+        yield session
+
+
+_EXPORTER: InMemorySpanExporter | None = None
+
+
+@pytest.fixture
+def finished_spans() -> InMemorySpanExporter:
+    """Spans finished during the test, from the process's tracer provider."""
+    global _EXPORTER
+    if _EXPORTER is None:
+        provider = configure_tracing("pingtai-gateway-tests")
+        _EXPORTER = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+    _EXPORTER.clear()
+    return _EXPORTER
