@@ -122,6 +122,7 @@ class ConsumerRunner:
         self.counts: Counter[str] = Counter()
         self._lag = CONSUMER_LAG.labels(part, subscription.durable)
         self._last_errors: OrderedDict[str, str] = OrderedDict()
+        self._subscription: JetStreamContext.PullSubscription | None = None
 
     @property
     def name(self) -> str:
@@ -153,16 +154,28 @@ class ConsumerRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and apply batches until ``stop``; the batch in hand is finished and acked."""
-        subscription: JetStreamContext.PullSubscription | None = None
+        try:
+            await self._pull(stop)
+        finally:
+            subscription, self._subscription = self._subscription, None
+            if subscription is not None:
+                # A pull subscription's queue is never marked processed, so the connection's
+                # drain would wait on it: leave it first.
+                try:
+                    await subscription.unsubscribe()
+                except Exception as exc:  # the connection is going away anyway
+                    log.info("consumer_unsubscribe_failed", consumer=self.name, error=repr(exc))
+
+    async def _pull(self, stop: asyncio.Event) -> None:
         backoff = BACKOFF_MIN_S
         while not stop.is_set():
             if not self.link.ready.is_set():
                 await wait_any([stop, self.link.ready], timeout=FETCH_TIMEOUT_S)
                 continue
             try:
-                if subscription is None:
-                    subscription = await self.subscribe(self.link.js)
-                msgs = await subscription.fetch(self.batch, timeout=FETCH_TIMEOUT_S)
+                if self._subscription is None:
+                    self._subscription = await self.subscribe(self.link.js)
+                msgs = await self._subscription.fetch(self.batch, timeout=FETCH_TIMEOUT_S)
             except nats.errors.TimeoutError:
                 self._lag.set(0)
                 continue
@@ -173,7 +186,7 @@ class ConsumerRunner:
                 if isinstance(
                     exc, nats.errors.ConnectionClosedError | nats.errors.BadSubscriptionError
                 ):
-                    subscription = None
+                    self._subscription = None
                 await sleep_unless(stop, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
