@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
-from gateway.dispatcher import GatewayDispatcher
+from gateway.dispatcher import dispatch_first, forwarding_app
 from gateway.proxy import Proxy, UpstreamPool
 from gateway.router import router
 from gateway.routes import RouteTable, default_routes
@@ -32,10 +31,7 @@ def create_app(
         readiness_checks=pool.readiness_checks(),
         configure_process=configure_process,
     )
-    # Innermost of the user middleware, so RequestContextMiddleware (and CORS, and the
-    # OpenTelemetry span outside them) wrap forwarded requests too, but FastAPI's exception
-    # middleware and router do not: add_middleware() would put it outermost instead.
-    app.user_middleware.append(Middleware(GatewayDispatcher, table=table, proxy=Proxy(pool)))
+    dispatch_first(app, table=table, forward=forwarding_app(Proxy(pool), settings))
     app.state.routes = table
     app.state.upstreams = pool
     return app

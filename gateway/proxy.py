@@ -10,7 +10,7 @@ import aiohttp
 import structlog
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
@@ -22,7 +22,6 @@ from libs.common.errors import PingtaiError, problem_response
 from libs.common.health import ReadinessCheck
 
 log = structlog.get_logger("pingtai.gateway")
-tracer = trace.get_tracer("pingtai.gateway")
 
 # RFC 9110 §7.6.1 hop-by-hop fields, plus the non-standard ones proxies drop too. Every
 # Proxy-* field is hop-by-hop as well; fields named in Connection are added per message.
@@ -279,71 +278,64 @@ class Proxy:
         self.pool = pool
 
     async def forward(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the request to ``route.target`` and stream its response back unchanged."""
+        """Send the request to ``route.target`` and stream its response back unchanged.
+
+        The current span (the gateway's server span) becomes the parent in ``traceparent``.
+        """
         part = route.target
         assert part is not None
         session = self.pool.session(part)
         method: str = scope["method"]
         url = URL(f"{self.pool.urls[part]}{upstream_path(scope, route)}", encoded=True)
-        headers = request_headers(scope, route, current_request_id())
+        headers = _inject_trace_context(request_headers(scope, route, current_request_id()))
         body = _RequestBody(receive) if _has_body(scope) else None
-
-        with tracer.start_as_current_span(
-            f"{method} {part}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "http.request.method": method,
-                "url.full": str(url),
-                "server.address": url.host or "",
-                "server.port": url.port or 0,
-                "pingtai.upstream": part,
-            },
-        ) as span:
-            headers = _inject_trace_context(headers)
-            try:
-                upstream = await session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body.__aiter__() if body is not None else None,
-                    allow_redirects=False,
-                    compress=None,
-                )
-            except Exception as exc:
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                await self._answer_failure(exc, body, part, scope, receive, send)
-                return
-            span.set_attribute("http.response.status_code", upstream.status)
-            if upstream.status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-            try:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": upstream.status,
-                        "headers": response_headers(upstream.raw_headers),
-                    }
-                )
-                if upstream.content_length is not None or method == "HEAD":
-                    completed = await _relay(upstream, send)
-                else:
-                    # An open-ended stream (server-sent events): stop when the client leaves,
-                    # or it would run as long as the part keeps talking.
-                    can_listen = body is None or body.complete
-                    completed = await _relay_until_disconnect(
-                        upstream, send, receive if can_listen else None
-                    )
-            except BaseException as exc:
-                upstream.close()
-                if isinstance(exc, aiohttp.ClientError | TimeoutError):
-                    # The head is sent: all that is left is to cut the connection short, so the
-                    # client sees an incomplete body instead of a truncated one that looks whole.
-                    log.warning("upstream_stream_broken", upstream=part, error=repr(exc))
-                raise
-            if completed:
-                upstream.release()  # back to the pool
+        span = trace.get_current_span()
+        try:
+            upstream = await session.request(
+                method,
+                url,
+                headers=headers,
+                data=body.__aiter__() if body is not None else None,
+                allow_redirects=False,
+                compress=None,
+            )
+        except Exception as exc:
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            await self._answer_failure(exc, body, part, scope, receive, send)
+            return
+        span.set_attribute("http.response.status_code", upstream.status)
+        if upstream.status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": upstream.status,
+                    "headers": response_headers(upstream.raw_headers),
+                }
+            )
+            if method == "HEAD":
+                completed = await _relay(upstream, send, 0)
+            elif upstream.content_length is not None:
+                completed = await _relay(upstream, send, upstream.content_length)
             else:
-                upstream.close()  # the client left mid-body: this connection cannot be reused
+                # An open-ended stream (server-sent events): stop when the client leaves, or
+                # it would run as long as the part keeps talking.
+                can_listen = body is None or body.complete
+                completed = await _relay_until_disconnect(
+                    upstream, send, receive if can_listen else None
+                )
+        except BaseException as exc:
+            upstream.close()
+            if isinstance(exc, aiohttp.ClientError | TimeoutError):
+                # The head is sent: all that is left is to cut the connection short, so the
+                # client sees an incomplete body instead of a truncated one that looks whole.
+                log.warning("upstream_stream_broken", upstream=part, error=repr(exc))
+            raise
+        if completed:
+            upstream.release()  # back to the pool
+        else:
+            upstream.close()  # the client left mid-body: this connection cannot be reused
 
     async def _answer_failure(
         self,
@@ -392,11 +384,22 @@ class Proxy:
         await response(scope, receive, send)
 
 
-async def _relay(upstream: aiohttp.ClientResponse, send: Send) -> bool:
-    """Copy the response body chunk by chunk as it arrives; True once all of it is sent."""
-    async for chunk in upstream.content.iter_any():
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+async def _relay(upstream: aiohttp.ClientResponse, send: Send, length: int | None = None) -> bool:
+    """Copy the response body chunk by chunk as it arrives; True once all of it is sent.
+
+    With a known ``length`` the last chunk carries ``more_body=False`` itself, which saves a
+    message (and the middleware's work on it) per response.
+    """
+    remaining = length
+    if remaining != 0:
+        async for chunk in upstream.content.iter_any():
+            if remaining is not None:
+                remaining -= len(chunk)
+                if remaining <= 0:
+                    await send({"type": "http.response.body", "body": chunk})
+                    return True
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
     return True
 
 

@@ -214,19 +214,22 @@ async def test_traceparent_arrives_with_the_gateway_span_as_parent(
     version, got_trace, parent, flags = header_values(continued, "traceparent")[0].split("-")
     assert (version, got_trace, flags) == ("00", trace_id, "01")
     assert parent != caller_span
-    client_spans = {
+    gateway_spans = {
         format(s.context.span_id, "016x"): s
         for s in finished_spans.get_finished_spans()
-        if s.kind is SpanKind.CLIENT and s.attributes and s.attributes.get("pingtai.upstream")
+        if s.kind is SpanKind.SERVER and s.attributes and s.attributes.get("pingtai.upstream")
     }
-    assert parent in client_spans
-    gateway_span = client_spans[parent]
+    assert parent in gateway_spans
+    gateway_span = gateway_spans[parent]
+    assert gateway_span.name == "GET /api/catalog/*"
     assert format(gateway_span.context.trace_id, "032x") == trace_id
-    assert gateway_span.parent is not None  # under the gateway's server span
+    assert gateway_span.parent is not None
+    assert format(gateway_span.parent.span_id, "016x") == caller_span
 
     _, fresh_trace, fresh_parent, _ = header_values(fresh, "traceparent")[0].split("-")
-    assert fresh_parent in client_spans
-    assert format(client_spans[fresh_parent].context.trace_id, "032x") == fresh_trace
+    assert fresh_parent in gateway_spans
+    assert format(gateway_spans[fresh_parent].context.trace_id, "032x") == fresh_trace
+    assert gateway_spans[fresh_parent].parent is None
 
 
 async def test_openid_paths_go_to_identity_unchanged(
