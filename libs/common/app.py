@@ -93,6 +93,11 @@ def create_service_app(
             allow_headers=["*"],
         )
     app.add_middleware(RequestContextMiddleware, part=part, max_body_bytes=settings.max_body_bytes)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
-    SQLAlchemyInstrumentor().instrument(engine=database.engine.sync_engine)
+    # One server span per request; spans for each ASGI message would cost every request twice.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    )
+    if configure_process:
+        # The instrumentor patches one engine per process: the part's own.
+        SQLAlchemyInstrumentor().instrument(engine=database.engine.sync_engine)
     return app

@@ -18,7 +18,7 @@ def serve(app_factory: str, settings: PartSettings) -> None:
         access_log=False,
         log_config=None,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
         server_header=False,
     )

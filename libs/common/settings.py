@@ -55,6 +55,9 @@ class PartSettings(BaseSettings):
     database_echo: bool = False
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
+    # Proxies whose X-Forwarded-* headers are believed (uvicorn's forwarded_allow_ips): the
+    # gateway's address; "*" inside a cluster where NetworkPolicies admit only the gateway.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # Events (libs.common.events): the part's JetStream stream, its outbox relay and consumers.
     events_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
