@@ -13,7 +13,7 @@ See docs/events.md.
 
 from libs.common.events import outbox
 from libs.common.events.bus import EventBus, EventsUnavailable
-from libs.common.events.consumers import Handler, Subscription
+from libs.common.events.consumers import BatchHandler, Handler, Subscription
 from libs.common.events.envelope import (
     CloudEvent,
     EventData,
@@ -26,6 +26,7 @@ from libs.common.events.streams import StreamLimits, ensure_stream
 from libs.common.events.tables import EventTables, define_event_tables
 
 __all__ = [
+    "BatchHandler",
     "CloudEvent",
     "EventBus",
     "EventData",

@@ -42,6 +42,7 @@ log = structlog.get_logger("pingtai.events.consumer")
 tracer = trace.get_tracer("pingtai.events")
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 
 FETCH_TIMEOUT_S = 1.0
 ACK_TIMEOUT_S = 5.0
@@ -57,16 +58,23 @@ class Subscription:
     The handler gets the session of a transaction that also records the event as handled; it must
     not commit. It may raise to have the event delivered again, up to ``max_deliveries`` times;
     then the event goes to the dead-letter subject ``pingtai.<part>.deadletter.<durable>``.
+
+    ``batch_handler`` instead of ``handler`` gets all new events of a fetched batch at once (in
+    order), for projections that write many rows in one statement; if it raises, it is called
+    again with one event at a time to find the failing one.
     """
 
     durable: str
     subjects: Sequence[str]
-    handler: Handler
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
     max_deliveries: int | None = None
     ack_wait_s: float | None = None
 
     def __post_init__(self) -> None:
         check_token(self.durable, what="durable consumer name")
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError("a subscription needs either a handler or a batch_handler")
         if not self.subjects:
             raise ValueError("a subscription needs at least one subject")
         parts = {part_of(s) for s in self.subjects}
@@ -242,6 +250,7 @@ class ConsumerRunner:
     ) -> list[str]:
         """One transaction: record the events in the inbox and run the handler on the new ones."""
         outcomes: list[str] = []
+        to_apply: list[_Delivery] = []
         now = datetime.now(UTC)
         async with self.sessionmaker() as session, session.begin():
             fresh = await repository.record_handled(
@@ -259,25 +268,56 @@ class ConsumerRunner:
                     outcomes.append("dead_lettered")
                     continue
                 assert delivery.event is not None
-                await self._handle(session, delivery, delivery.event)
+                if self.subscription.handler is not None:
+                    await self._handle(session, delivery, delivery.event)
+                else:
+                    to_apply.append(delivery)
                 outcomes.append("applied")
+            if to_apply:
+                await self._handle_batch(session, to_apply)
         return outcomes
 
+    def _span_attributes(self, delivery: _Delivery) -> dict[str, str]:
+        return {
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": delivery.msg.subject,
+            "messaging.message.id": delivery.event_id,
+            "messaging.consumer.group.name": self.name,
+        }
+
     async def _handle(self, session: AsyncSession, delivery: _Delivery, event: CloudEvent) -> None:
+        assert self.subscription.handler is not None
         # The span continues the trace of the change that published the event.
         with tracer.start_as_current_span(
             f"{delivery.msg.subject} process",
             context=trace_context(delivery.msg.headers),
             kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "nats",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": delivery.msg.subject,
-                "messaging.message.id": delivery.event_id,
-                "messaging.consumer.group.name": self.name,
-            },
+            attributes=self._span_attributes(delivery),
         ):
             await self.subscription.handler(session, event)
+
+    async def _handle_batch(self, session: AsyncSession, deliveries: Sequence[_Delivery]) -> None:
+        assert self.subscription.batch_handler is not None
+        first = deliveries[0]
+        # One span for the batch, continuing the first event's trace and linked to the others'.
+        links = [
+            trace.Link(trace.get_current_span(trace_context(d.msg.headers)).get_span_context())
+            for d in deliveries[1:]
+        ]
+        with tracer.start_as_current_span(
+            f"{first.msg.subject} process",
+            context=trace_context(first.msg.headers),
+            kind=SpanKind.CONSUMER,
+            links=[link for link in links if link.context.is_valid],
+            attributes={
+                **self._span_attributes(first),
+                "messaging.batch.message_count": len(deliveries),
+            },
+        ):
+            await self.subscription.batch_handler(
+                session, [d.event for d in deliveries if d.event is not None]
+            )
 
     def _give_up_reason(self, delivery: _Delivery) -> str | None:
         if delivery.invalid is not None:

@@ -117,13 +117,13 @@ async def record_handled(
         return set()
     values = [{"consumer": consumer, "event_id": e, "handled_at": at} for e in event_ids]
     dialect = postgresql if _dialect(session) == "postgresql" else sqlite
+    # An executemany (one cached statement for any batch size) that returns only new rows.
     statement = (
         dialect.insert(_inbox)
-        .values(values)
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
         .returning(_inbox.c.event_id)
     )
-    result = await session.execute(statement)
+    result = await session.execute(statement, values)
     return set(result.scalars().all())
 
 

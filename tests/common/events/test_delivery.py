@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -441,3 +441,34 @@ async def test_two_relays_on_one_database_publish_each_event_once(
     if database.engine.dialect.name == "postgresql":
         # One relay at a time holds the outbox: nothing was published twice.
         assert sum(r.stats.duplicates for r in relays) == 0
+
+
+async def test_a_batch_handler_gets_many_events_at_once_and_isolates_a_failure(
+    database: Database, nats_server: NatsServer
+) -> None:
+    events = await commit_changes(database, count=60, aggregates=6, per_transaction=60)
+    poison = events[17]
+    sizes: list[int] = []
+
+    async def project(session: AsyncSession, batch: Sequence[CloudEvent]) -> None:
+        sizes.append(len(batch))
+        if any(e.id == poison.id for e in batch):
+            raise ValueError("cannot project")
+        for event in batch:
+            await apply_thing(session, event)
+
+    settings = ledger_settings(nats_url=nats_server.url, events_max_deliveries=2)
+    subscription = Subscription(durable=DURABLE, subjects=[SUBJECT], batch_handler=project)
+    bus = EventBus(settings, subscriptions=[subscription])
+    async with bus.running(database):
+
+        async def settled() -> bool:
+            async with database.sessionmaker() as session:
+                dead = await repository.dead_letters(session, consumer=DURABLE)
+            return len(dead) == 1 and len(await applied_rows(database)) == 59
+
+        await eventually(settled, what="59 applied and one dead letter")
+
+    rows = await applied_rows(database)
+    assert sorted(r[0] for r in rows) == sorted(e.id for e in events if e.id != poison.id)
+    assert max(sizes) > 1
