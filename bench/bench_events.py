@@ -50,7 +50,7 @@ from libs.common.settings import PartSettings
 from pingtai.natsserver import NatsServer
 
 AGGREGATES = 1000
-CONSUMER_BATCH = 100
+CONSUMER_BATCH = 250  # PINGTAI_<PART>_EVENTS_CONSUMER_BATCH (default 100)
 
 publisher_metadata = new_metadata()
 define_event_tables(publisher_metadata)

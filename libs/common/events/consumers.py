@@ -131,6 +131,8 @@ class ConsumerRunner:
         self._lag = CONSUMER_LAG.labels(part, subscription.durable)
         self._last_errors: OrderedDict[str, str] = OrderedDict()
         self._subscription: JetStreamContext.PullSubscription | None = None
+        # The acks of the last committed batch, confirmed while the next batch is applied.
+        self._acking: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -165,6 +167,7 @@ class ConsumerRunner:
         try:
             await self._pull(stop)
         finally:
+            await self._acks_confirmed()
             subscription, self._subscription = self._subscription, None
             if subscription is not None:
                 # A pull subscription's queue is never marked processed, so the connection's
@@ -213,7 +216,7 @@ class ConsumerRunner:
                 # One event failed and rolled the batch back: isolate it from the others.
                 log.info("consumer_batch_failed", consumer=self.name, size=len(deliveries))
             else:
-                await self._ack(deliveries)
+                await self._ack_soon(deliveries)
                 self._count(outcomes)
                 return
         for delivery in deliveries:
@@ -396,6 +399,16 @@ class ConsumerRunner:
             log.info("nak_failed", consumer=self.name, error=repr(exc))
         self._count(["retried"])
 
+    async def _ack_soon(self, deliveries: Sequence[_Delivery]) -> None:
+        """Acknowledge a committed batch without waiting; one batch's acks in flight at most."""
+        await self._acks_confirmed()
+        self._acking = asyncio.create_task(self._ack(deliveries))
+
+    async def _acks_confirmed(self) -> None:
+        acking, self._acking = self._acking, None
+        if acking is not None:
+            await acking
+
     async def _ack(self, deliveries: Sequence[_Delivery]) -> None:
         """Acknowledge after commit; a lost ack means a redelivery the inbox ignores."""
         results = await asyncio.gather(
@@ -406,6 +419,6 @@ class ConsumerRunner:
             log.info("ack_failed", consumer=self.name, count=len(failed), error=repr(failed[0]))
 
     def _count(self, outcomes: Sequence[str]) -> None:
-        for outcome in outcomes:
-            self.counts[outcome] += 1
-            EVENTS_HANDLED.labels(self.part, self.name, outcome).inc()
+        for outcome, count in Counter(outcomes).items():
+            self.counts[outcome] += count
+            EVENTS_HANDLED.labels(self.part, self.name, outcome).inc(count)
