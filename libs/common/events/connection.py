@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import nats
 import structlog
@@ -49,7 +50,9 @@ class NatsLink:
         self._js: JetStreamContext | None = None
         # Set while connected and the part's stream is declared.
         self.ready = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Set when the part stops: ends every retry loop of the link.
+        self._closing = asyncio.Event()
 
     @property
     def is_connected(self) -> bool:
@@ -73,6 +76,9 @@ class NatsLink:
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, retrying with backoff until connected or ``stop`` is set."""
         backoff = BACKOFF_MIN_S
+        stopping = asyncio.create_task(stop.wait())
+        stopping.add_done_callback(lambda _: self._closing.set())
+        self._tasks.add(stopping)
         while not stop.is_set():
             try:
                 self._client = await nats.connect(
@@ -94,27 +100,28 @@ class NatsLink:
                 continue
             self._js = self._client.jetstream()
             log.info("nats_connected", url=self.url)
-            await self.declare(stop)
+            await self.declare()
             return
 
-    async def declare(self, stop: asyncio.Event | None = None) -> None:
+    async def declare(self) -> None:
         """Run ``on_connect`` (declare the stream) until it succeeds, then mark the link ready."""
         backoff = BACKOFF_MIN_S
-        while self._on_connect is not None and not (stop is not None and stop.is_set()):
+        while self._on_connect is not None and not self._closing.is_set():
             try:
                 await self._on_connect()
                 break
-            except Exception as exc:  # JetStream may still be starting: retry
+            except Exception as exc:  # JetStream may still be starting after a restart: retry
                 log.warning("nats_declare_failed", error=str(exc), retry_in_s=backoff)
-                if stop is None:
-                    return
-                await sleep_unless(stop, backoff)
+                await sleep_unless(self._closing, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
-        if self.is_connected:
+        if self.is_connected and not self._closing.is_set():
             self.ready.set()
 
     async def close(self) -> None:
         """Deliver what is buffered, then close."""
+        self._closing.set()
+        for task in self._tasks:
+            task.cancel()
         client, self._client = self._client, None
         self.ready.clear()
         if client is None or client.is_closed:

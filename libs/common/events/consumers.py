@@ -168,14 +168,18 @@ class ConsumerRunner:
             await self._pull(stop)
         finally:
             await self._acks_confirmed()
-            subscription, self._subscription = self._subscription, None
-            if subscription is not None:
-                # A pull subscription's queue is never marked processed, so the connection's
-                # drain would wait on it: leave it first.
-                try:
-                    await subscription.unsubscribe()
-                except Exception as exc:  # the connection is going away anyway
-                    log.info("consumer_unsubscribe_failed", consumer=self.name, error=repr(exc))
+            # A pull subscription's queue is never marked processed, so the connection's drain
+            # would wait on it: leave it first.
+            await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is None:
+            return
+        try:
+            await subscription.unsubscribe()
+        except Exception as exc:  # the subscription or the connection is gone already
+            log.info("consumer_unsubscribe_failed", consumer=self.name, error=repr(exc))
 
     async def _pull(self, stop: asyncio.Event) -> None:
         backoff = BACKOFF_MIN_S
@@ -194,10 +198,8 @@ class ConsumerRunner:
                 log.warning(
                     "consumer_fetch_failed", consumer=self.name, error=repr(exc), retry_in_s=backoff
                 )
-                if isinstance(
-                    exc, nats.errors.ConnectionClosedError | nats.errors.BadSubscriptionError
-                ):
-                    self._subscription = None
+                # Bind again: the consumer may be gone (a server that lost its store).
+                await self._unsubscribe()
                 await sleep_unless(stop, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue

@@ -472,3 +472,38 @@ async def test_a_batch_handler_gets_many_events_at_once_and_isolates_a_failure(
     rows = await applied_rows(database)
     assert sorted(r[0] for r in rows) == sorted(e.id for e in events if e.id != poison.id)
     assert max(sizes) > 1
+
+
+async def test_a_server_that_lost_its_store_gets_the_stream_and_consumer_again(
+    database: Database, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    bus = EventBus(ledger_settings(nats_url=nats_server.url), subscriptions=[consumer()])
+    blank = NatsServer(
+        tmp_path / "blank", port=nats_server.port, monitor_port=nats_server.monitor_port
+    )
+    try:
+        async with bus.running(database):
+
+            async def connected() -> bool:
+                return bus.connected
+
+            await eventually(connected, what="the connection")
+            await commit_changes(database, count=5)
+
+            async def first_applied() -> bool:
+                return len(await applied_rows(database)) == 5
+
+            await eventually(first_applied, what="the first events")
+            nats_server.kill()
+            blank.start()
+            events = await commit_changes(database, count=5)
+
+            async def all_applied() -> bool:
+                return len(await applied_rows(database)) == 10
+
+            await eventually(all_applied, what="the events after the restart")
+    finally:
+        blank.stop()
+
+    rows = await applied_rows(database)
+    assert {r[0] for r in rows[5:]} == {e.id for e in events}
