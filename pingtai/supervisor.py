@@ -80,6 +80,7 @@ class Platform:
         env["PYTHONUNBUFFERED"] = "1"
         if self.nats_url:
             env["PINGTAI_NATS_URL"] = self.nats_url
+        env.setdefault("PINGTAI_GATEWAY_URL", f"http://127.0.0.1:{self.port_base}")
         for part in PARTS:
             env[f"{part.env_prefix}PORT"] = str(part.port(self.port_base))
         return env

@@ -47,6 +47,14 @@ class PartSettings(BaseSettings):
         default="json", validation_alias=_shared("log_format")
     )
     secret_key: str = Field(default=PLACEHOLDER_SECRET, validation_alias=_shared("secret_key"))
+    # Where parts call each other: the gateway ("<gateway_url>/api/<part>"), as DESIGN asks.
+    gateway_url: str = Field(
+        default=f"http://127.0.0.1:{DEFAULT_PORT_BASE}", validation_alias=_shared("gateway_url")
+    )
+    # The OpenID issuer: the gateway's public URL; tokens carry it in "iss". Empty: gateway_url.
+    issuer: str = Field(default="", validation_alias=_shared("issuer"))
+    # The "aud" of access tokens for the platform's APIs.
+    audience: str = Field(default="pingtai", validation_alias=_shared("audience"))
 
     # The part's own (PINGTAI_<PART>_HOST, PINGTAI_<PART>_PORT, ...).
     host: str = "127.0.0.1"
@@ -80,6 +88,8 @@ class PartSettings(BaseSettings):
     def _defaults_from_part(self) -> PartSettings:
         if not self.port:
             self.port = DEFAULT_PORT_BASE + PORT_OFFSETS.get(self.part, 0)
+        self.gateway_url = self.gateway_url.rstrip("/")
+        self.issuer = (self.issuer or self.gateway_url).rstrip("/")
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / f'{self.part}.db'}"
         if self.env == "production" and self.secret_key == PLACEHOLDER_SECRET:
