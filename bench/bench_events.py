@@ -7,9 +7,9 @@ publishing part (its outbox) and one for a consuming part (its inbox and a proje
 It measures, in order, each stage on a fresh server and fresh databases:
 
 1. the ceiling: raw nats-py JetStream publishes on this machine, one at a time and many in flight;
-2. end to end, a per-event handler (one INSERT per event), median of 3 runs: a backlog of committed events drained
+2. end to end, a per-event handler (one INSERT per event): a backlog of committed events drained
    by one relay and one consumer (both in this process) until the consumer's transaction holding
-   the last one commits;
+   the last one commits; each end-to-end stage runs ``--repeat`` times and reports the median;
 3. the same with a batch handler (one INSERT for the whole fetched batch);
 4. live: a writer commits one change and its event per transaction while the relay and the
    consumer (batch handler) run.
