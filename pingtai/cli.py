@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +15,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from libs.common.migrations import current_revision, migrate
+from libs.common.migrations import autogenerate_revision, current_revision, migrate, migrations_dir
 from libs.common.serve import serve as serve_part
 from libs.common.settings import DEFAULT_PORT_BASE
 from pingtai.parts import PART_NAMES, PARTS, get_part
@@ -101,6 +103,26 @@ def migrate_command(
         revision = current_revision(one.package, url)
         took = (time.monotonic() - started) * 1000
         typer.echo(f"{one.name:<11} at {revision} ({took:.0f} ms)")
+
+
+@app.command()
+def revision(
+    part: Annotated[str, typer.Argument(help=f"One of: {', '.join(PART_NAMES)}.")],
+    message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
+) -> None:
+    """Write a new migration for a part from the difference between its models and its head."""
+    chosen = get_part(_known_part(part))
+    versions = migrations_dir(chosen.package) / "versions"
+    number = 1 + sum(1 for p in versions.glob(f"{chosen.name}_*.py"))
+    revision_id = f"{chosen.name}_{number:04d}"
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}"
+        autogenerate_revision(chosen.package, url, message, revision_id)
+    ruff = Path(sys.executable).parent / "ruff"
+    if ruff.exists():
+        for written in versions.glob(f"{revision_id}_*.py"):
+            subprocess.run([str(ruff), "format", "--quiet", str(written)], check=False)
+    typer.echo(f"wrote {revision_id} in {versions}; read it before you commit it")
 
 
 @app.command()

@@ -32,6 +32,14 @@ def migrate(package: str, url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(package, url), revision)
 
 
+def autogenerate_revision(package: str, url: str, message: str, revision_id: str) -> None:
+    """Write a new revision of ``package`` from the difference between its models and ``url``."""
+    command.upgrade(alembic_config(package, url), "head")
+    command.revision(
+        alembic_config(package, url), message=message, autogenerate=True, rev_id=revision_id
+    )
+
+
 def current_revision(package: str, url: str) -> str | None:
     """The revision the database at ``url`` is at, or None if it has none."""
     from alembic.runtime.migration import MigrationContext

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from libs.common.app import create_service_app
+from libs.common.events import EventBus
 from services.catalog.router import router
 from services.catalog.settings import CatalogSettings
 
@@ -20,4 +21,5 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             "data-resource catalogue (政务信息资源目录)."
         ),
         routers=[router],
+        events=EventBus(settings),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from libs.common.app import create_service_app
+from libs.common.events import EventBus
 from services.evaluation.router import router
 from services.evaluation.settings import EvaluationSettings
 
@@ -20,4 +21,5 @@ def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
             "composite index."
         ),
         routers=[router],
+        events=EventBus(settings),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from libs.common.app import create_service_app
+from libs.common.events import EventBus
 from services.exchange.router import router
 from services.exchange.settings import ExchangeSettings
 
@@ -20,4 +21,5 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
             "the access ledger, open data."
         ),
         routers=[router],
+        events=EventBus(settings),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from libs.common.app import create_service_app
+from libs.common.events import EventBus
 from services.identity.router import router
 from services.identity.settings import IdentitySettings
 
@@ -20,4 +21,5 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
             "OpenID Connect provider."
         ),
         routers=[router],
+        events=EventBus(settings),
     )

@@ -1,13 +1,7 @@
-"""The identity part's tables."""
+"""The identity part's whole schema: the base and every concept's tables."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from services.identity.base import Base, event_tables
 
-from libs.common.database import new_metadata
-
-
-class Base(DeclarativeBase):
-    """The declarative base of the identity part; its metadata is this part's schema."""
-
-    metadata = new_metadata()
+__all__ = ["Base", "event_tables"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from libs.common.app import create_service_app
+from libs.common.events import EventBus
 from services.workflow.router import router
 from services.workflow.settings import WorkflowSettings
 
@@ -20,4 +21,5 @@ def create_app(settings: WorkflowSettings | None = None) -> FastAPI:
             "department tasks, SLA clocks."
         ),
         routers=[router],
+        events=EventBus(settings),
     )

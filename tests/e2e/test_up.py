@@ -128,6 +128,13 @@ def test_up_serves_every_part_through_the_gateway_and_stops_clean(platform: Up) 
             ready = client.get(f"/api/{part}/readyz")
             assert ready.status_code == 200
             assert ready.json()["checks"]["database"]["ok"] is True
+            # Every service publishes events: it reaches the embedded NATS (in the background).
+            deadline = time.monotonic() + 15
+            while not ready.json()["checks"]["nats"]["ok"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+                ready = client.get(f"/api/{part}/readyz")
+            assert ready.json()["checks"]["nats"]["ok"] is True, ready.json()
+            assert ready.json()["status"] == "ready"
 
         assert client.get("/healthz").json()["part"] == "gateway"
         portal = client.get("/")
