@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from services.identity.base import Base, event_tables
+from services.identity.organisations.models import Membership, Organisation
+from services.identity.people.models import User
 
-__all__ = ["Base", "event_tables"]
+__all__ = ["Base", "Membership", "Organisation", "User", "event_tables"]

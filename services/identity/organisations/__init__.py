@@ -1,0 +1,1 @@
+"""Organisations (departments and enterprises) in the region tree, and memberships with roles."""

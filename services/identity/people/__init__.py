@@ -1,0 +1,1 @@
+"""People: citizens, enterprise agents, officers and admins, with their credentials."""
