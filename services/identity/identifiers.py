@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
 from services.identity import regions
@@ -59,6 +59,9 @@ RESIDENT_ID_LENGTH = 18
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+# Birth dates are Beijing time's: a server on UTC would otherwise call a baby born after
+# midnight in China "born in the future" for eight hours. China has kept UTC+8 since 1991.
+CHINA_TIMEZONE = timezone(timedelta(hours=8), "Asia/Shanghai")
 # Residence permits of Taiwan residents (台湾居民居住证, 2018) carry 830000, which GB/T 2260
 # does not list (it gives Taiwan 710000); those of Hong Kong and Macao residents carry 810000
 # and 820000, which it does.
@@ -95,6 +98,11 @@ class ResidentId:
         """The holder's age in whole years on ``day``."""
         before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
         return day.year - self.birth_date.year - before_birthday
+
+
+def china_today() -> date:
+    """Today's date in China, the default bound on birth dates."""
+    return datetime.now(CHINA_TIMEZONE).date()
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -167,7 +175,7 @@ def parse_resident_id(value: str, *, today: date | None = None, strict: bool = F
         )
     region_code = number[:6]
     _resident_region(region_code, strict=strict)
-    born = _birth_date(number[6:14], today or date.today())
+    born = _birth_date(number[6:14], today or china_today())
     if resident_id_check_char(number[:17]) != number[17]:
         raise InvalidIdentifier(
             "the check character (character 18) does not match the other 17: "
@@ -195,7 +203,7 @@ def make_resident_id(region_code: str, birth_date: date, sequence: int) -> str:
         )
     first17 = f"{region_code}{birth_date:%Y%m%d}{sequence:03d}"
     number = first17 + resident_id_check_char(first17)
-    parse_resident_id(number, today=max(date.today(), birth_date))
+    parse_resident_id(number, today=max(china_today(), birth_date))
     return number
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -157,6 +157,20 @@ def test_impossible_birth_dates(birth: str, words: str) -> None:
     error = reason(first17 + resident_id_check_char(first17))
     assert error.part == "birth_date"
     assert words in str(error)
+
+
+def test_today_defaults_to_the_date_in_china() -> None:
+    today = identifiers.china_today()
+    assert identifiers.china_today() - date.today() in {
+        timedelta(days=-1),
+        timedelta(0),
+        timedelta(days=1),
+    }
+    first17 = f"330106{today:%Y%m%d}001"
+    assert is_valid_resident_id(first17 + resident_id_check_char(first17))
+    tomorrow = today + timedelta(days=1)
+    first17 = f"330106{tomorrow:%Y%m%d}001"
+    assert not is_valid_resident_id(first17 + resident_id_check_char(first17))
 
 
 def test_born_today_and_on_the_first_day_are_accepted() -> None:
