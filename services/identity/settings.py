@@ -7,9 +7,10 @@ from typing import ClassVar
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.settings import PartSettings
+from services.identity.oauth.settings import OAuthSettings
 
 
-class IdentitySettings(PartSettings):
+class IdentitySettings(PartSettings, OAuthSettings):
     """The identity part's settings."""
 
     part: ClassVar[str] = "identity"

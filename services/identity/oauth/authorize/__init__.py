@@ -1,0 +1,1 @@
+"""The authorization endpoint: request checks, the sign-in and organisation pages, codes."""

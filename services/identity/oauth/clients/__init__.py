@@ -1,0 +1,1 @@
+"""OAuth clients: the portal, apps, and department and enterprise systems."""

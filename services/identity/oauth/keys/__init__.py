@@ -1,0 +1,1 @@
+"""Signing keys: created on first start, rotated, published in the JWKS, cached in memory."""

@@ -1,0 +1,1 @@
+"""Tokens: authorization codes, refresh-token families, access and ID tokens, revocation."""
