@@ -21,12 +21,14 @@ from libs.common.settings import DEFAULT_PORT_BASE
 from pingtai.parts import PART_NAMES, PARTS, get_part
 from pingtai.seed import run_demo_seed
 from pingtai.supervisor import DEFAULT_NATS_PORT, STATE_FILE, Platform, run_platform
+from services.identity.cli import app as identity_cli
 
 app = typer.Typer(
     help="Pingtai (平台): government as a platform. Run, migrate, seed and inspect it.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(identity_cli, name="identity")
 
 
 def _var_dir() -> Path:
