@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 
@@ -39,6 +40,13 @@ log = structlog.get_logger("pingtai.identity.clients")
 
 # What a person's sign-in can ask for; a client's own API scopes come on top.
 USER_SCOPES = ["openid", "profile", "phone", "email", "pingtai"]
+# Registered ids follow CLIENT_ID_PATTERN; bootstrap ids come from settings, so be lenient.
+ANY_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _plausible_client_id(client_id: str) -> bool:
+    # Anything else is no client of ours, and must not reach the database (NUL bytes, ...).
+    return bool(ANY_CLIENT_ID.match(client_id))
 
 
 def new_client_secret() -> str:
@@ -196,6 +204,8 @@ async def authenticate_client(
 
     A confidential client must present its secret (basic or post); a public client none.
     """
+    if not _plausible_client_id(client_id):
+        raise ClientAuthenticationFailed(client_id)
     client = await clients_repository.get(session, client_id)
     if client is None or not client.enabled:
         raise ClientAuthenticationFailed(client_id)
@@ -210,6 +220,8 @@ async def authenticate_client(
 
 async def find_enabled_client(*, session: AsyncSession, client_id: str) -> OAuthClient | None:
     """The client ``client_id`` if it is registered and enabled."""
+    if not _plausible_client_id(client_id):
+        return None
     client = await clients_repository.get(session, client_id)
     return client if client is not None and client.enabled else None
 

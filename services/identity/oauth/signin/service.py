@@ -35,6 +35,8 @@ class Login:
 def parse_login(value: str, *, protector: IdentifierProtector) -> Login:
     """Recognise the kind of a sign-in name; ``other`` matches no account."""
     value = value.strip()
+    if not value.isprintable():
+        return Login(kind="other")
     if "@" in value:
         return Login(kind="email", email=value.lower())
     if identifiers.is_valid_phone(value):
