@@ -61,6 +61,8 @@ class PingtaiError(Exception):
     status: int = 400
     code: str = "bad-request"
     title: str | None = None
+    # Response headers the problem needs, e.g. WWW-Authenticate on a 401 (RFC 6750).
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.code)
@@ -144,7 +146,14 @@ async def _on_pingtai_error(request: Request, exc: Exception) -> JSONResponse:
     extra = {k: v for k, v in exc.extra.items() if k not in _RESERVED_MEMBERS}
     if len(extra) != len(exc.extra):
         log.warning("problem_extra_dropped", names=sorted(exc.extra.keys() - extra.keys()))
-    return problem_response(exc.status, code=exc.code, title=exc.title, detail=exc.detail, **extra)
+    return problem_response(
+        exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        **extra,
+    )
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
