@@ -84,12 +84,22 @@ class PartSettings(BaseSettings):
     events_max_deliveries: int = Field(default=5, ge=1)
     events_retry_delay_s: float = Field(default=1.0, ge=0)
 
+    # Access-token verification (libs.common.auth): the issuer's keys, cached in the process.
+    # Empty: "<gateway_url>/.well-known/jwks.json".
+    auth_jwks_url: str = ""
+    auth_jwks_refetch_floor_s: float = Field(default=30.0, ge=0)
+    auth_jwks_max_age_s: float = Field(default=600.0, gt=0)
+    auth_jwks_timeout_s: float = Field(default=5.0, gt=0)
+    auth_leeway_s: float = Field(default=30.0, ge=0, le=300)
+    auth_verified_cache_size: int = Field(default=10_000, ge=0, description="0: no cache")
+
     @model_validator(mode="after")
     def _defaults_from_part(self) -> PartSettings:
         if not self.port:
             self.port = DEFAULT_PORT_BASE + PORT_OFFSETS.get(self.part, 0)
         self.gateway_url = self.gateway_url.rstrip("/")
         self.issuer = (self.issuer or self.gateway_url).rstrip("/")
+        self.auth_jwks_url = self.auth_jwks_url or f"{self.gateway_url}/.well-known/jwks.json"
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / f'{self.part}.db'}"
         if self.env == "production" and self.secret_key == PLACEHOLDER_SECRET:
