@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
+from libs.common.auth import close_token_verifier
 from libs.common.database import Database
 from libs.common.errors import PROBLEM_RESPONSES, install_error_handlers
 from libs.common.events import EventBus
@@ -56,6 +57,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(database.dispose)
+            stack.push_async_callback(close_token_verifier, app)
             for part_lifespan in lifespans:
                 await stack.enter_async_context(part_lifespan(app))
             if events is not None:
