@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from libs.common.database import SessionDep
 from services.identity.oauth.clients.service import USER_SCOPES
 from services.identity.oauth.dependencies import IssuerDep, SettingsDep
 from services.identity.settings import IdentitySettings
@@ -75,6 +76,8 @@ async def discovery(settings: SettingsDep) -> JSONResponse:
 
 
 @router.get("/jwks.json", summary="The signing keys (JWKS)")
-async def jwks(issuer: IssuerDep) -> JSONResponse:
+async def jwks(issuer: IssuerDep, session: SessionDep) -> JSONResponse:
     """Every published signing key: the active ones, the next ones, those still retiring."""
-    return JSONResponse(await issuer.ring.jwks(), headers={"Cache-Control": "public, max-age=60"})
+    return JSONResponse(
+        await issuer.ring.jwks(session=session), headers={"Cache-Control": "public, max-age=60"}
+    )

@@ -177,21 +177,30 @@ class KeyRing:
             log.info("signing_keys_created", kids=created)
         await self.refresh(force=True)
 
-    async def refresh(self, *, force: bool = False) -> None:
-        """Reload the keys if the check interval passed and the stored set changed."""
+    async def refresh(self, *, session: AsyncSession | None = None, force: bool = False) -> None:
+        """Reload the keys if the check interval passed and the stored set changed.
+
+        Pass the request's ``session``: opening a second connection while the request holds one
+        (and, on SQLite, perhaps the write lock) could wait on a pool that requests exhausted.
+        """
         interval = self._settings.oauth_key_check_interval_s
         if not force and time.monotonic() - self._checked_at < interval:
             return
         async with self._lock:
             if not force and time.monotonic() - self._checked_at < interval:
                 return
-            async with self._sessionmaker() as session:
-                markers = await keys_repository.markers(session)
-                if markers != self._markers:
-                    stored = await keys_repository.list_keys(session)
-                    self._load(stored)
-                    self._markers = markers
+            if session is not None:
+                await self._reload(session)
+            else:
+                async with self._sessionmaker() as own:
+                    await self._reload(own)
             self._checked_at = time.monotonic()
+
+    async def _reload(self, session: AsyncSession) -> None:
+        markers = await keys_repository.markers(session)
+        if markers != self._markers:
+            self._load(await keys_repository.list_keys(session))
+            self._markers = markers
 
     def _load(self, stored: Any) -> None:
         keys: dict[str, LoadedKey] = {}
@@ -219,9 +228,9 @@ class KeyRing:
             log.info("signing_keys_loaded", kids=sorted(keys))
         self._keys = keys
 
-    async def signing_key(self, alg: str) -> LoadedKey:
+    async def signing_key(self, alg: str, *, session: AsyncSession | None = None) -> LoadedKey:
         """The key that signs with ``alg`` now: the newest one already active."""
-        await self.refresh()
+        await self.refresh(session=session)
         now = utcnow()
         active = [k for k in self._keys.values() if k.alg == alg and k.activates_at <= now]
         if not active:
@@ -231,14 +240,16 @@ class KeyRing:
                 raise NoSigningKey(alg)
         return max(active, key=lambda k: k.activates_at)
 
-    async def verification_key(self, kid: str) -> LoadedKey | None:
+    async def verification_key(
+        self, kid: str, *, session: AsyncSession | None = None
+    ) -> LoadedKey | None:
         """The published key ``kid``, if any."""
-        await self.refresh()
+        await self.refresh(session=session)
         return self._keys.get(kid)
 
-    async def jwks(self) -> dict[str, Any]:
+    async def jwks(self, *, session: AsyncSession | None = None) -> dict[str, Any]:
         """The JSON Web Key Set: every published key, current, next and retiring."""
-        await self.refresh()
+        await self.refresh(session=session)
         return {"keys": [k.jwk for k in sorted(self._keys.values(), key=lambda k: k.kid)]}
 
 

@@ -154,7 +154,7 @@ async def token(
             )
         else:
             issued = await tokens_service.client_credentials(
-                issuer=issuer, client=client, scope=form.get("scope")
+                session=session, issuer=issuer, client=client, scope=form.get("scope")
             )
     except OAuthError as exc:
         return oauth_error_response(exc)

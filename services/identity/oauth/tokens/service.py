@@ -115,6 +115,7 @@ async def person_grant(
 async def issue_access_token(
     issuer: Issuer,
     *,
+    session: AsyncSession,
     sub: str,
     client_id: str,
     scope: str,
@@ -124,7 +125,7 @@ async def issue_access_token(
     auth_time: datetime | None = None,
 ) -> tuple[str, str, datetime]:
     """A signed RFC 9068 access token; returns it, its jti and its expiry."""
-    key = await issuer.ring.signing_key(issuer.settings.oauth_access_token_alg)
+    key = await issuer.ring.signing_key(issuer.settings.oauth_access_token_alg, session=session)
     now = utcnow()
     expires_at = now + timedelta(seconds=issuer.settings.oauth_access_token_ttl_s)
     jti = new_id()
@@ -157,6 +158,7 @@ async def issue_access_token(
 async def issue_id_token(
     issuer: Issuer,
     *,
+    session: AsyncSession,
     client_id: str,
     user_id: str,
     nonce: str | None,
@@ -167,7 +169,7 @@ async def issue_id_token(
     extra_claims: dict[str, Any],
 ) -> str:
     """A signed OpenID Connect ID token for ``client_id``."""
-    key = await issuer.ring.signing_key(issuer.settings.oauth_id_token_alg)
+    key = await issuer.ring.signing_key(issuer.settings.oauth_id_token_alg, session=session)
     now = utcnow()
     claims: dict[str, Any] = {
         **extra_claims,
@@ -363,6 +365,7 @@ async def exchange_code(
     auth_time = _aware(stored.auth_time)
     access_token, jti, expires_at = await issue_access_token(
         issuer,
+        session=session,
         sub=stored.user_id,
         client_id=client.client_id,
         scope=stored.scope,
@@ -412,6 +415,7 @@ async def exchange_code(
         pingtai_claims.pop("acr", None)
         response.id_token = await issue_id_token(
             issuer,
+            session=session,
             client_id=client.client_id,
             user_id=stored.user_id,
             nonce=stored.nonce,
@@ -481,6 +485,7 @@ async def refresh(
     auth_time = _aware(current.auth_time)
     access_token, jti, expires_at = await issue_access_token(
         issuer,
+        session=session,
         sub=current.user_id,
         client_id=client.client_id,
         scope=new_scope,
@@ -515,7 +520,7 @@ async def refresh(
 
 
 async def client_credentials(
-    *, issuer: Issuer, client: OAuthClient, scope: str | None
+    *, session: AsyncSession, issuer: Issuer, client: OAuthClient, scope: str | None
 ) -> TokenResponse:
     """A token for a department's or enterprise's system: the client's org and roles, no
     refresh token, nothing stored."""
@@ -525,6 +530,7 @@ async def client_credentials(
     new_scope = granted if scope is None else _narrowed_scope(scope, granted)
     access_token, jti, expires_at = await issue_access_token(
         issuer,
+        session=session,
         sub=client.client_id,
         client_id=client.client_id,
         scope=new_scope,
@@ -553,7 +559,7 @@ async def decode_access_token(
         return None
     if header.get("typ") != ACCESS_TOKEN_TYPE or not isinstance(header.get("kid"), str):
         return None
-    key = await issuer.ring.verification_key(header["kid"])
+    key = await issuer.ring.verification_key(header["kid"], session=session)
     if key is None:
         return None
     try:
