@@ -28,6 +28,7 @@ def create_app(
         ),
         routers=[router],
         lifespans=[pool.lifespan],
+        behind_gateway=False,
         readiness_checks=pool.readiness_checks(),
         configure_process=configure_process,
     )

@@ -91,7 +91,9 @@ def forwarding_app(proxy: Proxy, settings: PartSettings) -> ASGIApp:
         app = CORSMiddleware(
             app, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    return RequestContextMiddleware(app, part=settings.part, max_body_bytes=settings.max_body_bytes)
+    return RequestContextMiddleware(
+        app, part=settings.part, max_body_bytes=settings.max_body_bytes, forwarded_prefix=False
+    )
 
 
 def dispatch_first(app: FastAPI, *, table: RouteTable, forward: ASGIApp) -> None:

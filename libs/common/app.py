@@ -34,13 +34,16 @@ def create_service_app(
     readiness_checks: Sequence[ReadinessCheck] = (),
     configure_process: bool = True,
     events: EventBus | None = None,
+    behind_gateway: bool = True,
 ) -> FastAPI:
     """Build a part's app: middleware, problem details, health, metrics, telemetry, database.
 
     ``lifespans`` run in order at start-up and in reverse at shutdown, inside the database's.
-    ``configure_process`` installs logging and the tracer provider (off in in-process tests that
-    build many apps). ``events`` connects to NATS in the background and runs the outbox relay
-    and consumers after the part's lifespans; NATS down only degrades readiness.
+    ``behind_gateway`` makes the gateway's ``X-Forwarded-Prefix`` the root path (the gateway
+    itself passes False). ``configure_process`` installs logging and the tracer provider (off in
+    in-process tests that build many apps). ``events`` connects to NATS in the background and
+    runs the outbox relay and consumers after the part's lifespans; NATS down only degrades
+    readiness.
     """
     part = settings.part
     if configure_process:
@@ -94,7 +97,13 @@ def create_service_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    app.add_middleware(RequestContextMiddleware, part=part, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        part=part,
+        max_body_bytes=settings.max_body_bytes,
+        # Behind the gateway, its X-Forwarded-Prefix is the part's public root (docs, OpenAPI).
+        forwarded_prefix=behind_gateway,
+    )
     # One server span per request; spans for each ASGI message would cost every request twice.
     FastAPIInstrumentor.instrument_app(
         app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]

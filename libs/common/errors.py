@@ -90,6 +90,18 @@ class Unauthorized(PingtaiError):
     code = "unauthorized"
 
 
+class InvalidInput(PingtaiError):
+    """A request that is well-formed but breaks a domain rule, field by field (422)."""
+
+    status = 422
+    code = "validation-error"
+    title = "Your request is not valid"
+
+    def __init__(self, detail: str, *, errors: Sequence[FieldError]) -> None:
+        super().__init__(detail)
+        self.field_errors = list(errors)
+
+
 class PayloadTooLarge(PingtaiError):
     status = 413
     code = "payload-too-large"
@@ -152,6 +164,7 @@ async def _on_pingtai_error(request: Request, exc: Exception) -> JSONResponse:
         title=exc.title,
         detail=exc.detail,
         headers=exc.headers,
+        errors=exc.field_errors if isinstance(exc, InvalidInput) else None,
         **extra,
     )
 

@@ -17,6 +17,7 @@ from libs.common.telemetry import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_VALID_PREFIX = re.compile(r"^(/[A-Za-z0-9._-]+){1,4}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 access_log = structlog.get_logger("pingtai.access")
@@ -33,6 +34,18 @@ def incoming_request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+def with_forwarded_prefix(scope: Scope) -> Scope:
+    """The scope with the gateway's ``X-Forwarded-Prefix`` (e.g. ``/api/identity``) as its
+    root path, so a part's docs and OpenAPI ``servers`` name the URLs clients really call."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-prefix":
+            prefix = value.decode("latin-1")
+            if _VALID_PREFIX.match(prefix):
+                return {**scope, "root_path": scope.get("root_path", "") + prefix}
+            break
+    return scope
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -46,15 +59,20 @@ def _content_length(scope: Scope) -> int | None:
 class RequestContextMiddleware:
     """Give each request an id, refuse oversized bodies, then log and measure it once."""
 
-    def __init__(self, app: ASGIApp, *, part: str, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, part: str, max_body_bytes: int, forwarded_prefix: bool = True
+    ) -> None:
         self.app = app
         self.part = part
         self.max_body_bytes = max_body_bytes
+        self.forwarded_prefix = forwarded_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.forwarded_prefix:
+            scope = with_forwarded_prefix(scope)
         request_id = incoming_request_id(scope)
         token = set_request_id(request_id)
         started = time.perf_counter()
