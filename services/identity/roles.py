@@ -1,22 +1,11 @@
-"""The platform's roles, and which are held in an organisation."""
+"""Which of the platform's roles are held in an organisation, and which platform-wide."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Role(StrEnum):
-    """A role in the ``roles`` claim."""
-
-    CITIZEN = "citizen"
-    ENTERPRISE_AGENT = "enterprise_agent"
-    OFFICER = "officer"
-    DEPT_ADMIN = "dept_admin"
-    PLATFORM_ADMIN = "platform_admin"
-    AUDITOR = "auditor"
-    EVALUATOR = "evaluator"
-
+from libs.common.auth import Role
 
 # Roles held for an organisation; the others are platform-wide (membership without org).
-ORG_ROLES = frozenset({Role.ENTERPRISE_AGENT, Role.OFFICER, Role.DEPT_ADMIN})
 DEPARTMENT_ROLES = frozenset({Role.OFFICER, Role.DEPT_ADMIN})
+ORG_ROLES = DEPARTMENT_ROLES | {Role.ENTERPRISE_AGENT}
+
+__all__ = ["DEPARTMENT_ROLES", "ORG_ROLES", "Role"]

@@ -2,4 +2,9 @@
 
 from fastapi import APIRouter
 
-router = APIRouter(prefix="/v1", tags=["identity"])
+from services.identity.organisations.router import router as organisations_router
+from services.identity.people.router import router as people_router
+
+router = APIRouter(prefix="/v1")
+router.include_router(people_router)
+router.include_router(organisations_router)

@@ -1,0 +1,17 @@
+"""Dependencies shared by the identity part's routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.identity.protection import IdentifierProtector
+
+
+def _protector(request: Request) -> IdentifierProtector:
+    protector: IdentifierProtector = request.app.state.protector
+    return protector
+
+
+ProtectorDep = Annotated[IdentifierProtector, Depends(_protector)]

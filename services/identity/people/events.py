@@ -1,0 +1,42 @@
+"""The events people's accounts publish."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from libs.common.events import EventData
+
+
+class PersonRegistered(EventData):
+    event_type: ClassVar[str] = "pingtai.identity.person.registered"
+
+    user_id: str
+    acr: int
+    region_code: str
+
+
+class RegistrationConflict(EventData):
+    """Someone tried to register with identifiers an account already holds; tell its holder."""
+
+    event_type: ClassVar[str] = "pingtai.identity.person.registration_conflict"
+
+    user_id: str
+
+
+class AssuranceRaised(EventData):
+    event_type: ClassVar[str] = "pingtai.identity.person.assurance_raised"
+
+    user_id: str
+    previous_acr: int
+    acr: int
+    method: str
+    verified_by: str
+
+
+class ResidentIdRevealed(EventData):
+    """An entitled caller read a person's full resident id number."""
+
+    event_type: ClassVar[str] = "pingtai.identity.person.resident_id_revealed"
+
+    user_id: str
+    revealed_to: str

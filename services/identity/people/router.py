@@ -1,0 +1,129 @@
+"""The people API: register, me, search, verification."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
+from libs.common.database import SessionDep
+from libs.common.pagination import Page, PageDep, encode_cursor
+from services.identity.dependencies import ProtectorDep
+from services.identity.people import service as people_service
+from services.identity.people.schemas import (
+    Person,
+    PersonUpdate,
+    Registration,
+    RegistrationReceived,
+    Verification,
+)
+
+router = APIRouter(tags=["people"])
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Register as a citizen (assurance level 1)",
+    description=(
+        "The answer is the same whether or not an account exists for these details, so the "
+        "endpoint tells no one who is registered; an existing account's holder is told instead."
+    ),
+)
+async def register(
+    registration: Registration, session: SessionDep, protector: ProtectorDep
+) -> RegistrationReceived:
+    await people_service.register(session=session, protector=protector, registration=registration)
+    return RegistrationReceived()
+
+
+@router.get("/me", summary="The signed-in person", responses=AUTH_RESPONSES)
+async def me(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    protector: ProtectorDep,
+    reveal: Annotated[bool, Query(description="Show your full resident id number.")] = False,
+) -> Person:
+    return await people_service.view(
+        session=session,
+        protector=protector,
+        principal=principal,
+        user_id=principal.sub,
+        reveal=reveal,
+    )
+
+
+@router.patch("/me", summary="Change your name or e-mail", responses=AUTH_RESPONSES)
+async def update_me(
+    update: PersonUpdate, principal: CurrentPrincipal, session: SessionDep, protector: ProtectorDep
+) -> Person:
+    return await people_service.update_self(
+        session=session, protector=protector, principal=principal, update=update
+    )
+
+
+@router.get(
+    "/users",
+    summary="Search people (platform admins; department admins within their department)",
+    responses=AUTH_RESPONSES,
+)
+async def search_users(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    protector: ProtectorDep,
+    page: PageDep,
+    name: Annotated[str | None, Query(max_length=100, description="Name prefix.")] = None,
+    phone: Annotated[str | None, Query(max_length=20)] = None,
+    resident_id: Annotated[str | None, Query(max_length=18)] = None,
+    org_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> Page[Person]:
+    people = await people_service.search(
+        session=session,
+        protector=protector,
+        principal=principal,
+        name_prefix=name,
+        phone=phone,
+        resident_id=resident_id,
+        org_id=org_id,
+        after=page.after if isinstance(page.after, str) else None,
+        limit=page.limit,
+    )
+    next_cursor = encode_cursor(people[-1].id) if len(people) == page.limit else None
+    return Page[Person](items=people, next_cursor=next_cursor)
+
+
+@router.get("/users/{user_id}", summary="One person", responses=AUTH_RESPONSES)
+async def get_user(
+    user_id: Annotated[str, Path(max_length=32)],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    protector: ProtectorDep,
+    reveal: Annotated[
+        bool, Query(description="Show the full resident id (platform admins; recorded).")
+    ] = False,
+) -> Person:
+    return await people_service.view(
+        session=session, protector=protector, principal=principal, user_id=user_id, reveal=reveal
+    )
+
+
+@router.post(
+    "/users/{user_id}/verification",
+    summary="Record a real-name verification, raising the assurance level",
+    responses=AUTH_RESPONSES,
+)
+async def verify_user(
+    user_id: Annotated[str, Path(max_length=32)],
+    verification: Verification,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    protector: ProtectorDep,
+) -> Person:
+    return await people_service.verify(
+        session=session,
+        protector=protector,
+        principal=principal,
+        user_id=user_id,
+        verification=verification,
+    )

@@ -1,0 +1,311 @@
+"""The rules about people: registration, who may see whom, assurance levels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import Principal
+from libs.common.errors import FieldError, Forbidden, InvalidInput
+from libs.common.events import new_event, outbox
+from services.identity import identifiers, passwords
+from services.identity.organisations import repository as organisations_repository
+from services.identity.organisations.models import Membership
+from services.identity.people import repository as people_repository
+from services.identity.people.events import (
+    AssuranceRaised,
+    PersonRegistered,
+    RegistrationConflict,
+    ResidentIdRevealed,
+)
+from services.identity.people.exceptions import PersonNotFound
+from services.identity.people.models import User
+from services.identity.people.schemas import (
+    MembershipView,
+    Person,
+    PersonUpdate,
+    Registration,
+    Verification,
+)
+from services.identity.protection import IdentifierProtector
+from services.identity.roles import Role
+
+RESIDENT_ID_PURPOSE = "users.resident_id"
+# Who may raise a person's assurance level besides a platform admin: a trusted department
+# system or officer whose token carries this scope.
+VERIFY_SCOPE = "identity:verify"
+
+
+@dataclass(frozen=True)
+class ProtectedResidentId:
+    """A resident id number as it is stored."""
+
+    lookup_hash: str
+    encrypted: str
+    masked: str
+
+
+def protect_resident_id(protector: IdentifierProtector, number: str) -> ProtectedResidentId:
+    """The keyed hash, ciphertext and masked form of a valid resident id number."""
+    return ProtectedResidentId(
+        lookup_hash=protector.lookup_hash(number),
+        encrypted=protector.encrypt(number, purpose=RESIDENT_ID_PURPOSE),
+        masked=identifiers.mask_resident_id(number),
+    )
+
+
+def _field_error(field: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"{field}: {message}",
+        errors=[FieldError(loc=["body", field], msg=message, type="value_error")],
+    )
+
+
+async def register(
+    *, session: AsyncSession, protector: IdentifierProtector, registration: Registration
+) -> None:
+    """Create a citizen's account at assurance level 1, or tell the holder of an existing one."""
+    try:
+        resident = identifiers.parse_resident_id(registration.resident_id, strict=True)
+    except identifiers.InvalidIdentifier as exc:
+        raise _field_error("resident_id", str(exc)) from exc
+    try:
+        phone = identifiers.normalise_phone(registration.phone)
+    except identifiers.InvalidIdentifier as exc:
+        raise _field_error("phone", str(exc)) from exc
+    problems = passwords.password_problems(registration.password)
+    if problems:
+        raise _field_error("password", "the password needs " + "; ".join(problems))
+    email = registration.email.lower() if registration.email else None
+
+    protected = protect_resident_id(protector, resident.number)
+    existing = await people_repository.find_existing(
+        session, resident_id_hash=protected.lookup_hash, phone=phone, email=email
+    )
+    if existing is not None:
+        # The caller learns nothing; the holder is told someone tried (no enumeration).
+        await outbox.add(
+            session, new_event(RegistrationConflict(user_id=existing.id), subject=existing.id)
+        )
+        return
+    user = User(
+        name=registration.name,
+        phone=phone,
+        email=email,
+        resident_id_hash=protected.lookup_hash,
+        resident_id_encrypted=protected.encrypted,
+        resident_id_masked=protected.masked,
+        password_hash=await passwords.hash_password(registration.password),
+        acr=1,
+        status="active",
+    )
+    people_repository.add(session, user)
+    await session.flush()
+    organisations_repository.add(
+        session, Membership(user_id=user.id, org_id=None, role=Role.CITIZEN)
+    )
+    await outbox.add(
+        session,
+        new_event(
+            PersonRegistered(user_id=user.id, acr=1, region_code=resident.region_code),
+            subject=user.id,
+        ),
+    )
+
+
+def _can_reveal(principal: Principal, user: User) -> bool:
+    return principal.sub == user.id or principal.has_role(Role.PLATFORM_ADMIN)
+
+
+async def _dept_admin_of_member(
+    session: AsyncSession, *, principal: Principal, user_id: str
+) -> bool:
+    if principal.org is None or not principal.has_role(Role.DEPT_ADMIN):
+        return False
+    memberships = await organisations_repository.memberships_of_user(session, user_id=user_id)
+    return any(m.org_id == principal.org for m in memberships)
+
+
+def to_person(
+    user: User,
+    memberships: Sequence[Membership],
+    *,
+    protector: IdentifierProtector,
+    reveal: bool,
+    full_phone: bool = False,
+) -> Person:
+    """The API's view of a person; the full resident id only when ``reveal``."""
+    resident_id = user.resident_id_masked
+    if reveal and user.resident_id_encrypted:
+        resident_id = protector.decrypt(user.resident_id_encrypted, purpose=RESIDENT_ID_PURPOSE)
+    return Person(
+        id=user.id,
+        name=user.name,
+        phone=user.phone if full_phone or not user.phone else identifiers.mask_phone(user.phone),
+        email=user.email,
+        resident_id=resident_id,
+        resident_id_revealed=reveal and user.resident_id_encrypted is not None,
+        acr=user.acr,
+        status=user.status,
+        memberships=[
+            MembershipView(id=m.id, org_id=m.org_id, role=Role(m.role)) for m in memberships
+        ],
+        created_at=user.created_at,
+    )
+
+
+async def get_visible(
+    *, session: AsyncSession, principal: Principal, user_id: str
+) -> tuple[User, Sequence[Membership]]:
+    """A person the caller may see: themselves, anyone for a platform admin, members of a
+    department admin's own organisation; anyone else is "not found" (no enumeration)."""
+    user = await people_repository.get(session, user_id=user_id)
+    if user is None:
+        raise PersonNotFound(f"No person {user_id}.")
+    allowed = (
+        principal.sub == user.id
+        or principal.has_role(Role.PLATFORM_ADMIN)
+        or await _dept_admin_of_member(session, principal=principal, user_id=user.id)
+    )
+    if not allowed:
+        raise PersonNotFound(f"No person {user_id}.")
+    memberships = await organisations_repository.memberships_of_user(session, user_id=user.id)
+    return user, memberships
+
+
+async def view(
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    principal: Principal,
+    user_id: str,
+    reveal: bool,
+) -> Person:
+    """A person as the caller may see them; revealing another's resident id is recorded."""
+    user, memberships = await get_visible(session=session, principal=principal, user_id=user_id)
+    if reveal and not _can_reveal(principal, user):
+        raise Forbidden("Only the person and platform admins may see the full resident id.")
+    if reveal and principal.sub != user.id:
+        await outbox.add(
+            session,
+            new_event(
+                ResidentIdRevealed(user_id=user.id, revealed_to=principal.sub), subject=user.id
+            ),
+        )
+    return to_person(
+        user,
+        memberships,
+        protector=protector,
+        reveal=reveal,
+        full_phone=_can_reveal(principal, user),
+    )
+
+
+async def update_self(
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    principal: Principal,
+    update: PersonUpdate,
+) -> Person:
+    """Change the caller's own name or e-mail."""
+    user, memberships = await get_visible(
+        session=session, principal=principal, user_id=principal.sub
+    )
+    if update.name is not None:
+        user.name = update.name
+    if "email" in update.model_fields_set:
+        user.email = update.email.lower() if update.email else None
+    await session.flush()
+    return to_person(user, memberships, protector=protector, reveal=False, full_phone=True)
+
+
+async def search(
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    principal: Principal,
+    name_prefix: str | None,
+    phone: str | None,
+    resident_id: str | None,
+    org_id: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Person]:
+    """Search people: platform admins everyone, department admins their own organisation."""
+    if principal.has_role(Role.PLATFORM_ADMIN):
+        scope_org = org_id
+    elif principal.has_role(Role.DEPT_ADMIN) and principal.org is not None:
+        if org_id is not None and org_id != principal.org:
+            raise Forbidden("A department admin searches only their own organisation.")
+        scope_org = principal.org
+    else:
+        raise Forbidden("Searching people needs the platform_admin or dept_admin role.")
+    resident_id_hash = None
+    if resident_id:
+        try:
+            number = identifiers.parse_resident_id(resident_id).number
+        except identifiers.InvalidIdentifier as exc:
+            raise _field_error("resident_id", str(exc)) from exc
+        resident_id_hash = protector.lookup_hash(number)
+    phone_number = None
+    if phone:
+        try:
+            phone_number = identifiers.normalise_phone(phone)
+        except identifiers.InvalidIdentifier as exc:
+            raise _field_error("phone", str(exc)) from exc
+    users = await people_repository.search(
+        session,
+        name_prefix=name_prefix,
+        phone=phone_number,
+        resident_id_hash=resident_id_hash,
+        org_id=scope_org,
+        after=after,
+        limit=limit,
+    )
+    memberships = await organisations_repository.memberships_of_users(
+        session, user_ids=[u.id for u in users]
+    )
+    by_user: dict[str, list[Membership]] = {}
+    for membership in memberships:
+        by_user.setdefault(membership.user_id, []).append(membership)
+    return [to_person(u, by_user.get(u.id, []), protector=protector, reveal=False) for u in users]
+
+
+async def verify(
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    principal: Principal,
+    user_id: str,
+    verification: Verification,
+) -> Person:
+    """Raise a person's assurance level after a real-name verification (never lowers it)."""
+    if not (principal.has_role(Role.PLATFORM_ADMIN) or principal.has_scope(VERIFY_SCOPE)):
+        raise Forbidden(
+            f"Verifying people needs the platform_admin role or the {VERIFY_SCOPE} scope."
+        )
+    user = await people_repository.get(session, user_id=user_id)
+    if user is None:
+        raise PersonNotFound(f"No person {user_id}.")
+    previous = user.acr
+    if verification.level > previous:
+        user.acr = verification.level
+        await outbox.add(
+            session,
+            new_event(
+                AssuranceRaised(
+                    user_id=user.id,
+                    previous_acr=previous,
+                    acr=verification.level,
+                    method=verification.method,
+                    verified_by=principal.sub,
+                ),
+                subject=user.id,
+            ),
+        )
+        await session.flush()
+    memberships = await organisations_repository.memberships_of_user(session, user_id=user.id)
+    return to_person(user, memberships, protector=protector, reveal=False)
