@@ -157,6 +157,33 @@ def test_up_serves_every_part_through_the_gateway_and_stops_clean(platform: Up) 
         assert too_big.status_code == 413
         assert too_big.headers["content-type"] == "application/problem+json"
 
+        # The OpenID provider answers through the gateway, under the gateway's own URL.
+        discovery = client.get("/.well-known/openid-configuration").json()
+        assert discovery["issuer"] == platform.gateway
+        assert discovery["token_endpoint"] == f"{platform.gateway}/oauth2/token"
+
+    # The demo province loads through the gateway's public API, and again without harm.
+    for _ in range(2):
+        seeded = subprocess.run(
+            [sys.executable, "-m", "pingtai", "seed", "--demo", "--gateway", platform.gateway],
+            cwd=platform.workdir, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+        assert "demo province loaded" in seeded.stdout
+    with httpx.Client(base_url=platform.gateway, timeout=10) as client:
+        token = client.post(
+            "/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=("platform-admin", "pingtai-dev-admin-secret"),
+        ).json()["access_token"]
+        officers = client.get(
+            "/api/identity/v1/users",
+            params={"phone": "13800000011"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["items"]
+        assert [(p["name"], p["acr"]) for p in officers] == [("赵磊", 3)]
+        assert sorted(m["role"] for m in officers[0]["memberships"]) == ["citizen", "officer"]
+
     status = subprocess.run(
         [sys.executable, "-m", "pingtai", "status"], cwd=platform.workdir,
         env={**os.environ, "PINGTAI_VAR_DIR": str(platform.workdir / "var")},
