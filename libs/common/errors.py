@@ -101,6 +101,14 @@ class InvalidInput(PingtaiError):
         super().__init__(detail)
         self.field_errors = list(errors)
 
+    @classmethod
+    def for_field(cls, field: str, message: str, *, location: str = "body") -> InvalidInput:
+        """One bad field of the request ``location`` ("body", "query", "path")."""
+        return cls(
+            f"{field}: {message}",
+            errors=[FieldError(loc=[location, field], msg=message, type="value_error")],
+        )
+
 
 class PayloadTooLarge(PingtaiError):
     status = 413

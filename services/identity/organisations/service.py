@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal
-from libs.common.errors import FieldError, Forbidden, InvalidInput
+from libs.common.errors import Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
 from services.identity import identifiers, regions
 from services.identity.organisations import repository as organisations_repository
@@ -40,13 +40,6 @@ from services.identity.roles import DEPARTMENT_ROLES, Role
 
 CREDIT_CODE_PURPOSE = "organisations.credit_code"
 PLATFORM_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.AUDITOR, Role.EVALUATOR, Role.CITIZEN})
-
-
-def _invalid(field: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        f"{field}: {message}",
-        errors=[FieldError(loc=["body", field], msg=message, type="value_error")],
-    )
 
 
 def to_view(
@@ -83,11 +76,13 @@ async def register(
     if not principal.has_role(Role.PLATFORM_ADMIN):
         raise Forbidden("Registering organisations needs the platform_admin role.")
     if not regions.is_known_region(draft.region_code):
-        raise _invalid("region_code", f"{draft.region_code} is not a known division code")
+        raise InvalidInput.for_field(
+            "region_code", f"{draft.region_code} is not a known division code"
+        )
     try:
         code = identifiers.parse_credit_code(draft.credit_code)
     except identifiers.InvalidIdentifier as exc:
-        raise _invalid("credit_code", str(exc)) from exc
+        raise InvalidInput.for_field("credit_code", str(exc)) from exc
     lookup = protector.lookup_hash(code.code)
     if await organisations_repository.get_by_credit_code_hash(session, credit_code_hash=lookup):
         raise OrganisationExists("An organisation with this credit code is registered already.")
@@ -199,14 +194,20 @@ async def _check_role_fits(
 ) -> Organisation | None:
     if role in PLATFORM_ROLES:
         if org_id is not None:
-            raise _invalid("org_id", f"{role.value} is a platform-wide role: leave org_id empty")
+            raise InvalidInput.for_field(
+                "org_id", f"{role.value} is a platform-wide role: leave org_id empty"
+            )
         return None
     if org_id is None:
-        raise _invalid("org_id", f"{role.value} is held in an organisation: give org_id")
+        raise InvalidInput.for_field(
+            "org_id", f"{role.value} is held in an organisation: give org_id"
+        )
     org = await get(session=session, org_id=org_id)
     wanted = "department" if role in DEPARTMENT_ROLES else "enterprise"
     if org.kind != wanted:
-        raise _invalid("role", f"{role.value} is held in a {wanted}, and {org.name} is not one")
+        raise InvalidInput.for_field(
+            "role", f"{role.value} is held in a {wanted}, and {org.name} is not one"
+        )
     return org
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal
-from libs.common.errors import FieldError, Forbidden, InvalidInput
+from libs.common.errors import Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
 from services.identity import identifiers, passwords
 from services.identity.organisations import repository as organisations_repository
@@ -56,13 +56,6 @@ def protect_resident_id(protector: IdentifierProtector, number: str) -> Protecte
     )
 
 
-def _field_error(field: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        f"{field}: {message}",
-        errors=[FieldError(loc=["body", field], msg=message, type="value_error")],
-    )
-
-
 async def register(
     *, session: AsyncSession, protector: IdentifierProtector, registration: Registration
 ) -> None:
@@ -70,14 +63,14 @@ async def register(
     try:
         resident = identifiers.parse_resident_id(registration.resident_id, strict=True)
     except identifiers.InvalidIdentifier as exc:
-        raise _field_error("resident_id", str(exc)) from exc
+        raise InvalidInput.for_field("resident_id", str(exc)) from exc
     try:
         phone = identifiers.normalise_phone(registration.phone)
     except identifiers.InvalidIdentifier as exc:
-        raise _field_error("phone", str(exc)) from exc
+        raise InvalidInput.for_field("phone", str(exc)) from exc
     problems = passwords.password_problems(registration.password)
     if problems:
-        raise _field_error("password", "the password needs " + "; ".join(problems))
+        raise InvalidInput.for_field("password", "the password needs " + "; ".join(problems))
     email = registration.email.lower() if registration.email else None
 
     protected = protect_resident_id(protector, resident.number)
@@ -248,14 +241,14 @@ async def search(
         try:
             number = identifiers.parse_resident_id(resident_id).number
         except identifiers.InvalidIdentifier as exc:
-            raise _field_error("resident_id", str(exc)) from exc
+            raise InvalidInput.for_field("resident_id", str(exc), location="query") from exc
         resident_id_hash = protector.lookup_hash(number)
     phone_number = None
     if phone:
         try:
             phone_number = identifiers.normalise_phone(phone)
         except identifiers.InvalidIdentifier as exc:
-            raise _field_error("phone", str(exc)) from exc
+            raise InvalidInput.for_field("phone", str(exc), location="query") from exc
     users = await people_repository.search(
         session,
         name_prefix=name_prefix,
