@@ -5,13 +5,16 @@ A service
 - adds the tables to its schema: ``define_event_tables(Base.metadata)``;
 - describes each event as an ``EventData`` subclass and records it with the change:
   ``await outbox.add(session, new_event(ApplicationSubmitted(...), subject=application_id))``;
-- consumes with ``Subscription(durable=..., subjects=[...], handler=...)``;
-- gives ``EventBus(settings, subscriptions=[...])`` to ``create_service_app(..., events=bus)``.
+- consumes with ``Subscription(durable=..., subjects=[...], handler=...)``, or, for state each
+  process keeps in memory, ``Broadcast(name=..., subjects=[...], handler=..., replay_s=...)``;
+- gives ``EventBus(settings, subscriptions=[...], broadcasts=[...])`` to
+  ``create_service_app(..., events=bus)``.
 
 See docs/events.md.
 """
 
 from libs.common.events import outbox
+from libs.common.events.broadcasts import Broadcast, BroadcastHandler
 from libs.common.events.bus import EventBus, EventsUnavailable
 from libs.common.events.consumers import BatchHandler, Handler, Subscription
 from libs.common.events.envelope import (
@@ -27,6 +30,8 @@ from libs.common.events.tables import EventTables, define_event_tables
 
 __all__ = [
     "BatchHandler",
+    "Broadcast",
+    "BroadcastHandler",
     "CloudEvent",
     "EventBus",
     "EventData",

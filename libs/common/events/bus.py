@@ -11,6 +11,7 @@ import structlog
 
 from libs.common.database import Database
 from libs.common.events import repository
+from libs.common.events.broadcasts import Broadcast, BroadcastRunner
 from libs.common.events.connection import NatsLink, sleep_unless
 from libs.common.events.consumers import ConsumerOptions, ConsumerRunner, Subscription
 from libs.common.events.metrics import OUTBOX_PENDING
@@ -34,8 +35,8 @@ class EventBus:
 
     At start-up it connects to ``settings.nats_url`` in the background (start-up never waits for
     NATS), declares the part's stream ``PINGTAI_<PART>``, and runs the outbox relay, one task per
-    subscription and the pruning of old outbox and inbox rows. At shutdown it finishes the batches
-    in hand, acknowledges them and drains the connection.
+    subscription and per broadcast, and the pruning of old outbox and inbox rows. At shutdown it
+    finishes the batches in hand, acknowledges them and drains the connection.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class EventBus:
         settings: PartSettings,
         *,
         subscriptions: Sequence[Subscription] = (),
+        broadcasts: Sequence[Broadcast] = (),
         nats_url: str | None = None,
     ) -> None:
         self.settings = settings
@@ -53,9 +55,19 @@ class EventBus:
         names = [s.durable for s in self.subscriptions]
         if len(names) != len(set(names)):
             raise ValueError(f"durable consumer names must be unique: {names}")
+        self.broadcasts: list[Broadcast] = []
+        for broadcast in broadcasts:
+            self.add_broadcast(broadcast)
         self.link: NatsLink | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: dict[str, ConsumerRunner] = {}
+        self.broadcast_runners: dict[str, BroadcastRunner] = {}
+
+    def add_broadcast(self, broadcast: Broadcast) -> None:
+        """Also run ``broadcast`` (before the bus starts): every process sees its events."""
+        if any(b.name == broadcast.name for b in self.broadcasts):
+            raise ValueError(f"broadcast names must be unique: {broadcast.name!r} is taken")
+        self.broadcasts.append(broadcast)
 
     @property
     def connected(self) -> bool:
@@ -114,6 +126,10 @@ class EventBus:
             )
             for s in self.subscriptions
         }
+        self.broadcast_runners = {
+            b.name: BroadcastRunner(part=self.part, broadcast=b, link=self.link)
+            for b in self.broadcasts
+        }
         tasks = [
             asyncio.create_task(self.link.run(stop), name="events-connect"),
             asyncio.create_task(self.relay.run(stop), name="events-relay"),
@@ -121,6 +137,10 @@ class EventBus:
             *(
                 asyncio.create_task(c.run(stop), name=f"events-consumer-{name}")
                 for name, c in self.consumers.items()
+            ),
+            *(
+                asyncio.create_task(b.run(stop), name=f"events-broadcast-{name}")
+                for name, b in self.broadcast_runners.items()
             ),
         ]
         try:

@@ -50,6 +50,9 @@ class NatsLink:
         self._js: JetStreamContext | None = None
         # Set while connected and the part's stream is declared.
         self.ready = asyncio.Event()
+        # How many times the link became ready: a change means a new connection (a reconnect),
+        # after which state the server may have lost, such as ephemeral consumers, is redone.
+        self.generation = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         # Set when the part stops: ends every retry loop of the link.
         self._closing = asyncio.Event()
@@ -115,6 +118,7 @@ class NatsLink:
                 await sleep_unless(self._closing, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
         if self.is_connected and not self._closing.is_set():
+            self.generation += 1
             self.ready.set()
 
     async def close(self) -> None:
