@@ -11,6 +11,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
 from libs.common.auth import close_token_verifier
+from libs.common.auth.revocations import revocation_broadcast
 from libs.common.database import Database
 from libs.common.errors import PROBLEM_RESPONSES, install_error_handlers
 from libs.common.events import EventBus
@@ -43,7 +44,8 @@ def create_service_app(
     itself passes False). ``configure_process`` installs logging and the tracer provider (off in
     in-process tests that build many apps). ``events`` connects to NATS in the background and
     runs the outbox relay and consumers after the part's lifespans; NATS down only degrades
-    readiness.
+    readiness. With ``events``, the part's verifier also denies the access tokens identity
+    revokes, in every process, as soon as identity says so (``libs.common.auth.revocations``).
     """
     part = settings.part
     if configure_process:
@@ -79,6 +81,8 @@ def create_service_app(
     app.state.part = part
     app.state.settings = settings
     app.state.database = database
+    if events is not None:
+        events.add_broadcast(revocation_broadcast(app))
     app.state.readiness_checks = [
         ReadinessCheck("database", database_probe),
         *readiness_checks,

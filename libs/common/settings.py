@@ -92,6 +92,9 @@ class PartSettings(BaseSettings):
     auth_jwks_timeout_s: float = Field(default=5.0, gt=0)
     auth_leeway_s: float = Field(default=30.0, ge=0, le=300)
     auth_verified_cache_size: int = Field(default=10_000, ge=0, description="0: no cache")
+    # Revoked access tokens (identity's events) learnt at start-up and after a reconnection: at
+    # least the longest access-token lifetime (300 s) plus the leeway. 0: only new revocations.
+    auth_revocation_replay_s: float = Field(default=600.0, ge=0)
 
     @model_validator(mode="after")
     def _defaults_from_part(self) -> PartSettings:
