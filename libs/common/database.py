@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import re
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import MetaData, event, exc, text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_only
 
 # Constraint names Alembic can diff and drop on every backend.
 NAMING_CONVENTION: dict[str, str] = {
@@ -27,6 +32,9 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long a transaction of this process may queue for the SQLite write lock behind the others
+# (first come, first served) before it fails as SQLite's own "database is locked" would.
+SQLITE_WRITE_QUEUE_TIMEOUT_S = 30.0
 
 
 def new_metadata() -> MetaData:
@@ -40,6 +48,9 @@ def is_sqlite(url: str) -> bool:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not open transactions itself (it would BEGIN DEFERRED before the first
+    # INSERT); SQLiteWriters begins them, IMMEDIATE, at a transaction's first write.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; NORMAL is durable in WAL mode except on power loss.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -63,8 +74,159 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        SQLiteWriters(engine, key=_sqlite_file_key(database) or f"engine-{id(engine)}").install()
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _sqlite_file_key(database: str | None) -> str | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return str(Path(database).resolve())
+
+
+# Statements that never need the write lock: reads, and what SQLite refuses inside a transaction.
+_NO_WRITE_LOCK = re.compile(
+    r"\s*(SELECT|VALUES|EXPLAIN|PRAGMA|BEGIN|COMMIT|END|ROLLBACK|RELEASE|VACUUM|ATTACH|DETACH)\b",
+    re.IGNORECASE,
+)
+_CTE = re.compile(r"\s*WITH\b", re.IGNORECASE)
+_WRITE_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_HOLDS_WRITE_LOCK = "pingtai_sqlite_write_lock"
+
+
+def _needs_write_lock(statement: str) -> bool:
+    if _NO_WRITE_LOCK.match(statement):
+        return False
+    if _CTE.match(statement):
+        return _WRITE_WORD.search(statement) is not None
+    # INSERT, UPDATE, DELETE, DDL, SAVEPOINT (which opens a transaction), anything unknown.
+    return True
+
+
+# One write queue per SQLite file and event loop, shared by every engine of this process.
+_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_lock(key: str) -> asyncio.Lock:
+    locks = _write_locks.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    return lock
+
+
+async def _acquire(lock: asyncio.Lock, timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        await lock.acquire()
+
+
+class SQLiteWriters:
+    """One writer at a time per SQLite file in this process, and readers beside it (WAL).
+
+    SQLite has one write lock per database. Connections that wait for it in SQLite's busy
+    handler poll with growing sleeps, unfairly: under a few dozen concurrent writers some wait
+    past the busy timeout and fail. Here a transaction's first write statement waits its turn in
+    an asyncio lock (first come, first served), then runs ``BEGIN IMMEDIATE`` so the transaction
+    holds SQLite's write lock from its start and never has to upgrade a read snapshot; COMMIT or
+    ROLLBACK hand the turn on. Statements before the first write run outside any transaction,
+    as pysqlite always ran them, so reads never queue. Other processes on the same file still
+    meet this one in SQLite's busy handler.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, key: str) -> None:
+        self.engine = engine
+        self.key = key
+
+    def install(self) -> None:
+        """Listen to the engine's statements, transaction ends and pool returns."""
+        sync_engine = self.engine.sync_engine
+        event.listen(sync_engine, "before_cursor_execute", self._before_execute)
+        event.listen(sync_engine, "commit", self._commit)
+        event.listen(sync_engine, "rollback", self._rollback)
+        event.listen(sync_engine, "reset", self._reset)
+        event.listen(sync_engine, "invalidate", self._lost)
+        event.listen(sync_engine, "close", self._lost)
+
+    def _before_execute(
+        self,
+        conn: Connection,
+        _cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: Any,
+        _executemany: bool,
+    ) -> None:
+        if _HOLDS_WRITE_LOCK in conn.info or not _needs_write_lock(statement):
+            return
+        lock = _write_lock(self.key)
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            await_only(_acquire(lock, SQLITE_WRITE_QUEUE_TIMEOUT_S))
+        except TimeoutError:
+            error = dbapi.OperationalError(
+                "database is locked (queued behind this process's writers)"
+            )
+            raise exc.OperationalError(statement, parameters, error) from None
+        try:
+            _run(conn.connection.driver_connection, "BEGIN IMMEDIATE", dbapi.Error)
+        except BaseException:
+            lock.release()
+            raise
+        conn.info[_HOLDS_WRITE_LOCK] = lock
+
+    def _commit(self, conn: Connection) -> None:
+        self._end(conn, "COMMIT")
+
+    def _rollback(self, conn: Connection) -> None:
+        self._end(conn, "ROLLBACK")
+
+    def _end(self, conn: Connection, statement: str) -> None:
+        if conn.closed or conn.invalidated:
+            return  # the pool's invalidate event already handed the turn on
+        lock: asyncio.Lock | None = conn.info.pop(_HOLDS_WRITE_LOCK, None)
+        if lock is None:
+            return
+        driver = conn.connection.driver_connection
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        try:
+            # Ended here rather than by the driver's commit() or rollback(), which SQLAlchemy
+            # calls next (no-ops then): the turn must pass on only once the transaction is over.
+            _run(driver, statement, dbapi_error)
+        except BaseException:
+            if statement == "COMMIT":
+                with contextlib.suppress(Exception):
+                    _run(driver, "ROLLBACK", dbapi_error)
+            raise
+        finally:
+            lock.release()
+
+    def _reset(self, dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+        # Back in the pool still in a write transaction (the session's own end failed or never
+        # ran): roll back while the turn is still ours, then hand it on.
+        lock: asyncio.Lock | None = record.info.pop(_HOLDS_WRITE_LOCK, None)
+        if lock is None:
+            return
+        try:
+            if state.asyncio_safe:
+                await_only(dbapi_connection.driver_connection.rollback())
+        finally:
+            lock.release()
+
+    def _lost(self, _dbapi_connection: Any, record: Any, *_: Any) -> None:
+        lock: asyncio.Lock | None = record.info.pop(_HOLDS_WRITE_LOCK, None) if record else None
+        if lock is not None:
+            lock.release()
+
+
+def _run(driver: Any, statement: str, dbapi_error: type[Exception]) -> None:
+    """Run one statement on the driver's connection (one trip to aiosqlite's thread)."""
+    try:
+        await_only(driver.execute(statement))
+    except dbapi_error as error:
+        raise exc.DBAPIError.instance(statement, None, error, dbapi_error) from error
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
