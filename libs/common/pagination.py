@@ -55,7 +55,7 @@ def decode_cursor(cursor: str) -> Any:
         raise InvalidCursor("The cursor is not one this list gave out.") from exc
 
 
-def _page_request(
+async def _page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None, Query(max_length=512, description="From the previous page's next_cursor.")
