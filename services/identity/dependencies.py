@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from services.identity.protection import IdentifierProtector
 
 
-def _protector(request: Request) -> IdentifierProtector:
+async def _protector(request: Request) -> IdentifierProtector:
     protector: IdentifierProtector = request.app.state.protector
     return protector
 

@@ -12,12 +12,13 @@ if TYPE_CHECKING:
     from services.identity.settings import IdentitySettings
 
 
-def _issuer(request: Request) -> Issuer:
+# async: FastAPI runs a plain function in a worker thread, a costly trip for an attribute.
+async def _issuer(request: Request) -> Issuer:
     issuer: Issuer = request.app.state.oauth_issuer
     return issuer
 
 
-def _settings(request: Request) -> IdentitySettings:
+async def _settings(request: Request) -> IdentitySettings:
     settings: IdentitySettings = request.app.state.settings
     return settings
 

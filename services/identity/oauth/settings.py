@@ -25,6 +25,10 @@ class OAuthSettings(BaseModel):
     oauth_access_token_alg: SigningAlg = "ES256"
     oauth_id_token_alg: SigningAlg = "RS256"
 
+    # Registered clients stay in each process's memory this long; a change made through one
+    # process is seen by it at once, by the other replicas within this many seconds.
+    oauth_client_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
+
     # Signing keys.
     oauth_key_check_interval_s: float = Field(default=5.0, ge=0)
     # A new key is published this long before it signs, so verifiers that cached the JWKS a

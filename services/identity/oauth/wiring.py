@@ -18,6 +18,7 @@ from libs.common.database import Database
 from services.identity.ids import utcnow
 from services.identity.oauth import discovery
 from services.identity.oauth.authorize.router import router as authorize_router
+from services.identity.oauth.clients import cache as clients_cache
 from services.identity.oauth.clients import service as clients_service
 from services.identity.oauth.clients.router import router as clients_router
 from services.identity.oauth.keys.service import KeyRing
@@ -79,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load (or create) the signing keys, ensure the bootstrap clients, prune in the background."""
     settings: IdentitySettings = app.state.settings
     database: Database = app.state.database
+    clients_cache.configure(url=str(database.engine.url), ttl_s=settings.oauth_client_cache_ttl_s)
     ring = KeyRing(database.sessionmaker, settings=settings, protector=app.state.protector)
     app.state.oauth_issuer = Issuer(
         ring=ring, settings=settings, issuer=settings.issuer, audience=settings.audience

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Sequence
 
 import structlog
@@ -15,6 +16,7 @@ from libs.common.events import new_event, outbox
 from libs.common.pagination import InvalidCursor, encode_cursor
 from services.identity.ids import utcnow
 from services.identity.oauth.clients import repository as clients_repository
+from services.identity.oauth.clients.cache import cache_for, changed_in, forget_on_commit
 from services.identity.oauth.clients.events import (
     ClientCreated,
     ClientSecretRotated,
@@ -159,6 +161,7 @@ async def update_client(
         setattr(client, name, value)
     client.updated_at = utcnow()
     await session.flush()
+    forget_on_commit(session, client.client_id)
     updated = ClientUpdated(
         client_id=client.client_id, changed=sorted(values), enabled=client.enabled, by=by
     )
@@ -186,11 +189,25 @@ async def rotate_client_secret(
     client.secret_hash = hash_client_secret(secret, secret_key=secret_key)
     client.secret_rotated_at = client.updated_at = utcnow()
     await session.flush()
+    forget_on_commit(session, client.client_id)
     await outbox.add(
         session,
         new_event(ClientSecretRotated(client_id=client.client_id, by=by), subject=client.client_id),
     )
     return client, secret
+
+
+async def _registered_client(session: AsyncSession, client_id: str) -> OAuthClient | None:
+    """The client from the in-memory cache, else from the database (then cached)."""
+    cache = cache_for(session)
+    cached = cache.get(client_id)
+    if cached is not None:
+        return cached
+    loaded_at = time.monotonic()
+    client = await clients_repository.get(session, client_id)
+    if client is not None and not changed_in(session, client_id):
+        cache.put(client, loaded_at=loaded_at)
+    return client
 
 
 async def authenticate_client(
@@ -206,7 +223,7 @@ async def authenticate_client(
     """
     if not _plausible_client_id(client_id):
         raise ClientAuthenticationFailed(client_id)
-    client = await clients_repository.get(session, client_id)
+    client = await _registered_client(session, client_id)
     if client is None or not client.enabled:
         raise ClientAuthenticationFailed(client_id)
     if client.client_type == "public":
@@ -222,7 +239,7 @@ async def find_enabled_client(*, session: AsyncSession, client_id: str) -> OAuth
     """The client ``client_id`` if it is registered and enabled."""
     if not _plausible_client_id(client_id):
         return None
-    client = await clients_repository.get(session, client_id)
+    client = await _registered_client(session, client_id)
     return client if client is not None and client.enabled else None
 
 
@@ -249,6 +266,7 @@ async def _ensure_client(
     client.roles = [str(r) for r in registration.roles]
     client.enabled = True
     await session.flush()
+    forget_on_commit(session, client.client_id)
 
 
 async def ensure_bootstrap_clients(
