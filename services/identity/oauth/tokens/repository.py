@@ -57,9 +57,9 @@ def add_refresh_token(session: AsyncSession, token: RefreshToken) -> None:
 
 async def consume_refresh_token(
     session: AsyncSession, *, token_hash: str, client_id: str, now: datetime
-) -> RefreshToken | None:
-    """Atomically mark a live refresh token of ``client_id`` used and return it; None if it is
-    unknown, someone else's, used, revoked or expired."""
+) -> bool:
+    """Atomically mark a live refresh token of ``client_id`` used; False if it is unknown,
+    someone else's, used, revoked or expired by now."""
     result = await session.execute(
         update(RefreshToken)
         .where(
@@ -70,10 +70,9 @@ async def consume_refresh_token(
             RefreshToken.expires_at > now,
         )
         .values(used_at=now)
-        .returning(RefreshToken)
         .execution_options(synchronize_session=False)
     )
-    return result.scalars().one_or_none()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:

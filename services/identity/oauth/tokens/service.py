@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import jwt
 from jwt.exceptions import PyJWTError
@@ -437,6 +437,26 @@ def _narrowed_scope(requested: str | None, granted: str) -> str:
     return " ".join(dict.fromkeys(asked))
 
 
+async def _refuse_reuse(
+    *, session: AsyncSession, stored: RefreshToken, client: OAuthClient, now: datetime
+) -> NoReturn:
+    """A refresh token used a second time: revoke its family (once) and refuse."""
+    if stored.revoked_at is None:
+        live = await _revoke_family(
+            session=session, family_id=stored.family_id, now=now, reason="refresh_token_reuse"
+        )
+        reused = RefreshTokenReused(
+            family_id=stored.family_id,
+            client_id=client.client_id,
+            user_id=stored.user_id,
+            kind="refresh_token",
+            revoked_access_tokens=len(live),
+        )
+        await outbox.add(session, new_event(reused, subject=stored.user_id))
+        raise invalid_grant("The refresh token was already used; its family is revoked.")
+    raise invalid_grant("The refresh token is invalid, expired or revoked.")
+
+
 async def refresh(
     *,
     session: AsyncSession,
@@ -451,29 +471,14 @@ async def refresh(
         raise OAuthError("unauthorized_client", "This client may not use refresh_token.")
     now = utcnow()
     token_hash = token_digest(refresh_token)
-    current = await tokens_repository.consume_refresh_token(
-        session, token_hash=token_hash, client_id=client.client_id, now=now
-    )
-    if current is None:
-        stored = await tokens_repository.get_refresh_token(session, token_hash)
-        if (
-            stored is not None
-            and stored.client_id == client.client_id
-            and stored.used_at is not None
-            and stored.revoked_at is None
-        ):
-            live = await _revoke_family(
-                session=session, family_id=stored.family_id, now=now, reason="refresh_token_reuse"
-            )
-            reused = RefreshTokenReused(
-                family_id=stored.family_id,
-                client_id=client.client_id,
-                user_id=stored.user_id,
-                kind="refresh_token",
-                revoked_access_tokens=len(live),
-            )
-            await outbox.add(session, new_event(reused, subject=stored.user_id))
-            raise invalid_grant("The refresh token was already used; its family is revoked.")
+    # Read first, write last: on SQLite the writes queue for the one write lock, so everything
+    # that only reads (the token, the person, the signature) happens before the queue.
+    current = await tokens_repository.get_refresh_token(session, token_hash)
+    if current is None or current.client_id != client.client_id:
+        raise invalid_grant("The refresh token is invalid, expired or revoked.")
+    if current.used_at is not None:
+        await _refuse_reuse(session=session, stored=current, client=client, now=now)
+    if current.revoked_at is not None or _aware(current.expires_at) <= now:
         raise invalid_grant("The refresh token is invalid, expired or revoked.")
     new_scope = _narrowed_scope(scope, current.scope)
     grant = await person_grant(session=session, user_id=current.user_id, org_id=current.org_id)
@@ -494,6 +499,14 @@ async def refresh(
         acr=grant.acr,
         auth_time=auth_time,
     )
+    if not await tokens_repository.consume_refresh_token(
+        session, token_hash=token_hash, client_id=client.client_id, now=now
+    ):
+        # Used (or revoked) by a concurrent request since it was read: a reuse all the same.
+        await session.refresh(current)
+        if current.used_at is not None:
+            await _refuse_reuse(session=session, stored=current, client=client, now=now)
+        raise invalid_grant("The refresh token is invalid, expired or revoked.")
     new_refresh = await _new_refresh_token(
         session=session,
         settings=issuer.settings,
