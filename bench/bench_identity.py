@@ -1,17 +1,22 @@
 """Benchmark: the identity service's OpenID provider, one uvicorn process (1 worker, SQLite).
 
     .venv/bin/python bench/bench_identity.py [--seconds 8] [--concurrency 32] [--alg ES256]
+                                             [--generator auto|wrk|python]
 
 Migrates a SQLite file in a temporary folder, seeds one person (argon2id with the production
-parameters of services/identity/passwords.py) and three clients, then starts
+parameters of services/identity/passwords.py), two clients and a pool of ``--refresh-pool``
+live refresh tokens (one family each, as many sign-ins would leave), then starts
 ``uvicorn services.identity.app:create_app`` as a separate process on a free 127.0.0.1 port.
-This process is the load generator (aiohttp, ``--concurrency`` requests in flight). Stages, each
-bounded by ``--seconds``:
+Stages, each bounded by ``--seconds``, ``--concurrency`` requests in flight:
 
 1. client-credentials grants (client_secret_basic): POST /oauth2/token;
-2. password sign-ins: GET /oauth2/authorize (prompt=login) and POST of the sign-in form, up to the
-   303 with the code; the code is then exchanged (not counted) for a refresh token;
-3. refresh-token grants with rotation: each worker walks its own family, one refresh at a time.
+2. refresh-token grants with rotation: each request presents a fresh token from the pool;
+3. password sign-ins: GET /oauth2/authorize (prompt=login) and POST of the sign-in form, up to the
+   303 with the code.
+
+The load generator for stages 1 and 2 is ``wrk`` (Debian package ``wrk``) with a Lua script for
+the form bodies when it is installed, else this process (aiohttp), which competes with the server
+for the same two cores; the output says which. Sign-ins (cookies, an HTML form) always use aiohttp.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -42,6 +49,8 @@ from pingtai.natsserver import free_port
 from services.identity import passwords
 from services.identity.oauth.clients import service as clients_service
 from services.identity.oauth.clients.schemas import ClientCreate
+from services.identity.oauth.derived_keys import new_opaque_token, token_digest
+from services.identity.oauth.tokens.models import RefreshToken
 from services.identity.organisations.models import Membership
 from services.identity.people.models import User
 
@@ -52,9 +61,11 @@ REDIRECT_URI = "https://bench.example.cn/callback"
 INPUT = re.compile(r'<input type="hidden" name="(?P<name>[a-z_]+)" value="(?P<value>[^"]*)">')
 
 
-async def seed(url: str) -> dict[str, str]:
+async def seed(url: str, *, refresh_pool: int = 0) -> tuple[dict[str, str], list[str]]:
+    """The clients' secrets and ``refresh_pool`` live refresh tokens of bench-app."""
     database = Database(url)
     secrets_by_client: dict[str, str] = {}
+    refresh_tokens: list[str] = []
     async with database.sessionmaker() as session:
         user = User(name="王丽", phone=PHONE, password_hash=await passwords.hash_password(PASSWORD))
         session.add(user)
@@ -81,9 +92,99 @@ async def seed(url: str) -> dict[str, str]:
             )
             assert secret is not None
             secrets_by_client[str(registration.client_id)] = secret
+        now = datetime.now(UTC)
+        for _ in range(refresh_pool):
+            token = new_opaque_token()
+            refresh_tokens.append(token)
+            session.add(
+                RefreshToken(
+                    id=secrets.token_hex(16),
+                    token_hash=token_digest(token),
+                    family_id=secrets.token_hex(16),
+                    client_id="bench-app",
+                    user_id=user.id,
+                    org_id=None,
+                    scope="openid profile pingtai",
+                    auth_time=now,
+                    amr=["pwd"],
+                    access_jti=secrets.token_hex(16),
+                    access_expires_at=now + timedelta(minutes=5),
+                    generation=0,
+                    created_at=now,
+                    expires_at=now + timedelta(days=30),
+                )
+            )
         await session.commit()
     await database.dispose()
-    return secrets_by_client
+    return secrets_by_client, refresh_tokens
+
+
+WRK_SCRIPT = """
+local body_prefix = "grant_type=%(grant)s"
+local tokens = {}
+local path = "%(path)s"
+if "%(tokens)s" ~= "" then
+  for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+end
+local next_token = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "%(auth)s"
+request = function()
+  local body = body_prefix
+  if #tokens > 0 then
+    -- Each request presents a token never used before; the pool outlasts the run.
+    next_token = next_token + 1
+    body = body .. "&refresh_token=" .. tokens[((next_token - 1) %% #tokens) + 1]
+  end
+  return wrk.format(nil, path, nil, body)
+end
+"""
+
+
+def run_wrk(
+    name: str,
+    *,
+    base: str,
+    folder: Path,
+    seconds: float,
+    connections: int,
+    grant: str,
+    auth: str,
+    tokens: list[str] | None = None,
+) -> float:
+    """POST ``grant`` to /oauth2/token with wrk for ``seconds``; print and return requests/s."""
+    tokens_file = ""
+    if tokens:
+        tokens_path = folder / f"{grant}.tokens"
+        tokens_path.write_text("\n".join(tokens) + "\n")
+        tokens_file = str(tokens_path)
+    script = folder / f"{grant}.lua"
+    script.write_text(
+        WRK_SCRIPT % {"grant": grant, "path": "/oauth2/token", "auth": auth, "tokens": tokens_file}
+    )
+    duration = max(1, round(seconds))
+    output = subprocess.run(
+        [
+            "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+            "-s", str(script), f"{base}/oauth2/token",
+        ],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
+    total = int(re.search(r"(\d+) requests in", output)[1])  # type: ignore[index]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = int(bad[1]) if bad else 0
+    socket = re.search(r"Socket errors: (.*)", output)
+    latency = re.search(r"Latency\s+(\S+)", output)
+    p99 = re.search(r"99%\s+(\S+)", output)
+    print(
+        f"{name:<36} {total:>7} in {duration:5.1f}s = {rate:8.1f}/s  ({errors} errors"
+        f"{'; socket ' + socket[1] if socket else ''}; mean {latency[1] if latency else '?'}, "
+        f"p99 {p99[1] if p99 else '?'})",
+        flush=True,
+    )
+    return rate
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -124,7 +225,10 @@ async def main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-identity-"))
     url = f"sqlite+aiosqlite:///{folder / 'identity.db'}"
     await asyncio.to_thread(migrate, "services.identity", url)
-    client_secrets = await seed(url)
+    client_secrets, pool = await seed(url, refresh_pool=args.refresh_pool)
+    use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
+    if args.generator == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -166,6 +270,12 @@ async def main(args: argparse.Namespace) -> None:
                 f"p={passwords.ARGON2_PARALLELISM}; {args.concurrency} in flight; "
                 f"{os.cpu_count()} CPUs"
             )
+            if use_wrk:
+                print("load generator: wrk (1 thread, Lua script for the form bodies)")
+            else:
+                why = "as asked" if args.generator == "python" else "wrk is not installed"
+                print(f"load generator: aiohttp in the benchmark's own process ({why})")
+            print("load generator for sign-ins: aiohttp (cookies and the HTML form)")
             system_auth = basic("bench-system", client_secrets["bench-system"])
             app_auth = basic("bench-app", client_secrets["bench-app"])
 
@@ -182,14 +292,59 @@ async def main(args: argparse.Namespace) -> None:
                 return grant
 
             await run_stage("warm-up", seconds=1, workers=args.concurrency, make=client_credentials)
-            await run_stage(
-                "client-credentials grants",
-                seconds=args.seconds,
-                workers=args.concurrency,
-                make=client_credentials,
-            )
+            if use_wrk:
+                await asyncio.to_thread(
+                    run_wrk,
+                    "client-credentials grants",
+                    base=base,
+                    folder=folder,
+                    seconds=args.seconds,
+                    connections=args.concurrency,
+                    grant="client_credentials",
+                    auth=system_auth,
+                )
+            else:
+                await run_stage(
+                    "client-credentials grants",
+                    seconds=args.seconds,
+                    workers=args.concurrency,
+                    make=client_credentials,
+                )
 
-            refresh_tokens: list[str] = []
+            # Refresh: every request presents a token not used before, from the pool.
+            if use_wrk:
+                await asyncio.to_thread(
+                    run_wrk,
+                    "refresh grants (rotation)",
+                    base=base,
+                    folder=folder,
+                    seconds=args.seconds,
+                    connections=args.concurrency,
+                    grant="refresh_token",
+                    auth=app_auth,
+                    tokens=pool,
+                )
+            else:
+                unused = iter(pool)
+
+                async def refresh(_: int) -> Callable[[], Awaitable[None]]:
+                    async def once() -> None:
+                        async with http.post(
+                            "/oauth2/token",
+                            data={"grant_type": "refresh_token", "refresh_token": next(unused)},
+                            headers={"Authorization": app_auth},
+                        ) as answer:
+                            assert answer.status == 200, await answer.text()
+                            await answer.read()
+
+                    return once
+
+                await run_stage(
+                    "refresh grants (rotation)",
+                    seconds=args.seconds,
+                    workers=args.concurrency,
+                    make=refresh,
+                )
 
             async def sign_in(worker: int) -> Callable[[], Awaitable[None]]:
                 jar = aiohttp.CookieJar(unsafe=True)
@@ -226,20 +381,7 @@ async def main(args: argparse.Namespace) -> None:
                     ) as answer:
                         assert answer.status == 303, await answer.text()
                         location = answer.headers["Location"]
-                    if len(refresh_tokens) < args.concurrency:
-                        code = parse_qs(urlsplit(location).query)["code"][0]
-                        async with http.post(
-                            "/oauth2/token",
-                            data={
-                                "grant_type": "authorization_code",
-                                "code": code,
-                                "redirect_uri": REDIRECT_URI,
-                                "code_verifier": verifier,
-                            },
-                            headers={"Authorization": app_auth},
-                        ) as exchanged:
-                            assert exchanged.status == 200, await exchanged.text()
-                            refresh_tokens.append((await exchanged.json())["refresh_token"])
+                    assert "code=" in location
 
                 return once
 
@@ -252,27 +394,6 @@ async def main(args: argparse.Namespace) -> None:
             )
             for browser in browsers:
                 await browser.close()
-
-            async def refresh(worker: int) -> Callable[[], Awaitable[None]]:
-                current = [refresh_tokens[worker % len(refresh_tokens)]]
-
-                async def once() -> None:
-                    async with http.post(
-                        "/oauth2/token",
-                        data={"grant_type": "refresh_token", "refresh_token": current[0]},
-                        headers={"Authorization": app_auth},
-                    ) as answer:
-                        assert answer.status == 200, await answer.text()
-                        current[0] = (await answer.json())["refresh_token"]
-
-                return once
-
-            await run_stage(
-                "refresh grants (rotation)",
-                seconds=args.seconds,
-                workers=min(args.refresh_concurrency, len(refresh_tokens)),
-                make=refresh,
-            )
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -284,6 +405,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--refresh-concurrency", type=int, default=32)
+    parser.add_argument("--refresh-pool", type=int, default=30_000)
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--alg", choices=["ES256", "RS256"], default="ES256")
     asyncio.run(main(parser.parse_args()))
