@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from services.catalog.base import Base, event_tables
+from services.catalog.bundles.models import Bundle, BundleVersion, BundleVersionItem
 from services.catalog.datasets.models import Dataset, DatasetVersion
+from services.catalog.items.models import ServiceItem, ServiceItemVersion
 
-__all__ = ["Base", "Dataset", "DatasetVersion", "event_tables"]
+__all__ = [
+    "Base",
+    "Bundle",
+    "BundleVersion",
+    "BundleVersionItem",
+    "Dataset",
+    "DatasetVersion",
+    "ServiceItem",
+    "ServiceItemVersion",
+    "event_tables",
+]

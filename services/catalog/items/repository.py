@@ -1,0 +1,159 @@
+"""Every query about service items and their versions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.catalog.items.models import ServiceItem, ServiceItemVersion
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    """What a search of published items is narrowed to; ``None`` leaves a filter out."""
+
+    keyword: str | None = None  # normalised already (see service.normalise)
+    code: str | None = None
+    owner_org_id: str | None = None
+    region_prefix: str | None = None
+    applicant_type: str | None = None
+    max_visits: int | None = None
+    kind: str | None = None
+    item_ids: Sequence[str] | None = None
+
+
+def add(session: AsyncSession, entity: ServiceItem | ServiceItemVersion) -> None:
+    """Stage a new item or version."""
+    session.add(entity)
+
+
+async def get(session: AsyncSession, *, item_id: str) -> ServiceItem | None:
+    """The item with ``item_id``."""
+    return await session.get(ServiceItem, item_id)
+
+
+async def get_by_code(session: AsyncSession, *, code: str) -> ServiceItem | None:
+    """The item with ``code``."""
+    result = await session.execute(select(ServiceItem).where(ServiceItem.code == code))
+    return result.scalar_one_or_none()
+
+
+async def get_many(session: AsyncSession, *, item_ids: Sequence[str]) -> Sequence[ServiceItem]:
+    """The items among ``item_ids`` that exist."""
+    if not item_ids:
+        return []
+    result = await session.execute(select(ServiceItem).where(ServiceItem.id.in_(item_ids)))
+    return result.scalars().all()
+
+
+async def get_version(
+    session: AsyncSession, *, item_id: str, version: int
+) -> ServiceItemVersion | None:
+    """One published version of an item."""
+    return await session.get(ServiceItemVersion, (item_id, version))
+
+
+async def list_versions(
+    session: AsyncSession, *, item_id: str, after: int | None, limit: int
+) -> Sequence[ServiceItemVersion]:
+    """An item's versions, oldest first, after the cursor."""
+    statement = (
+        select(ServiceItemVersion)
+        .where(ServiceItemVersion.item_id == item_id)
+        .order_by(ServiceItemVersion.version)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(ServiceItemVersion.version > after)
+    result = await session.execute(statement)
+    return result.scalars().all()
+
+
+async def unlist(session: AsyncSession, *, item_id: str) -> None:
+    """Take every version of an item out of the public search."""
+    await session.execute(
+        update(ServiceItemVersion)
+        .where(ServiceItemVersion.item_id == item_id, ServiceItemVersion.listed.is_(True))
+        .values(listed=False)
+    )
+
+
+def _rank(keyword: str) -> ColumnElement[int]:
+    # 0 when the name matches, 1 when only the description does.
+    return case((ServiceItemVersion.name_search.contains(keyword, autoescape=True), 0), else_=1)
+
+
+async def search_published(
+    session: AsyncSession,
+    *,
+    filters: ItemFilters,
+    sort: str,
+    after: list[Any] | None,
+    limit: int,
+) -> Sequence[ServiceItemVersion]:
+    """Listed versions matching every filter, in ``sort`` order, after the cursor position.
+
+    The cursor position is ``[rank, code]`` for relevance, ``[name, code]`` for name and
+    ``[code]`` for code.
+    """
+    v = ServiceItemVersion
+    statement = select(v).where(v.listed.is_(True)).limit(limit)
+    if filters.keyword:
+        statement = statement.where(v.text_search.contains(filters.keyword, autoescape=True))
+    if filters.code is not None:
+        statement = statement.where(v.code == filters.code)
+    if filters.owner_org_id is not None:
+        statement = statement.where(v.owner_org_id == filters.owner_org_id)
+    if filters.region_prefix is not None:
+        statement = statement.where(v.region_code.startswith(filters.region_prefix))
+    if filters.applicant_type == "individual":
+        statement = statement.where(v.for_individuals.is_(True))
+    elif filters.applicant_type == "enterprise":
+        statement = statement.where(v.for_enterprises.is_(True))
+    if filters.max_visits is not None:
+        statement = statement.where(v.max_visits <= filters.max_visits)
+    if filters.kind is not None:
+        statement = statement.where(v.kind == filters.kind)
+    if filters.item_ids is not None:
+        statement = statement.where(v.item_id.in_(filters.item_ids))
+    if sort == "relevance" and filters.keyword:
+        rank = _rank(filters.keyword)
+        statement = statement.order_by(rank, v.code)
+        if after is not None:
+            statement = statement.where(
+                or_(rank > after[0], and_(rank == after[0], v.code > after[1]))
+            )
+    elif sort == "name":
+        statement = statement.order_by(v.name, v.code)
+        if after is not None:
+            statement = statement.where(
+                or_(v.name > after[0], and_(v.name == after[0], v.code > after[1]))
+            )
+    else:
+        statement = statement.order_by(v.code)
+        if after is not None:
+            statement = statement.where(v.code > after[0])
+    result = await session.execute(statement)
+    return result.scalars().all()
+
+
+async def search_drafts(
+    session: AsyncSession, *, owner_org_id: str | None, after: str | None, limit: int
+) -> Sequence[ServiceItem]:
+    """Items with a working copy not yet published (never published, or edited since)."""
+    statement = (
+        select(ServiceItem)
+        .where(ServiceItem.has_unpublished_changes.is_(True), ServiceItem.status != "retired")
+        .order_by(ServiceItem.code)
+        .limit(limit)
+    )
+    if owner_org_id is not None:
+        statement = statement.where(ServiceItem.owner_org_id == owner_org_id)
+    if after is not None:
+        statement = statement.where(ServiceItem.code > after)
+    result = await session.execute(statement)
+    return result.scalars().all()

@@ -1,0 +1,405 @@
+"""The rules about service items: who manages them, drafts, publishing, versions and search."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import Principal, Role
+from libs.common.errors import FieldError, Forbidden, InvalidInput
+from libs.common.events import new_event, outbox
+from services.catalog.ids import utcnow
+from services.catalog.items import checks
+from services.catalog.items import repository as items_repository
+from services.catalog.items.events import ItemDraftChanged, ItemPublished
+from services.catalog.items.events import ItemRetired as ItemRetiredEvent
+from services.catalog.items.exceptions import (
+    ItemExists,
+    ItemNotFound,
+    ItemRetired,
+    ItemVersionNotFound,
+    NothingToPublish,
+)
+from services.catalog.items.models import ServiceItem, ServiceItemVersion
+from services.catalog.items.repository import ItemFilters
+from services.catalog.items.schemas import (
+    Item,
+    ItemCreate,
+    ItemDefinition,
+    ItemSnapshot,
+    ItemSummary,
+    ItemUpdate,
+    ItemVersion,
+)
+
+_DEFINITION_FIELDS = set(ItemDefinition.model_fields)
+
+
+def normalise(text: str) -> str:
+    """Text as keyword search compares it: NFKC (full-width to half-width) and lower-case."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def region_prefix(region_code: str) -> str:
+    """The code prefix a region filter matches: 330000 → 33, 330100 → 3301, 330106 → 330106."""
+    if region_code.endswith("0000"):
+        return region_code[:2]
+    if region_code.endswith("00"):
+        return region_code[:4]
+    return region_code
+
+
+def may_manage(principal: Principal | None, owner_org_id: str | None) -> bool:
+    """Platform admins manage everything; a department admin their own department's entries."""
+    if principal is None:
+        return False
+    if principal.has_role(Role.PLATFORM_ADMIN):
+        return True
+    return (
+        owner_org_id is not None
+        and principal.org == owner_org_id
+        and principal.has_role(Role.DEPT_ADMIN)
+    )
+
+
+def may_see_drafts(principal: Principal | None, owner_org_id: str) -> bool:
+    """Drafts are for the owning department's people and platform admins."""
+    return principal is not None and principal.acts_for(owner_org_id)
+
+
+def _ensure_manages(principal: Principal, owner_org_id: str) -> None:
+    if not may_manage(principal, owner_org_id):
+        raise Forbidden("Only the owning department's admins and platform admins manage this item.")
+
+
+def _definition(item: ServiceItem) -> ItemDefinition:
+    return ItemDefinition.model_validate(item.definition, strict=False)
+
+
+def snapshot_of(item: ServiceItem) -> ItemSnapshot:
+    """The item's working copy as a full snapshot."""
+    return ItemSnapshot.model_validate(
+        {**item.definition, "item_id": item.id, "code": item.code,
+         "owner_org_id": item.owner_org_id},
+        strict=False,
+    )  # fmt: skip
+
+
+async def _draft_changed(session: AsyncSession, item: ServiceItem, principal: Principal) -> None:
+    await outbox.add(
+        session,
+        new_event(
+            ItemDraftChanged(
+                item_id=item.id, code=item.code, owner_org_id=item.owner_org_id,
+                status=item.status, changed_by=principal.sub,
+            ),
+            subject=item.id,
+        ),
+    )  # fmt: skip
+
+
+async def create(*, session: AsyncSession, principal: Principal, draft: ItemCreate) -> ServiceItem:
+    """Describe a new service item, as a draft of the caller's (or the given) department."""
+    owner = draft.owner_org_id or principal.org
+    if owner is None:
+        raise InvalidInput.for_field("owner_org_id", "name the department that owns the item")
+    _ensure_manages(principal, owner)
+    definition = ItemDefinition.model_validate(draft.model_dump(include=_DEFINITION_FIELDS))
+    await checks.check_definition(session, definition=definition)
+    if await items_repository.get_by_code(session, code=draft.code):
+        raise ItemExists(f"An item with code {draft.code} exists already.")
+    item = ServiceItem(
+        code=draft.code,
+        owner_org_id=owner,
+        status="draft",
+        has_unpublished_changes=True,
+        name=definition.name,
+        definition=definition.model_dump(mode="json"),
+    )
+    items_repository.add(session, item)
+    await session.flush()
+    await _draft_changed(session, item, principal)
+    return item
+
+
+async def get(*, session: AsyncSession, item_id: str) -> ServiceItem:
+    """An item, or a not-found problem."""
+    item = await items_repository.get(session, item_id=item_id)
+    if item is None:
+        raise ItemNotFound(f"No service item {item_id}.")
+    return item
+
+
+async def update(
+    *, session: AsyncSession, principal: Principal, item_id: str, update: ItemUpdate
+) -> ServiceItem:
+    """Edit an item's working copy; a published item keeps its published version meanwhile."""
+    item = await get(session=session, item_id=item_id)
+    _ensure_manages(principal, item.owner_org_id)
+    if item.status == "retired":
+        raise ItemRetired("A retired item cannot change.")
+    changes = update.model_dump(mode="json", exclude_unset=True)
+    merged = {**item.definition, **changes}
+    try:
+        definition = ItemDefinition.model_validate(merged, strict=False)
+    except ValidationError as exc:
+        errors = [
+            FieldError(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in exc.errors()
+        ]
+        raise InvalidInput("The edited item is not valid.", errors=errors) from exc
+    await checks.check_definition(session, definition=definition)
+    item.definition = definition.model_dump(mode="json")
+    item.name = definition.name
+    item.has_unpublished_changes = True
+    item.updated_at = utcnow()
+    await session.flush()
+    await _draft_changed(session, item, principal)
+    return item
+
+
+async def publish(
+    *, session: AsyncSession, principal: Principal, item_id: str
+) -> ServiceItemVersion:
+    """Freeze the working copy as the next version; it replaces the previous one in search."""
+    item = await get(session=session, item_id=item_id)
+    _ensure_manages(principal, item.owner_org_id)
+    if item.status == "retired":
+        raise ItemRetired("A retired item cannot be published again.")
+    if not item.has_unpublished_changes:
+        raise NothingToPublish("The draft is the same as the latest published version.")
+    # Datasets may have changed since the draft was written: check the sources again.
+    await checks.check_definition(session, definition=_definition(item))
+    snapshot = snapshot_of(item)
+    number = (item.published_version or 0) + 1
+    await items_repository.unlist(session, item_id=item.id)
+    version = ServiceItemVersion(
+        item_id=item.id,
+        version=number,
+        listed=True,
+        code=item.code,
+        owner_org_id=item.owner_org_id,
+        name=snapshot.name,
+        name_search=normalise(f"{snapshot.name} {snapshot.name_en or ''}"),
+        text_search=normalise(
+            f"{snapshot.name} {snapshot.name_en or ''} {snapshot.description} "
+            f"{snapshot.description_en or ''}"
+        ),
+        kind=snapshot.kind,
+        region_code=snapshot.region_code,
+        for_individuals="individual" in snapshot.applicant_types,
+        for_enterprises="enterprise" in snapshot.applicant_types,
+        max_visits=snapshot.max_visits,
+        snapshot=snapshot.model_dump(mode="json"),
+        published_at=utcnow(),
+    )
+    items_repository.add(session, version)
+    item.status = "published"
+    item.published_version = number
+    item.has_unpublished_changes = False
+    item.updated_at = version.published_at
+    await session.flush()
+    await outbox.add(
+        session,
+        new_event(
+            ItemPublished(
+                item_id=item.id, code=item.code, owner_org_id=item.owner_org_id,
+                version=number, snapshot=version.snapshot,
+            ),
+            subject=item.id,
+        ),
+    )  # fmt: skip
+    return version
+
+
+async def retire(*, session: AsyncSession, principal: Principal, item_id: str) -> ServiceItem:
+    """Stop offering an item: it leaves search; its versions stay readable for applications."""
+    item = await get(session=session, item_id=item_id)
+    _ensure_manages(principal, item.owner_org_id)
+    if item.status == "retired":
+        return item
+    await items_repository.unlist(session, item_id=item.id)
+    item.status = "retired"
+    item.retired_at = item.updated_at = utcnow()
+    await session.flush()
+    await outbox.add(
+        session,
+        new_event(
+            ItemRetiredEvent(
+                item_id=item.id, code=item.code, owner_org_id=item.owner_org_id,
+                version=item.published_version,
+            ),
+            subject=item.id,
+        ),
+    )  # fmt: skip
+    return item
+
+
+async def get_version(
+    *, session: AsyncSession, principal: Principal | None, item_id: str, version: int
+) -> ServiceItemVersion:
+    """One published version; versions are public once made."""
+    found = await items_repository.get_version(session, item_id=item_id, version=version)
+    if found is None:
+        raise ItemVersionNotFound(f"Service item {item_id} has no version {version}.")
+    return found
+
+
+async def list_versions(
+    *, session: AsyncSession, item_id: str, after: int | None, limit: int
+) -> Sequence[ServiceItemVersion]:
+    """An item's versions, oldest first."""
+    await get(session=session, item_id=item_id)
+    return await items_repository.list_versions(session, item_id=item_id, after=after, limit=limit)
+
+
+async def view(*, session: AsyncSession, principal: Principal | None, item: ServiceItem) -> Item:
+    """The API's view: the draft for those who may see it, else the latest published version."""
+    if may_see_drafts(principal, item.owner_org_id):
+        return _view(item, snapshot_of(item), showing="draft", published_at=None, insider=True)
+    if item.published_version is None:
+        raise ItemNotFound(f"No service item {item.id}.")
+    version = await items_repository.get_version(
+        session, item_id=item.id, version=item.published_version
+    )
+    if version is None:
+        raise ItemNotFound(f"No service item {item.id}.")
+    return _view(
+        item, ItemSnapshot.model_validate(version.snapshot, strict=False),
+        showing="published", published_at=version.published_at, insider=False,
+    )  # fmt: skip
+
+
+def _view(
+    item: ServiceItem, snapshot: ItemSnapshot, *, showing: str, published_at: Any, insider: bool
+) -> Item:
+    return Item.model_validate(
+        {
+            **snapshot.model_dump(),
+            "status": item.status,
+            "showing": showing,
+            "version": item.published_version,
+            "has_unpublished_changes": item.has_unpublished_changes if insider else None,
+            "published_at": published_at,
+            "retired_at": item.retired_at,
+            "created_at": item.created_at,
+            "updated_at": item.updated_at,
+        }
+    )
+
+
+def version_view(version: ServiceItemVersion) -> ItemVersion:
+    """The API's view of a version."""
+    return ItemVersion(
+        item_id=version.item_id,
+        version=version.version,
+        published_at=version.published_at,
+        snapshot=ItemSnapshot.model_validate(version.snapshot, strict=False),
+    )
+
+
+def summary(version: ServiceItemVersion) -> ItemSummary:
+    """A search result."""
+    types = [t for t, on in (("individual", version.for_individuals),
+                             ("enterprise", version.for_enterprises)) if on]  # fmt: skip
+    return ItemSummary(
+        id=version.item_id, code=version.code, name=version.name, kind=version.kind,
+        owner_org_id=version.owner_org_id, region_code=version.region_code,
+        applicant_types=types, max_visits=version.max_visits, version=version.version,
+        status="published",
+    )  # fmt: skip
+
+
+def search_filters(
+    *,
+    keyword: str | None,
+    code: str | None,
+    owner_org_id: str | None,
+    region_code: str | None,
+    applicant_type: str | None,
+    max_visits: int | None,
+    online_only: bool,
+    kind: str | None,
+    item_ids: Sequence[str] | None,
+) -> ItemFilters:
+    """The repository's filters from a search request."""
+    normalised = normalise(keyword).strip() if keyword else None
+    visits = 0 if online_only else max_visits
+    return ItemFilters(
+        keyword=normalised or None, code=code, owner_org_id=owner_org_id,
+        region_prefix=region_prefix(region_code) if region_code else None,
+        applicant_type=applicant_type, max_visits=visits, kind=kind, item_ids=item_ids,
+    )  # fmt: skip
+
+
+async def search(
+    *, session: AsyncSession, filters: ItemFilters, sort: str, after: Any, limit: int
+) -> tuple[Sequence[ServiceItemVersion], list[Any] | None]:
+    """Published items matching ``filters``; returns the page and the next cursor position."""
+    if sort == "relevance" and not filters.keyword:
+        sort = "code"
+    position = _position(after, sort)
+    found = await items_repository.search_published(
+        session, filters=filters, sort=sort, after=position, limit=limit
+    )
+    if len(found) < limit:
+        return found, None
+    last = found[-1]
+    if sort == "relevance":
+        keyword = filters.keyword or ""
+        return found, ["r", 0 if keyword in last.name_search else 1, last.code]
+    if sort == "name":
+        return found, ["n", last.name, last.code]
+    return found, ["c", last.code]
+
+
+def _position(after: Any, sort: str) -> list[Any] | None:
+    if after is None:
+        return None
+    tag = {"relevance": "r", "name": "n", "code": "c"}[sort]
+    shape_ok = (
+        isinstance(after, list)
+        and after[:1] == [tag]
+        and len(after) == (2 if tag == "c" else 3)
+        and all(isinstance(p, str | int) and not isinstance(p, bool) for p in after[1:])
+        and isinstance(after[-1], str)
+    )
+    if not shape_ok:
+        raise InvalidInput.for_field(
+            "cursor", "the cursor belongs to another sort order or list", location="query"
+        )
+    return list(after[1:])
+
+
+async def drafts(
+    *, session: AsyncSession, principal: Principal, owner_org_id: str | None, after: Any, limit: int
+) -> Sequence[ServiceItem]:
+    """Items with unpublished changes: a department's own, or any for platform admins."""
+    if not principal.has_role(Role.PLATFORM_ADMIN):
+        if principal.org is None or owner_org_id not in (None, principal.org):
+            raise Forbidden("Drafts are visible to their department and platform admins only.")
+        owner_org_id = principal.org
+    return await items_repository.search_drafts(
+        session, owner_org_id=owner_org_id,
+        after=after if isinstance(after, str) else None, limit=limit,
+    )  # fmt: skip
+
+
+async def published_versions(
+    *, session: AsyncSession, item_ids: Sequence[str]
+) -> dict[str, ServiceItemVersion]:
+    """The latest published version of each listed item among ``item_ids``."""
+    items = await items_repository.get_many(session, item_ids=item_ids)
+    found: dict[str, ServiceItemVersion] = {}
+    for item in items:
+        if item.status != "published" or item.published_version is None:
+            continue
+        version = await items_repository.get_version(
+            session, item_id=item.id, version=item.published_version
+        )
+        if version is not None:
+            found[item.id] = version
+    return found
