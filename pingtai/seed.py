@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from pingtai.demo.catalog_datasets import seed_catalog_datasets
 from pingtai.demo.identity import seed_identity
 
 Say = Callable[[str], None]
@@ -31,6 +32,7 @@ class SeedStep:
 # Each service adds its step as its API lands (identity first: the others need its people).
 DEMO_STEPS: tuple[SeedStep, ...] = (
     SeedStep("identity", "departments, enterprises, people and roles", seed_identity),
+    SeedStep("catalog", "datasets of the data-resource catalogue", seed_catalog_datasets),
 )
 
 
