@@ -166,7 +166,7 @@ def run_wrk(
     duration = max(1, round(seconds))
     output = subprocess.run(
         [
-            "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+            "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency",
             "-s", str(script), f"{base}/oauth2/token",
         ],
         capture_output=True, text=True, check=True, timeout=duration + 60,
