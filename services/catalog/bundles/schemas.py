@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.catalog.items.schemas import CODE_PATTERN, KEY_PATTERN, ORG_ID_PATTERN, Material
+from services.catalog.items.schemas import (
+    CODE_PATTERN,
+    KEY_PATTERN,
+    ORG_ID_PATTERN,
+    Material,
+    UtcDatetime,
+)
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
@@ -127,14 +132,15 @@ class BundleSnapshot(BundleDefinition, BundleMerge):
 class Bundle(BundleSnapshot):
     """A bundle: its published version, or its draft for those who may see it."""
 
+    id: str
     status: Literal["draft", "published", "retired"]
     showing: Literal["published", "draft"]
     version: int | None
     has_unpublished_changes: bool | None
-    published_at: datetime | None
-    retired_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    published_at: UtcDatetime | None
+    retired_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class BundleSummary(BaseModel):
@@ -153,5 +159,5 @@ class BundleVersion(BaseModel):
 
     bundle_id: str
     version: int
-    published_at: datetime
+    published_at: UtcDatetime
     snapshot: BundleSnapshot

@@ -235,6 +235,7 @@ async def retire(*, session: AsyncSession, principal: Principal, bundle_id: str)
 async def view(*, session: AsyncSession, principal: Principal | None, bundle: Bundle) -> BundleView:
     """The draft for those who may see it, else the latest published version."""
     extra: dict[str, Any] = {
+        "id": bundle.id,
         "status": bundle.status, "version": bundle.published_version,
         "retired_at": bundle.retired_at, "created_at": bundle.created_at,
         "updated_at": bundle.updated_at,

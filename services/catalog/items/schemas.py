@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
@@ -14,6 +14,14 @@ KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 ORG_ID_PATTERN = r"^[0-9a-f]{32}$"
 # A form schema larger than this is refused (serialised JSON, in bytes).
 MAX_FORM_BYTES = 64 * 1024
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every time the catalog stores is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 ItemKind = Literal[
     "administrative_licence",
@@ -264,6 +272,7 @@ class ItemSnapshot(ItemDefinition):
 class Item(ItemSnapshot):
     """A service item: its published version, or its draft for those who may see it."""
 
+    id: str
     status: ItemStatus
     showing: Literal["published", "draft"] = Field(
         description="Whether this body is the latest published version or the working draft."
@@ -272,10 +281,10 @@ class Item(ItemSnapshot):
     has_unpublished_changes: bool | None = Field(
         description="Whether the draft differs from the latest version; null for outsiders."
     )
-    published_at: datetime | None
-    retired_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    published_at: UtcDatetime | None
+    retired_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class ItemSummary(BaseModel):
@@ -298,7 +307,7 @@ class ItemVersion(BaseModel):
 
     item_id: str
     version: int
-    published_at: datetime
+    published_at: UtcDatetime
     snapshot: ItemSnapshot
 
 

@@ -279,6 +279,7 @@ def _view(
     return Item.model_validate(
         {
             **snapshot.model_dump(),
+            "id": item.id,
             "status": item.status,
             "showing": showing,
             "version": item.published_version,
