@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from pingtai.demo.catalog_datasets import seed_catalog_datasets
+from pingtai.demo.catalog_items import seed_catalog_items
 from pingtai.demo.identity import seed_identity
 
 Say = Callable[[str], None]
@@ -33,6 +34,7 @@ class SeedStep:
 DEMO_STEPS: tuple[SeedStep, ...] = (
     SeedStep("identity", "departments, enterprises, people and roles", seed_identity),
     SeedStep("catalog", "datasets of the data-resource catalogue", seed_catalog_datasets),
+    SeedStep("catalog", "service items and one-thing bundles", seed_catalog_items),
 )
 
 
