@@ -333,7 +333,9 @@ async def _dataset_ids(client: httpx.AsyncClient) -> dict[str, str]:
 async def _find_draft(client: httpx.AsyncClient, path: str, code: str) -> str | None:
     cursor: str | None = None
     while True:
-        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"limit": 200}
+        if cursor:
+            params["cursor"] = cursor
         page = (await _expect(await client.get(path, params=params), 200)).json()
         for entry in page["items"]:
             if entry["code"] == code:
