@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.catalog.base import Base, event_tables
 from services.catalog.bundles.models import Bundle, BundleVersion, BundleVersionItem
 from services.catalog.datasets.models import Dataset, DatasetVersion
-from services.catalog.items.models import ServiceItem, ServiceItemVersion
+from services.catalog.items.models import ServiceItem, ServiceItemTerm, ServiceItemVersion
 
 __all__ = [
     "Base",
@@ -15,6 +15,7 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "ServiceItem",
+    "ServiceItemTerm",
     "ServiceItemVersion",
     "event_tables",
 ]

@@ -70,3 +70,33 @@ class ServiceItemVersion(Base):
     max_visits: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The public view's JSON (service.public_body), made once at publish so an anonymous read
+    # serves it without validating anything; NULL (older rows) falls back to building it.
+    public_body: Mapped[str | None] = mapped_column(Text)
+
+
+class ServiceItemTerm(Base):
+    """Keyword search's index: each character and pair of adjacent characters (unigrams and
+    bigrams) of a listed version's ``text_search``, with copies of the columns search filters
+    and sorts on, so a search walks one term's rows in result order instead of scanning every
+    version with ``LIKE '%…%'`` (Chinese has no word boundaries; substrings are what people
+    type). Rows exist only for listed versions: publish writes them, unlisting deletes them.
+    """
+
+    __tablename__ = "service_item_terms"
+    # On SQLite the rows live in the primary key's b-tree, so filtering one term's rows reads
+    # no other page (a rowid table costs a lookup per row: ≈ 10 ms for 4,000 rows here).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    term: Mapped[str] = mapped_column(String(2), primary_key=True)
+    # 0 when the term occurs in the name, 1 when only in the description (relevance order).
+    in_name: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    owner_org_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(40))
+    region_code: Mapped[str] = mapped_column(String(6))
+    for_individuals: Mapped[bool] = mapped_column(Boolean)
+    for_enterprises: Mapped[bool] = mapped_column(Boolean)
+    max_visits: Mapped[int] = mapped_column(Integer)

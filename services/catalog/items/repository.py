@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalog.items.models import ServiceItem, ServiceItemVersion
+from services.catalog.items.models import ServiceItem, ServiceItemTerm, ServiceItemVersion
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,9 @@ class ItemFilters:
     """What a search of published items is narrowed to; ``None`` leaves a filter out."""
 
     keyword: str | None = None  # normalised already (see service.normalise)
+    # The search term (service.search_terms) whose rows drive a keyword search; when it is the
+    # whole keyword, its rows are exactly the matches and no LIKE is needed.
+    keyword_term: str | None = None
     code: str | None = None
     owner_org_id: str | None = None
     region_prefix: str | None = None
@@ -26,7 +29,7 @@ class ItemFilters:
     item_ids: Sequence[str] | None = None
 
 
-def add(session: AsyncSession, entity: ServiceItem | ServiceItemVersion) -> None:
+def add(session: AsyncSession, entity: ServiceItem | ServiceItemVersion | ServiceItemTerm) -> None:
     """Stage a new item or version."""
     session.add(entity)
 
@@ -48,6 +51,23 @@ async def get_many(session: AsyncSession, *, item_ids: Sequence[str]) -> Sequenc
         return []
     result = await session.execute(select(ServiceItem).where(ServiceItem.id.in_(item_ids)))
     return result.scalars().all()
+
+
+def add_all(session: AsyncSession, entities: Sequence[ServiceItemTerm]) -> None:
+    """Stage many new rows."""
+    session.add_all(entities)
+
+
+async def get_public(session: AsyncSession, *, item_id: str) -> Row[Any] | None:
+    """In one query, what a public read of an item needs: its owner and state, and its latest
+    published version's stored public body (all NULL when it has no published version)."""
+    i, v = ServiceItem, ServiceItemVersion
+    result = await session.execute(
+        select(i.owner_org_id, i.status, i.retired_at, i.created_at, i.updated_at, v.public_body)
+        .outerjoin(v, and_(v.item_id == i.id, v.version == i.published_version))
+        .where(i.id == item_id)
+    )
+    return result.first()
 
 
 async def get_version(
@@ -80,6 +100,7 @@ async def unlist(session: AsyncSession, *, item_id: str) -> None:
         .where(ServiceItemVersion.item_id == item_id, ServiceItemVersion.listed.is_(True))
         .values(listed=False)
     )
+    await session.execute(delete(ServiceItemTerm).where(ServiceItemTerm.item_id == item_id))
 
 
 def _rank(keyword: str) -> ColumnElement[int]:
@@ -102,30 +123,44 @@ async def search_published(
     """
     v = ServiceItemVersion
     statement = select(v).where(v.listed.is_(True)).limit(limit)
+    # With a keyword, one term's rows (already in relevance order, carrying copies of the
+    # filtered columns) drive the query, so it reads only matching items and no sort is needed
+    # for a keyword of one or two characters; a longer keyword is checked with LIKE on the few.
+    f: Any = v
+    code: Any = v.code
+    rank: ColumnElement[int] | None = None
     if filters.keyword:
-        statement = statement.where(v.text_search.contains(filters.keyword, autoescape=True))
+        t = ServiceItemTerm
+        term = filters.keyword_term or filters.keyword[:2]
+        statement = statement.join(t, and_(t.item_id == v.item_id, t.version == v.version))
+        statement = statement.where(t.term == term)
+        f, code = t, t.code
+        if term == filters.keyword:
+            rank = t.in_name
+        else:
+            statement = statement.where(v.text_search.contains(filters.keyword, autoescape=True))
+            rank = _rank(filters.keyword)
     if filters.code is not None:
-        statement = statement.where(v.code == filters.code)
+        statement = statement.where(f.code == filters.code)
     if filters.owner_org_id is not None:
-        statement = statement.where(v.owner_org_id == filters.owner_org_id)
+        statement = statement.where(f.owner_org_id == filters.owner_org_id)
     if filters.region_prefix is not None:
-        statement = statement.where(v.region_code.startswith(filters.region_prefix))
+        statement = statement.where(f.region_code.startswith(filters.region_prefix))
     if filters.applicant_type == "individual":
-        statement = statement.where(v.for_individuals.is_(True))
+        statement = statement.where(f.for_individuals.is_(True))
     elif filters.applicant_type == "enterprise":
-        statement = statement.where(v.for_enterprises.is_(True))
+        statement = statement.where(f.for_enterprises.is_(True))
     if filters.max_visits is not None:
-        statement = statement.where(v.max_visits <= filters.max_visits)
+        statement = statement.where(f.max_visits <= filters.max_visits)
     if filters.kind is not None:
-        statement = statement.where(v.kind == filters.kind)
+        statement = statement.where(f.kind == filters.kind)
     if filters.item_ids is not None:
         statement = statement.where(v.item_id.in_(filters.item_ids))
-    if sort == "relevance" and filters.keyword:
-        rank = _rank(filters.keyword)
-        statement = statement.order_by(rank, v.code)
+    if sort == "relevance" and rank is not None:
+        statement = statement.order_by(rank, code)
         if after is not None:
             statement = statement.where(
-                or_(rank > after[0], and_(rank == after[0], v.code > after[1]))
+                or_(rank > after[0], and_(rank == after[0], code > after[1]))
             )
     elif sort == "name":
         statement = statement.order_by(v.name, v.code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, OptionalPrincipal
 from libs.common.database import SessionDep
@@ -98,11 +98,17 @@ async def list_item_drafts(
 
 @router.get(
     "/items/{item_id}",
+    response_model=Item,
     summary="One service item: the published version (public), or the draft for its department",
 )
-async def get_item(item_id: ItemId, principal: OptionalPrincipal, session: SessionDep) -> Item:
-    item = await items_service.get(session=session, item_id=item_id)
-    return await items_service.view(session=session, principal=principal, item=item)
+async def get_item(
+    item_id: ItemId, principal: OptionalPrincipal, session: SessionDep
+) -> Item | Response:
+    found = await items_service.read(session=session, principal=principal, item_id=item_id)
+    if isinstance(found, str):
+        # The public body stored at publish, served without validating or serialising again.
+        return Response(content=found.encode(), media_type="application/json")
+    return found
 
 
 @router.patch("/items/{item_id}", summary="Edit an item's draft; its published version stays")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, Role
@@ -24,16 +26,18 @@ from services.catalog.items.exceptions import (
     ItemVersionNotFound,
     NothingToPublish,
 )
-from services.catalog.items.models import ServiceItem, ServiceItemVersion
+from services.catalog.items.models import ServiceItem, ServiceItemTerm, ServiceItemVersion
 from services.catalog.items.repository import ItemFilters
 from services.catalog.items.schemas import (
     Item,
     ItemCreate,
     ItemDefinition,
     ItemSnapshot,
+    ItemStatus,
     ItemSummary,
     ItemUpdate,
     ItemVersion,
+    UtcDatetime,
 )
 
 _DEFINITION_FIELDS = set(ItemDefinition.model_fields)
@@ -42,6 +46,82 @@ _DEFINITION_FIELDS = set(ItemDefinition.model_fields)
 def normalise(text: str) -> str:
     """Text as keyword search compares it: NFKC (full-width to half-width) and lower-case."""
     return unicodedata.normalize("NFKC", text).casefold()
+
+
+def search_terms(text: str) -> set[str]:
+    """What keyword search indexes of a normalised text: every character and every pair of
+    adjacent characters, except those with white space. Every keyword of one or two characters
+    is then one term; a longer one is found through any of its pairs and checked with LIKE."""
+    grams = {text[i : i + 2] for i in range(len(text) - 1)} | set(text)
+    return {g for g in grams if g and not any(c.isspace() for c in g)}
+
+
+def keyword_term(keyword: str) -> str | None:
+    """The term a search for the (normalised) ``keyword`` walks: the keyword itself when it is
+    one term, else its first pair of characters (its first character when every pair has
+    white space)."""
+    terms = search_terms(keyword)
+    if keyword in terms:
+        return keyword
+    pairs = [keyword[i : i + 2] for i in range(len(keyword) - 1)]
+    return next((p for p in pairs if p in terms), next((c for c in keyword if c in terms), None))
+
+
+def terms_of(version: ServiceItemVersion) -> list[ServiceItemTerm]:
+    """The search-index rows of a listed version."""
+    return [
+        ServiceItemTerm(
+            term=term, in_name=0 if term in version.name_search else 1, code=version.code,
+            item_id=version.item_id, version=version.version,
+            owner_org_id=version.owner_org_id, kind=version.kind,
+            region_code=version.region_code, for_individuals=version.for_individuals,
+            for_enterprises=version.for_enterprises, max_visits=version.max_visits,
+        )
+        for term in sorted(search_terms(version.text_search))
+    ]  # fmt: skip
+
+
+# What an anonymous read adds to a version's stored public body: the item's current state.
+_STATE_FIELDS = {"status", "retired_at", "created_at", "updated_at"}
+
+
+class _ItemState(BaseModel):
+    status: ItemStatus
+    retired_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+def public_body(version: ServiceItemVersion) -> str:
+    """The public view of a version as JSON, without the item's state (``_STATE_FIELDS``),
+    which changes after publishing: made once at publish, served as is by anonymous reads."""
+    view = Item.model_validate(
+        {
+            **version.snapshot, "id": version.item_id, "status": "published",
+            "showing": "published", "version": version.version, "has_unpublished_changes": None,
+            "published_at": version.published_at, "retired_at": None,
+            "created_at": version.published_at, "updated_at": version.published_at,
+        },
+        strict=False,
+    )  # fmt: skip
+    body = view.model_dump(mode="json", exclude=_STATE_FIELDS)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _with_state(
+    body: str,
+    *,
+    status: str,
+    retired_at: datetime | None,
+    created_at: datetime,
+    updated_at: datetime,
+) -> str:
+    state = _ItemState.model_validate(
+        {"status": status, "retired_at": retired_at, "created_at": created_at,
+         "updated_at": updated_at},
+        strict=False,
+    ).model_dump_json()  # fmt: skip
+    return f"{body[:-1]},{state[1:]}"
 
 
 def region_prefix(region_code: str) -> str:
@@ -196,7 +276,9 @@ async def publish(
         snapshot=snapshot.model_dump(mode="json"),
         published_at=utcnow(),
     )
+    version.public_body = public_body(version)
     items_repository.add(session, version)
+    items_repository.add_all(session, terms_of(version))
     item.status = "published"
     item.published_version = number
     item.has_unpublished_changes = False
@@ -254,6 +336,21 @@ async def list_versions(
     """An item's versions, oldest first."""
     await get(session=session, item_id=item_id)
     return await items_repository.list_versions(session, item_id=item_id, after=after, limit=limit)
+
+
+async def read(*, session: AsyncSession, principal: Principal | None, item_id: str) -> Item | str:
+    """An item as ``view`` shows it; for those who see the published version, the stored
+    public body with the item's state, as JSON text (one query, nothing validated)."""
+    found = await items_repository.get_public(session, item_id=item_id)
+    if found is None:
+        raise ItemNotFound(f"No service item {item_id}.")
+    if found.public_body is None or may_see_drafts(principal, found.owner_org_id):
+        item = await get(session=session, item_id=item_id)
+        return await view(session=session, principal=principal, item=item)
+    return _with_state(
+        found.public_body, status=found.status, retired_at=found.retired_at,
+        created_at=found.created_at, updated_at=found.updated_at,
+    )  # fmt: skip
 
 
 async def view(*, session: AsyncSession, principal: Principal | None, item: ServiceItem) -> Item:
@@ -330,7 +427,8 @@ def search_filters(
     normalised = normalise(keyword).strip() if keyword else None
     visits = 0 if online_only else max_visits
     return ItemFilters(
-        keyword=normalised or None, code=code, owner_org_id=owner_org_id,
+        keyword=normalised or None, keyword_term=keyword_term(normalised) if normalised else None,
+        code=code, owner_org_id=owner_org_id,
         region_prefix=region_prefix(region_code) if region_code else None,
         applicant_type=applicant_type, max_visits=visits, kind=kind, item_ids=item_ids,
     )  # fmt: skip

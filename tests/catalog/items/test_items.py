@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.catalog.items import service as items_service
 from tests.catalog.conftest import Issuer, outbox_events, outbox_types
 from tests.catalog.items.helpers import (
     MARKET,
@@ -58,6 +59,13 @@ async def test_a_department_admin_describes_publishes_and_everyone_reads(
     ]
     _, data = (await outbox_events(catalog_app))[-1]
     assert data["version"] == 1 and data["snapshot"]["form"]["properties"]["credit_code"]
+    # The anonymous read serves the body stored at publish: the same as the full view, also
+    # after the draft changes.
+    await _assert_public_read_is_the_view(client, catalog_app, created["id"])
+    renamed = {"name": "新名称"}
+    edited = await client.patch(f"/v1/items/{created['id']}", json=renamed, headers=admin)
+    assert edited.status_code == 200, edited.text
+    await _assert_public_read_is_the_view(client, catalog_app, created["id"])
 
 
 async def test_a_referenced_version_never_changes(
@@ -284,3 +292,14 @@ async def test_unknown_items_and_versions_are_404(client: httpx.AsyncClient) -> 
     assert (await client.get("/v1/items/nope/versions/1")).status_code == 404
     assert (await client.get("/v1/items/nope/versions/0")).status_code == 422
     assert (await client.get("/v1/items", params={"cursor": "%%%"})).status_code == 400
+
+
+async def _assert_public_read_is_the_view(
+    client: httpx.AsyncClient, catalog_app: FastAPI, item_id: str
+) -> None:
+    public = await client.get(f"/v1/items/{item_id}")
+    assert public.status_code == 200 and public.headers["content-type"] == "application/json"
+    async with catalog_app.state.database.sessionmaker() as session:
+        item = await items_service.get(session=session, item_id=item_id)
+        view = await items_service.view(session=session, principal=None, item=item)
+    assert public.json() == view.model_dump(mode="json")

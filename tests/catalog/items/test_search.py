@@ -94,3 +94,23 @@ async def test_pages_follow_the_cursor_for_each_sort(
     first = (await client.get("/v1/items", params={"limit": 1})).json()["next_cursor"]
     wrong = await client.get("/v1/items", params={"sort": "name", "cursor": first})
     assert wrong.status_code == 422
+
+
+async def test_keywords_of_any_length_match_substrings(
+    client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    await _load(client, issuer)
+    # One character, two (one search term each), longer (a term, then checked), with spaces.
+    assert await _codes(client, q="品") == ["zj-a-001", "zj-a-003", "zj-a-002"]
+    assert await _codes(client, q="餐饮") == ["zj-a-003", "zj-a-001"]
+    assert await _codes(client, q="食品经营") == ["zj-a-001"]
+    assert await _codes(client, q="和食品无") == ["zj-a-002"]
+    assert await _codes(client, q="food fair") == ["zj-a-004"]
+    assert await _codes(client, q="r p") == ["zj-a-004"]
+    assert await _codes(client, q="食品经营许可证") == []
+    # A retired item leaves the search; its terms with it.
+    item = (await client.get("/v1/items", params={"code": "zj-a-001"})).json()["items"][0]
+    retired = await client.post(f"/v1/items/{item['id']}/retire", headers=platform_admin(issuer))
+    assert retired.status_code == 200
+    assert await _codes(client, q="食品") == ["zj-a-003", "zj-a-002"]
+    assert await _codes(client, q="经营") == []
