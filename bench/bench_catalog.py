@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/bench_catalog.py [--items 10000] [--datasets 2000] [--rate 200]
                                             [--seconds 10] [--read-seconds 8]
+                                            [--log-level INFO|WARNING]
 
 Writes a scratch SQLite database in a temporary folder (migrated, then filled directly through
 the models: ``--items`` published service items with their versions, ``--datasets`` published
-datasets), starts ``uvicorn services.catalog.app:create_app`` on a free 127.0.0.1 port, then:
+datasets, with what publishing stores beside each version: its public body and search terms),
+starts ``uvicorn services.catalog.app:create_app`` on a free 127.0.0.1 port as ``pingtai serve``
+runs it (uvloop, httptools, JSON logs at ``--log-level``, INFO by default: one line per request),
+then:
 
 1. keyword search with filters at a fixed ``--rate`` (open loop: each request is due at its
    scheduled time and its latency counts from then, so a stall is not hidden), from a load
@@ -29,10 +33,12 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,8 +46,8 @@ from libs.common.database import Database
 from libs.common.migrations import migrate
 from pingtai.natsserver import free_port
 from services.catalog.datasets.models import Dataset, DatasetVersion
-from services.catalog.items.models import ServiceItem, ServiceItemVersion
-from services.catalog.items.service import normalise
+from services.catalog.items.models import ServiceItem, ServiceItemTerm, ServiceItemVersion
+from services.catalog.items.service import normalise, public_body, terms_of
 
 WORDS = "食品 经营 许可 登记 社保 医保 户籍 出生 退休 企业 个体 税务 发票 婚姻".split()
 REGIONS = ["330000", "330100", "330102", "330105", "330106", "330108", "330110", "330200",
@@ -100,6 +106,7 @@ async def seed(url: str, *, items: int, datasets: int) -> list[str]:
                     definition={"fields": fields},
                 ))  # fmt: skip
             await session.commit()
+            terms: list[dict[str, Any]] = []
             for n in range(items):
                 item_id = uuid.uuid4().hex
                 code = f"bench-item-{n:06d}"
@@ -111,7 +118,7 @@ async def seed(url: str, *, items: int, datasets: int) -> list[str]:
                     status="published", published_version=1, has_unpublished_changes=False,
                     name=snap["name"], definition=definition,
                 ))  # fmt: skip
-                session.add(ServiceItemVersion(
+                version = ServiceItemVersion(
                     item_id=item_id, version=1, listed=True, code=code,
                     owner_org_id=snap["owner_org_id"], name=snap["name"],
                     name_search=normalise(snap["name"]),
@@ -119,11 +126,24 @@ async def seed(url: str, *, items: int, datasets: int) -> list[str]:
                     kind=snap["kind"], region_code=snap["region_code"],
                     for_individuals="individual" in snap["applicant_types"],
                     for_enterprises="enterprise" in snap["applicant_types"],
-                    max_visits=snap["max_visits"], snapshot=snap,
-                ))  # fmt: skip
+                    max_visits=snap["max_visits"], snapshot=snap, published_at=datetime.now(UTC),
+                )  # fmt: skip
+                # What publishing stores beside the version: its public body and search terms.
+                version.public_body = public_body(version)
+                session.add(version)
+                terms.extend(
+                    {c.key: getattr(t, c.key) for c in ServiceItemTerm.__table__.columns}
+                    for t in terms_of(version)
+                )
                 ids.append(item_id)
                 if n % 2000 == 1999:
+                    await session.flush()
+                    await session.execute(insert(ServiceItemTerm), terms)
+                    terms.clear()
                     await session.commit()
+            await session.flush()
+            if terms:
+                await session.execute(insert(ServiceItemTerm), terms)
             await session.commit()
     finally:
         await database.dispose()
@@ -218,15 +238,18 @@ async def main(args: argparse.Namespace) -> None:
     env = {
         **os.environ,
         "PINGTAI_ENV": "development",
-        "PINGTAI_LOG_LEVEL": "WARNING",
+        "PINGTAI_LOG_LEVEL": args.log_level,
         "PINGTAI_VAR_DIR": str(folder),
         "PINGTAI_CATALOG_DATABASE_URL": url,
     }
     log = (folder / "catalog.log").open("wb")
+    # As `pingtai serve` runs a part: uvloop and httptools, no uvicorn access log, our own JSON
+    # log lines (one per request at INFO) written to a file.
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "services.catalog.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--no-access-log", "--log-level", "warning"],
+         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+         "--no-server-header"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     context = multiprocessing.get_context("spawn")
@@ -245,7 +268,8 @@ async def main(args: argparse.Namespace) -> None:
             for _ in range(50):
                 async with http.get("/v1/items", params=search_params(rng)) as answer:
                     await answer.read()
-        print(f"catalog at {base}: uvicorn, 1 worker, SQLite; {os.cpu_count()} CPUs")
+        print(f"catalog at {base}: uvicorn (uvloop, httptools), 1 worker, SQLite, JSON logs at "
+              f"{args.log_level} to a file; {os.cpu_count()} CPUs")  # fmt: skip
 
         queue = context.Queue()
         generator = context.Process(target=_fixed_rate, args=(base, args.rate, args.seconds, queue))
@@ -301,4 +325,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--read-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--log-level", default="INFO",
+        help="the server's PINGTAI_LOG_LEVEL: INFO logs a JSON line per request (as deployed); "
+        "WARNING leaves the access log out",
+    )  # fmt: skip
     asyncio.run(main(parser.parse_args()))
