@@ -1,12 +1,16 @@
-"""Benchmark: the identity service's OpenID provider, one uvicorn process (1 worker, SQLite).
+"""Benchmark: the identity service's OpenID provider, one uvicorn process (1 worker).
 
     .venv/bin/python bench/bench_identity.py [--seconds 8] [--concurrency 32] [--alg ES256]
                                              [--generator auto|wrk|python]
+                                             [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
-Migrates a SQLite file in a temporary folder, seeds one person (argon2id with the production
-parameters of services/identity/passwords.py), two clients and a pool of ``--refresh-pool``
-live refresh tokens (one family each, as many sign-ins would leave), then starts
-``uvicorn services.identity.app:create_app`` as a separate process on a free 127.0.0.1 port.
+Without ``--database-url`` it migrates a SQLite file in a temporary folder; with a PostgreSQL URL
+it creates a scratch database ``pingtai_bench_<random>`` on that server (the URL's database is only
+used to connect), migrates it and drops it at the end. Either way it then seeds one person
+(argon2id with the production parameters of services/identity/passwords.py), two clients and a
+pool of ``--refresh-pool`` live refresh tokens (one family each, as many sign-ins would leave),
+then starts ``uvicorn services.identity.app:create_app`` as a separate process on a free
+127.0.0.1 port.
 Stages, each bounded by ``--seconds``, ``--concurrency`` requests in flight:
 
 1. client-credentials grants (client_secret_basic): POST /oauth2/token;
@@ -33,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -40,6 +45,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -221,9 +228,44 @@ async def run_stage(
     return rate
 
 
+async def _postgres_admin(url: str, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server of ``url``, outside a transaction."""
+    base = make_url(url)
+    admin = await asyncpg.connect(
+        host=base.host, port=base.port or 5432, user=base.username,
+        password=base.password, database=base.database,
+    )  # fmt: skip
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-identity-"))
-    url = f"sqlite+aiosqlite:///{folder / 'identity.db'}"
+    scratch: str | None = None
+    if args.database_url:
+        if not args.database_url.startswith("postgresql+asyncpg://"):
+            raise SystemExit("--database-url must be a postgresql+asyncpg:// URL")
+        scratch = f"pingtai_bench_{uuid.uuid4().hex[:12]}"
+        await _postgres_admin(args.database_url, f'CREATE DATABASE "{scratch}"')
+        url = (
+            make_url(args.database_url).set(database=scratch).render_as_string(hide_password=False)
+        )
+        database_name = "PostgreSQL (asyncpg)"
+    else:
+        url = f"sqlite+aiosqlite:///{folder / 'identity.db'}"
+        database_name = "SQLite"
+    try:
+        await run(args, folder=folder, url=url, database_name=database_name)
+    finally:
+        if scratch is not None:
+            await _postgres_admin(
+                args.database_url, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'
+            )
+
+
+async def run(args: argparse.Namespace, *, folder: Path, url: str, database_name: str) -> None:
     await asyncio.to_thread(migrate, "services.identity", url)
     client_secrets, pool = await seed(url, refresh_pool=args.refresh_pool)
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
@@ -265,7 +307,8 @@ async def main(args: argparse.Namespace) -> None:
                     pass
                 await asyncio.sleep(0.05)
             print(
-                f"identity at {base}: uvicorn, 1 worker, SQLite; access tokens {args.alg}; "
+                f"identity at {base}: uvicorn, 1 worker, {database_name}; "
+                f"access tokens {args.alg}; "
                 f"argon2id m={passwords.ARGON2_MEMORY_KIB} KiB t={passwords.ARGON2_TIME_COST} "
                 f"p={passwords.ARGON2_PARALLELISM}; {args.concurrency} in flight; "
                 f"{os.cpu_count()} CPUs"
@@ -408,4 +451,10 @@ if __name__ == "__main__":
     parser.add_argument("--refresh-pool", type=int, default=30_000)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--alg", choices=["ES256", "RS256"], default="ES256")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a postgresql+asyncpg:// URL to connect to; a scratch database is created on its "
+        "server and dropped at the end (default: a SQLite file)",
+    )
     asyncio.run(main(parser.parse_args()))
