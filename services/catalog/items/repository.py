@@ -128,7 +128,7 @@ async def search_published(
     # for a keyword of one or two characters; a longer keyword is checked with LIKE on the few.
     f: Any = v
     code: Any = v.code
-    rank: ColumnElement[int] | None = None
+    rank: Any = None
     if filters.keyword:
         t = ServiceItemTerm
         term = filters.keyword_term or filters.keyword[:2]
