@@ -53,7 +53,6 @@ class Issuer:
             "sub": sub or uuid.uuid4().hex,
             "client_id": "tests",
             "roles": roles or ["citizen"],
-            "acr": acr,
             "scope": scope,
             "jti": uuid.uuid4().hex,
             "iat": now,
@@ -61,6 +60,8 @@ class Issuer:
         }
         if org is not None:
             claims["org"] = org
+        if acr:  # empty: no person signed in (a client-credentials token)
+            claims["acr"] = acr
         return jwt.encode(
             claims, self.key, algorithm="RS256", headers={"kid": self.kid, "typ": "at+jwt"}
         )

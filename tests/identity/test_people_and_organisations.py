@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -345,3 +346,51 @@ async def test_lists_page_with_an_opaque_cursor(
     too_many = await client.get("/v1/users?limit=500", headers=admin)
     assert too_many.status_code == 422
     assert json.loads(too_many.text)["errors"][0]["loc"] == ["query", "limit"]
+
+
+async def test_no_one_raises_their_own_level_and_the_scope_alone_is_not_enough(
+    client: httpx.AsyncClient, identity_app: FastAPI, issuer: Issuer
+) -> None:
+    person = await register_and_find(client, identity_app, 20)
+    body = {"level": 3, "method": "in-person"}
+    url = f"/v1/users/{person}/verification"
+    # A citizen whose sign-in happened to be granted the scope (through a client that holds it).
+    citizen_with_scope = issuer.headers(sub=person, roles=["citizen"], scope="identity:verify")
+    assert (await client.post(url, json=body, headers=citizen_with_scope)).status_code == 403
+    other_citizen = issuer.headers(roles=["citizen"], scope="identity:verify")
+    assert (await client.post(url, json=body, headers=other_citizen)).status_code == 403
+    officer_self = issuer.headers(sub=person, roles=["officer"], scope="identity:verify", acr="3")
+    assert (await client.post(url, json=body, headers=officer_self)).status_code == 403
+    # A department's system: client credentials, no person signed in (no acr claim).
+    system = {"Authorization": f"Bearer {issuer.token(roles=[], scope='identity:verify', acr='')}"}
+    raised = await client.post(url, json=body, headers=system)
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["acr"] == 3
+
+
+async def test_a_twin_registration_committed_meanwhile_answers_like_any_other(
+    client: httpx.AsyncClient, identity_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.identity.people import repository as people_repository
+
+    assert (await client.post("/v1/register", json=registration(21))).status_code == 202
+    # The second request looked before the first committed: its first look finds no one.
+    real_find = people_repository.find_existing
+    looks: list[int] = []
+
+    async def find_after_the_race(*args: Any, **kwargs: Any) -> Any:
+        looks.append(1)
+        return None if len(looks) == 1 else await real_find(*args, **kwargs)
+
+    monkeypatch.setattr(people_repository, "find_existing", find_after_the_race)
+    twin = await client.post("/v1/register", json=registration(21))
+    assert twin.status_code == 202, twin.text
+    assert len(looks) == 2  # the unique constraint sent it back to look again
+    async with identity_app.state.database.sessionmaker() as session:
+        users = (await session.execute(select(User))).scalars().all()
+    assert len(users) == 1
+    person_events = [t for t in await outbox_types(identity_app) if ".person." in t]
+    assert person_events == [
+        "pingtai.identity.person.registered",
+        "pingtai.identity.person.registration_conflict",
+    ]

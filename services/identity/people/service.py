@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal
@@ -56,6 +57,11 @@ def protect_resident_id(protector: IdentifierProtector, number: str) -> Protecte
     )
 
 
+async def _tell_holder(session: AsyncSession, user_id: str) -> None:
+    # The caller learns nothing; the holder is told someone tried (no enumeration).
+    await outbox.add(session, new_event(RegistrationConflict(user_id=user_id), subject=user_id))
+
+
 async def register(
     *, session: AsyncSession, protector: IdentifierProtector, registration: Registration
 ) -> None:
@@ -74,14 +80,13 @@ async def register(
     email = registration.email.lower() if registration.email else None
 
     protected = protect_resident_id(protector, resident.number)
+    # Hashed on every path, so a known account answers no faster than a new one.
+    password_hash = await passwords.hash_password(registration.password)
     existing = await people_repository.find_existing(
         session, resident_id_hash=protected.lookup_hash, phone=phone, email=email
     )
     if existing is not None:
-        # The caller learns nothing; the holder is told someone tried (no enumeration).
-        await outbox.add(
-            session, new_event(RegistrationConflict(user_id=existing.id), subject=existing.id)
-        )
+        await _tell_holder(session, existing.id)
         return
     user = User(
         name=registration.name,
@@ -90,12 +95,22 @@ async def register(
         resident_id_hash=protected.lookup_hash,
         resident_id_encrypted=protected.encrypted,
         resident_id_masked=protected.masked,
-        password_hash=await passwords.hash_password(registration.password),
+        password_hash=password_hash,
         acr=1,
         status="active",
     )
-    people_repository.add(session, user)
-    await session.flush()
+    try:
+        # A savepoint: a twin registration committed meanwhile must look like any other.
+        async with session.begin_nested():
+            people_repository.add(session, user)
+    except IntegrityError:
+        existing = await people_repository.find_existing(
+            session, resident_id_hash=protected.lookup_hash, phone=phone, email=email
+        )
+        if existing is None:
+            raise
+        await _tell_holder(session, existing.id)
+        return
     organisations_repository.add(
         session, Membership(user_id=user.id, org_id=None, role=Role.CITIZEN)
     )
@@ -276,9 +291,17 @@ async def verify(
     verification: Verification,
 ) -> Person:
     """Raise a person's assurance level after a real-name verification (never lowers it)."""
-    if not (principal.has_role(Role.PLATFORM_ADMIN) or principal.has_scope(VERIFY_SCOPE)):
+    # The scope counts for a department's system (client credentials, no person signed in)
+    # or an officer; never for raising one's own level.
+    entitled_by_scope = principal.has_scope(VERIFY_SCOPE) and (
+        principal.acr == 0 or principal.has_role(Role.OFFICER)
+    )
+    if principal.sub == user_id or not (
+        principal.has_role(Role.PLATFORM_ADMIN) or entitled_by_scope
+    ):
         raise Forbidden(
-            f"Verifying people needs the platform_admin role or the {VERIFY_SCOPE} scope."
+            f"Verifying people needs the platform_admin role, or the {VERIFY_SCOPE} scope on a "
+            "department system's or an officer's token; no one verifies themselves."
         )
     user = await people_repository.get(session, user_id=user_id)
     if user is None:
