@@ -33,11 +33,21 @@ _COLOURS = ("36", "32", "33", "35", "34", "31", "37")
 _PR_SET_PDEATHSIG = 1
 
 
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+# Loaded in the parent: after fork, with other threads alive, the child may only call prctl.
+_LIBC = _load_libc()
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: receive SIGTERM if the supervisor dies, so nothing is orphaned."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -302,7 +312,10 @@ async def run_platform(platform: Platform, *, on_ready: Callable[[], None] | Non
         platform.say(f"could not start: {exc}")
         return 1
     finally:
-        await platform.stop()
+        # No restart may begin while the parts are being stopped.
+        platform.stopping = True
         for task in supervisors:
             task.cancel()
+        await asyncio.gather(*supervisors, return_exceptions=True)
+        await platform.stop()
         platform.say("stopped; no part is left running")
