@@ -1,18 +1,10 @@
-"""The workflow part's tables."""
+"""The workflow part's whole schema: the base and every concept's tables."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from services.workflow.base import Base, event_tables
 
-from libs.common.database import new_metadata
-from libs.common.events import define_event_tables
-
-
-class Base(DeclarativeBase):
-    """The declarative base of the workflow part; its metadata is this part's schema."""
-
-    metadata = new_metadata()
-
-
-# The outbox, inbox and dead-letter tables of the event backbone (docs/events.md).
-event_tables = define_event_tables(Base.metadata)
+__all__ = [
+    "Base",
+    "event_tables",
+]
