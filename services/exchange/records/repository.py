@@ -1,0 +1,105 @@
+"""Every query about hosted records, their versions and imports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.exchange.records.models import HostedRecord, HostedRecordVersion, RecordImport
+
+# Bound parameters per IN list: well under SQLite's and asyncpg's limits.
+IN_CHUNK = 900
+
+
+async def current_data(
+    session: AsyncSession, *, dataset_id: str, subject_keys: Sequence[str]
+) -> dict[str, tuple[int, str]]:
+    """``{subject_key: (version, data)}`` of the current records among ``subject_keys``."""
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(subject_keys), IN_CHUNK):
+        chunk = subject_keys[start : start + IN_CHUNK]
+        rows = await session.execute(
+            select(HostedRecord.subject_key, HostedRecord.version, HostedRecord.data).where(
+                HostedRecord.dataset_id == dataset_id, HostedRecord.subject_key.in_(chunk)
+            )
+        )
+        for key, version, data in rows:
+            found[key] = (version, data)
+    return found
+
+
+async def insert_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new current records, many at once."""
+    if rows:
+        await session.execute(insert(HostedRecord), rows)
+
+
+async def update_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Replace current records (``b_dataset_id``, ``b_subject_key`` name the row), many at once."""
+    if not rows:
+        return
+    table = HostedRecord.__table__
+    assert isinstance(table, Table)
+    statement = (
+        update(table)
+        .where(
+            table.c.dataset_id == bindparam("b_dataset_id"),
+            table.c.subject_key == bindparam("b_subject_key"),
+        )
+        .values(
+            version=bindparam("version"), data=bindparam("data"), updated_at=bindparam("updated_at")
+        )
+    )
+    # Core executemany on the session's connection: the ORM's bulk UPDATE wants primary keys
+    # under their own names, which the SET clause cannot share.
+    connection = await session.connection()
+    await connection.execute(statement, list(rows))
+
+
+async def insert_versions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Append record versions, many at once."""
+    if rows:
+        await session.execute(insert(HostedRecordVersion), rows)
+
+
+async def history(
+    session: AsyncSession, *, dataset_id: str, subject_key: str, after: int | None, limit: int
+) -> Sequence[HostedRecordVersion]:
+    """A subject's record versions, newest first, before the cursor."""
+    statement = (
+        select(HostedRecordVersion)
+        .where(
+            HostedRecordVersion.dataset_id == dataset_id,
+            HostedRecordVersion.subject_key == subject_key,
+        )
+        .order_by(HostedRecordVersion.version.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(HostedRecordVersion.version < after)
+    result = await session.execute(statement)
+    return result.scalars().all()
+
+
+async def page(
+    session: AsyncSession, *, dataset_id: str, after: str | None, limit: int
+) -> Sequence[tuple[str, str]]:
+    """``(subject_key, data)`` of current records in key order, after the cursor."""
+    statement = (
+        select(HostedRecord.subject_key, HostedRecord.data)
+        .where(HostedRecord.dataset_id == dataset_id)
+        .order_by(HostedRecord.subject_key)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(HostedRecord.subject_key > after)
+    rows = await session.execute(statement)
+    return [(key, data) for key, data in rows]
+
+
+def add_import(session: AsyncSession, record_import: RecordImport) -> None:
+    """Stage a new import."""
+    session.add(record_import)
