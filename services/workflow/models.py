@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from services.workflow.applications.models import Application, ApplicationMaterial, HistoryEntry
 from services.workflow.base import Base, event_tables
+from services.workflow.catalogue.models import OfferingVersion
+from services.workflow.tasks.models import Branch, Task
 
 __all__ = [
+    "Application",
+    "ApplicationMaterial",
     "Base",
+    "Branch",
+    "HistoryEntry",
+    "OfferingVersion",
+    "Task",
     "event_tables",
 ]

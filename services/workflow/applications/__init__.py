@@ -1,0 +1,1 @@
+"""Applications (办件): submission, drafts, withdrawal, materials and history."""

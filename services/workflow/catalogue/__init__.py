@@ -1,0 +1,1 @@
+"""Workflow's read copy of the catalogue: the published versions applications use."""

@@ -1,0 +1,1 @@
+"""The process engine's branches and department tasks, and the officer inbox."""
