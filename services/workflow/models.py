@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.workflow.applications.models import Application, ApplicationMaterial, HistoryEntry
 from services.workflow.base import Base, event_tables
 from services.workflow.catalogue.models import OfferingVersion
+from services.workflow.sla.models import CalendarYear, SlaClock  # noqa: F401
 from services.workflow.tasks.models import Branch, Task
 
 __all__ = [

@@ -1,0 +1,97 @@
+"""Every query of SLA clocks and calendar years."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.sla.models import CalendarYear, SlaClock
+
+
+async def get_clock(session: AsyncSession, *, kind: str, ref_id: str) -> SlaClock | None:
+    """The clock of one task or application."""
+    result = await session.execute(
+        select(SlaClock).where(SlaClock.kind == kind, SlaClock.ref_id == ref_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_for_application(session: AsyncSession, *, application_id: str) -> list[SlaClock]:
+    """The clocks of an application and its tasks, the application's first."""
+    result = await session.execute(
+        select(SlaClock)
+        .where(SlaClock.application_id == application_id)
+        .order_by(SlaClock.kind, SlaClock.started_at, SlaClock.id)
+    )
+    return list(result.scalars())
+
+
+async def stop(session: AsyncSession, *, kind: str, ref_id: str, now: datetime) -> None:
+    """Stop a running clock (nothing if it is stopped or was never started)."""
+    await session.execute(
+        update(SlaClock)
+        .where(SlaClock.kind == kind, SlaClock.ref_id == ref_id, SlaClock.stopped_at.is_(None))
+        .values(stopped_at=now)
+    )
+
+
+async def due_ids(
+    session: AsyncSession, *, what: str, now: datetime, limit: int, skip_locked: bool
+) -> Sequence[str]:
+    """Running clocks whose ``what`` (``overdue`` or ``reminder``) is due and not yet raised.
+
+    On PostgreSQL the rows are locked, skipping those another replica holds.
+    """
+    raised, at = _columns(what)
+    query = (
+        select(SlaClock.id)
+        .where(SlaClock.stopped_at.is_(None), raised.is_(None), at.is_not(None), at <= now)
+        .order_by(at)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.execute(query)).scalars())
+
+
+async def claim(session: AsyncSession, *, what: str, clock_id: str, now: datetime) -> bool:
+    """Mark ``what`` raised on a running clock if no one did; True if this call did."""
+    raised, _ = _columns(what)
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        update(SlaClock)
+        .where(SlaClock.id == clock_id, SlaClock.stopped_at.is_(None), raised.is_(None))
+        .values({raised.key: now})
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def get_by_id(session: AsyncSession, *, clock_id: str) -> SlaClock:
+    """One clock, as committed now (populate_existing: the identity map may be stale)."""
+    result = await session.execute(
+        select(SlaClock).where(SlaClock.id == clock_id).execution_options(populate_existing=True)
+    )
+    return result.scalar_one()
+
+
+def _columns(what: str) -> tuple[Any, Any]:
+    if what == "overdue":
+        return SlaClock.overdue_raised_at, SlaClock.due_at
+    if what == "reminder":
+        return SlaClock.reminder_raised_at, SlaClock.remind_at
+    raise ValueError(f"unknown SLA event {what!r}")
+
+
+async def calendar_years(session: AsyncSession) -> list[CalendarYear]:
+    """Every year an admin set."""
+    return list((await session.execute(select(CalendarYear))).scalars())
+
+
+async def get_calendar_year(session: AsyncSession, *, year: int) -> CalendarYear | None:
+    """The year an admin set, if any."""
+    return await session.get(CalendarYear, year)
