@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from libs.common.app import create_service_app
 from libs.common.events import EventBus
+from services.exchange.ledger import ledger_lifespan
 from services.exchange.router import router
 from services.exchange.settings import ExchangeSettings
 
@@ -21,5 +22,6 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
             "the access ledger, open data."
         ),
         routers=[router],
+        lifespans=[ledger_lifespan],
         events=EventBus(settings),
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.settings import PartSettings
@@ -17,3 +19,15 @@ class ExchangeSettings(PartSettings):
     model_config = SettingsConfigDict(
         env_prefix="PINGTAI_EXCHANGE_", extra="ignore", populate_by_name=True
     )
+
+    # The access ledger (services/exchange/ledger, docs/exchange-ledger.md).
+    ledger_signing_key_file: Path | None = None  # Ed25519 PEM; required in production
+    ledger_public_key_files: list[Path] = Field(default_factory=list)  # former keys, still trusted
+    ledger_checkpoint_every: int = Field(default=1000, ge=1)
+    ledger_checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    ledger_max_batch: int = Field(default=1000, ge=1, le=10_000)
+    ledger_max_pending: int = Field(default=50_000, ge=1)
+    ledger_access_events: bool = True
+    ledger_anomaly_window_s: float = Field(default=300.0, gt=0)
+    ledger_anomaly_threshold: int = Field(default=1000, ge=1)
+    ledger_anomaly_baseline_factor: float = Field(default=10.0, ge=0)

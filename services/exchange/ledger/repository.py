@@ -1,0 +1,108 @@
+"""Every query of the access ledger's writer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.exchange.ledger.chain import GENESIS_HASH
+from services.exchange.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, to_micros
+
+HEAD_ID = 1
+_entry = cast(Table, LedgerEntry.__table__)
+_head = cast(Table, LedgerHead.__table__)
+_checkpoint = cast(Table, LedgerCheckpoint.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The chain's head as the locking transaction sees it."""
+
+    position: int
+    entry_hash: str
+    last_checkpoint_position: int
+    last_checkpoint_at_us: int | None
+
+
+async def ensure_head(session: AsyncSession) -> None:
+    """Create the head row of an empty chain unless it exists (a no-op when it does)."""
+    values = {
+        "id": HEAD_ID,
+        "position": 0,
+        "entry_hash": GENESIS_HASH,
+        "last_checkpoint_position": 0,
+        "last_checkpoint_at": None,
+    }
+    dialect = session.get_bind().dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = postgresql.insert(_head).values(values).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(_head).values(values).on_conflict_do_nothing()
+    await session.execute(statement)
+
+
+async def lock_head(session: AsyncSession) -> Head | None:
+    """Lock the head row until the transaction ends and read it (None if there is none).
+
+    A write rather than ``SELECT ... FOR UPDATE``: on PostgreSQL it takes the row lock (a
+    replica waiting behind another reads the head that one committed); on SQLite a transaction
+    takes the database's write lock at its first write, which must come before the read.
+    """
+    result = await session.execute(
+        update(_head)
+        .where(_head.c.id == HEAD_ID)
+        .values(position=_head.c.position)
+        .returning(
+            _head.c.position,
+            _head.c.entry_hash,
+            _head.c.last_checkpoint_position,
+            _head.c.last_checkpoint_at,
+        )
+    )
+    row = result.one_or_none()
+    if row is None:
+        return None
+    at = row.last_checkpoint_at
+    return Head(
+        position=row.position,
+        entry_hash=row.entry_hash,
+        last_checkpoint_position=row.last_checkpoint_position,
+        last_checkpoint_at_us=None if at is None else to_micros(at),
+    )
+
+
+async def insert_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert chained entries."""
+    await session.execute(insert(_entry), list(rows))
+
+
+async def insert_checkpoint(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Insert a signed checkpoint."""
+    await session.execute(insert(_checkpoint), [row])
+
+
+async def move_head(
+    session: AsyncSession,
+    *,
+    position: int,
+    entry_hash: str,
+    last_checkpoint_position: int,
+    last_checkpoint_at: Any,
+) -> None:
+    """Point the head at the new last entry (and checkpoint)."""
+    await session.execute(
+        update(_head)
+        .where(_head.c.id == HEAD_ID)
+        .values(
+            position=position,
+            entry_hash=entry_hash,
+            last_checkpoint_position=last_checkpoint_position,
+            last_checkpoint_at=last_checkpoint_at,
+        )
+    )

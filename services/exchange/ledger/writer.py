@@ -1,0 +1,343 @@
+"""The ledger: appends accesses to the hash chain by group commit, and signs checkpoints.
+
+``append`` puts a record in a queue and waits. One writer task per process takes everything
+queued (up to ``max_batch``), locks the chain head, chains the records, inserts them, their
+events and a checkpoint when one is due, and commits — one transaction for the whole batch —
+then answers every waiter. Nothing is acknowledged before the commit; a failed transaction
+fails every waiter of its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.database import Database
+from libs.common.errors import PingtaiError
+from libs.common.events import CloudEvent, new_event, outbox
+from services.exchange.ledger import repository
+from services.exchange.ledger.anomaly import AnomalyDetector
+from services.exchange.ledger.chain import entry_hash
+from services.exchange.ledger.events import AccessAnomaly, AccessRecorded
+from services.exchange.ledger.models import encode_fields, from_micros
+from services.exchange.ledger.records import AccessRecord, LedgerReceipt
+from services.exchange.ledger.signing import CheckpointSigner
+
+logger = logging.getLogger(__name__)
+
+
+class LedgerUnavailable(PingtaiError):
+    """The access could not be recorded, so it must not be served."""
+
+    status = 503
+    code = "ledger-unavailable"
+    title = "The access ledger cannot record this access now"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    """How the writer batches, and when it signs a checkpoint."""
+
+    max_batch: int = 1000
+    max_pending: int = 50_000
+    checkpoint_every: int = 1000
+    checkpoint_interval_s: float = 60.0
+    access_events: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement of the chain's head."""
+
+    position: int
+    entry_hash: str
+    signed_at: datetime
+    key_id: str
+    signature: str
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Ledger:
+    """The exchange's access ledger; one per app, on ``app.state.ledger``."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        signer: CheckpointSigner,
+        config: LedgerConfig | None = None,
+        anomaly: AnomalyDetector | None = None,
+    ) -> None:
+        self.database = database
+        self.signer = signer
+        self.config = config or LedgerConfig()
+        self.anomaly = anomaly
+        self._pending: list[tuple[AccessRecord, int, asyncio.Future[LedgerReceipt]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches = 0  # committed batches, for tests and metrics
+
+    async def start(self) -> None:
+        """Create the chain's head if the database has none and start the writer."""
+        async with self.database.sessionmaker() as session, session.begin():
+            await repository.ensure_head(session)
+        self._task = asyncio.create_task(self._run(), name="exchange-ledger-writer")
+
+    async def close(self) -> None:
+        """Write what is queued, sign the tail, stop the writer."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.checkpoint()
+
+    async def append(self, record: AccessRecord) -> LedgerReceipt:
+        """Append one access; returns once its entry is committed."""
+        return await self._enqueue([record])[0]
+
+    async def append_many(self, records: Sequence[AccessRecord]) -> list[LedgerReceipt]:
+        """Append several accesses (consecutive unless the queue splits them); once committed."""
+        if not records:
+            return []
+        return list(await asyncio.gather(*self._enqueue(records)))
+
+    def _enqueue(self, records: Sequence[AccessRecord]) -> list[asyncio.Future[LedgerReceipt]]:
+        for record in records:
+            record.check()
+        if self._closing or self._task is None:
+            raise LedgerUnavailable("The access ledger is not running.")
+        if len(self._pending) + len(records) > self.config.max_pending:
+            raise LedgerUnavailable("The access ledger is behind; try again shortly.")
+        loop = asyncio.get_running_loop()
+        now = _now_us()
+        futures: list[asyncio.Future[LedgerReceipt]] = []
+        for record in records:
+            future: asyncio.Future[LedgerReceipt] = loop.create_future()
+            self._pending.append((record, now, future))
+            futures.append(future)
+        self._wakeup.set()
+        return futures
+
+    async def checkpoint(self) -> Checkpoint | None:
+        """Sign the current head now unless a checkpoint already covers it."""
+        async with self.database.sessionmaker() as session, session.begin():
+            head = await self._locked_head(session)
+            if head.position <= head.last_checkpoint_position:
+                return None
+            return await self._sign_head(session, head.position, head.entry_hash)
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(
+                        self._wakeup.wait(), timeout=self.config.checkpoint_interval_s
+                    )
+                except TimeoutError:
+                    await self._timed_checkpoint()
+                continue
+            batch = self._pending[: self.config.max_batch]
+            del self._pending[: self.config.max_batch]
+            try:
+                receipts = await self._write(batch)
+            except Exception as exc:
+                logger.exception("ledger batch of %d entries failed", len(batch))
+                for _, _, future in batch:
+                    if not future.done():
+                        error = LedgerUnavailable("The access could not be recorded.")
+                        error.__cause__ = exc
+                        future.set_exception(error)
+                continue
+            self.batches += 1
+            for (_, _, future), receipt in zip(batch, receipts, strict=True):
+                if not future.done():
+                    future.set_result(receipt)
+
+    async def _timed_checkpoint(self) -> None:
+        try:
+            async with self.database.sessionmaker() as session, session.begin():
+                head = await self._locked_head(session)
+                if self._checkpoint_due(head, head.position, _now_us()):
+                    await self._sign_head(session, head.position, head.entry_hash)
+        except Exception:
+            logger.exception("ledger checkpoint failed")
+
+    async def _locked_head(self, session: AsyncSession) -> repository.Head:
+        head = await repository.lock_head(session)
+        if head is None:
+            raise LedgerUnavailable("The ledger's head row is missing; run the migrations.")
+        return head
+
+    def _checkpoint_due(self, head: repository.Head, position: int, now_us: int) -> bool:
+        since = position - head.last_checkpoint_position
+        if since <= 0:
+            return False
+        if since >= self.config.checkpoint_every:
+            return True
+        last = head.last_checkpoint_at_us
+        return last is None or now_us - last >= self.config.checkpoint_interval_s * 1_000_000
+
+    async def _sign_head(self, session: AsyncSession, position: int, head_hash: str) -> Checkpoint:
+        """Insert a checkpoint of ``position`` and record it in the (locked) head row."""
+        signed_at_us = _now_us()
+        signature = self.signer.sign(
+            position=position, entry_hash=head_hash, signed_at_us=signed_at_us
+        )
+        checkpoint = Checkpoint(
+            position=position,
+            entry_hash=head_hash,
+            signed_at=from_micros(signed_at_us),
+            key_id=self.signer.key_id,
+            signature=signature,
+        )
+        await repository.insert_checkpoint(
+            session,
+            {
+                "position": position,
+                "entry_hash": head_hash,
+                "signed_at": checkpoint.signed_at,
+                "key_id": checkpoint.key_id,
+                "signature": signature,
+            },
+        )
+        await repository.move_head(
+            session,
+            position=position,
+            entry_hash=head_hash,
+            last_checkpoint_position=position,
+            last_checkpoint_at=checkpoint.signed_at,
+        )
+        return checkpoint
+
+    async def _write(
+        self, batch: Sequence[tuple[AccessRecord, int, asyncio.Future[LedgerReceipt]]]
+    ) -> list[LedgerReceipt]:
+        async with self.database.sessionmaker() as session, session.begin():
+            head = await self._locked_head(session)
+            position, prev = head.position, head.entry_hash
+            rows: list[dict[str, Any]] = []
+            receipts: list[LedgerReceipt] = []
+            events: list[CloudEvent] = []
+            for record, recorded_us, _ in batch:
+                position += 1
+                content = (
+                    recorded_us,
+                    record.actor,
+                    record.client_id,
+                    record.actor_org_id,
+                    record.dataset_id,
+                    record.owner_org_id,
+                    record.subject_ref,
+                    encode_fields(record.fields),
+                    record.purpose,
+                    record.basis_kind,
+                    record.basis_ref,
+                    record.outcome,
+                    record.reason,
+                    record.request_id,
+                )
+                digest = entry_hash(position, prev, content)
+                recorded_at = from_micros(recorded_us)
+                rows.append(
+                    {
+                        "position": position,
+                        "recorded_at": recorded_at,
+                        "actor": record.actor,
+                        "client_id": record.client_id,
+                        "actor_org_id": record.actor_org_id,
+                        "dataset_id": record.dataset_id,
+                        "owner_org_id": record.owner_org_id,
+                        "subject_ref": record.subject_ref,
+                        "fields": record.fields,
+                        "purpose": record.purpose,
+                        "basis_kind": record.basis_kind,
+                        "basis_ref": record.basis_ref,
+                        "outcome": record.outcome,
+                        "reason": record.reason,
+                        "request_id": record.request_id,
+                        "prev_hash": prev,
+                        "entry_hash": digest,
+                    }
+                )
+                receipts.append(LedgerReceipt(position=position, entry_hash=digest))
+                events.extend(self._events(record, position, digest, recorded_at))
+                prev = digest
+            await repository.insert_entries(session, rows)
+            await outbox.add_all(session, events)
+            if self._checkpoint_due(head, position, _now_us()):
+                await self._sign_head(session, position, prev)
+            else:
+                await repository.move_head(
+                    session,
+                    position=position,
+                    entry_hash=prev,
+                    last_checkpoint_position=head.last_checkpoint_position,
+                    last_checkpoint_at=(
+                        None
+                        if head.last_checkpoint_at_us is None
+                        else from_micros(head.last_checkpoint_at_us)
+                    ),
+                )
+        return receipts
+
+    def _events(
+        self, record: AccessRecord, position: int, digest: str, recorded_at: datetime
+    ) -> list[CloudEvent]:
+        events: list[CloudEvent] = []
+        if self.config.access_events:
+            data = AccessRecorded(
+                position=position,
+                entry_hash=digest,
+                recorded_at=recorded_at,
+                actor=record.actor,
+                client_id=record.client_id,
+                actor_org_id=record.actor_org_id,
+                dataset_id=record.dataset_id,
+                owner_org_id=record.owner_org_id,
+                subject_ref=record.subject_ref,
+                fields=list(record.fields),
+                purpose=record.purpose,
+                basis_kind=record.basis_kind,
+                basis_ref=record.basis_ref,
+                outcome=record.outcome,
+                reason=record.reason,
+                request_id=record.request_id,
+            )
+            events.append(new_event(data, subject=record.dataset_id, time=recorded_at))
+        if self.anomaly is not None:
+            finding = self.anomaly.observe(
+                client_id=record.client_id,
+                actor_org_id=record.actor_org_id,
+                subject_ref=record.subject_ref,
+                now=recorded_at.timestamp(),
+            )
+            if finding is not None:
+                anomaly = AccessAnomaly(
+                    client_id=finding.client_id,
+                    actor_org_id=finding.actor_org_id,
+                    distinct_subjects=finding.distinct_subjects,
+                    window_s=finding.window_s,
+                    threshold=finding.threshold,
+                    baseline=finding.baseline,
+                    position=position,
+                    detected_at=datetime.now(UTC),
+                )
+                events.append(new_event(anomaly, subject=finding.client_id))
+        return events
