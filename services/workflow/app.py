@@ -8,6 +8,7 @@ from libs.common.app import create_service_app
 from libs.common.events import EventBus
 from services.workflow.router import router
 from services.workflow.settings import WorkflowSettings
+from services.workflow.sla.background import sla_live_and_webhooks
 
 
 def create_app(settings: WorkflowSettings | None = None) -> FastAPI:
@@ -21,5 +22,6 @@ def create_app(settings: WorkflowSettings | None = None) -> FastAPI:
             "department tasks, SLA clocks."
         ),
         routers=[router],
+        lifespans=[sla_live_and_webhooks],
         events=EventBus(settings),
     )

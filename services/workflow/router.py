@@ -2,4 +2,7 @@
 
 from fastapi import APIRouter
 
+from services.workflow.sla.router import router as sla_router
+
 router = APIRouter(prefix="/v1", tags=["workflow"])
+router.include_router(sla_router)

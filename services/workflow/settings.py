@@ -7,9 +7,10 @@ from typing import ClassVar
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.settings import PartSettings
+from services.workflow.sla.settings import SlaLiveWebhookSettings
 
 
-class WorkflowSettings(PartSettings):
+class WorkflowSettings(SlaLiveWebhookSettings, PartSettings):
     """The workflow part's settings."""
 
     part: ClassVar[str] = "workflow"

@@ -109,7 +109,28 @@ class HolidayCalendar:
     def __init__(self, years: Mapping[int, YearCalendar]) -> None:
         self._lock = threading.Lock()
         self._packaged = dict(years)
-        self._years = dict(years)
+        self._set(dict(years))
+
+    def _set(self, years: dict[int, YearCalendar]) -> None:
+        # A notice may reach into the years beside its own (元旦 from 12-31, a make-up day in
+        # December for January's holiday), so days are looked up across all years at once.
+        days_off: set[date] = set()
+        working: set[date] = set()
+        for year in sorted(years):
+            days_off.update(years[year].days_off)
+            working.update(years[year].working_weekends)
+        with self._lock:
+            self._years = years
+            self._days_off = frozenset(days_off)
+            self._working = frozenset(working)
+
+    def packaged_year(self, year: int) -> YearCalendar | None:
+        """The calendar of ``year`` shipped with Pingtai, if any."""
+        return self._packaged.get(year)
+
+    def years(self) -> dict[int, YearCalendar]:
+        """Every year known now, packaged or set by an admin."""
+        return dict(self._years)
 
     def year(self, year: int) -> YearCalendar | None:
         """The calendar of ``year``, or None when only weekdays are known."""
@@ -119,17 +140,14 @@ class HolidayCalendar:
         """Use the packaged years overridden by ``overrides`` (an admin's, from the database)."""
         years = dict(self._packaged)
         years.update({y.year: y for y in overrides})
-        with self._lock:
-            self._years = years
+        self._set(years)
 
     def is_working_day(self, day: date) -> bool:
         """Whether ``day`` is a working day."""
-        calendar = self._years.get(day.year)
-        if calendar is not None:
-            if day in calendar.working_weekends:
-                return True
-            if day in calendar.days_off:
-                return False
+        if day in self._working:
+            return True
+        if day in self._days_off:
+            return False
         return day.weekday() < SATURDAY
 
     def nth_working_day_after(self, day: date, n: int) -> date:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from libs.common.auth import Principal, Role
+from libs.common.errors import Forbidden, InvalidInput, NotFound
 from services.workflow.ids import utcnow
 from services.workflow.sla import repository as sla_repository
-from services.workflow.sla.calendar import CALENDAR
+from services.workflow.sla.calendar import CALENDAR, YearCalendar
+from services.workflow.sla.models import CalendarYear as CalendarYearRow
 from services.workflow.sla.models import SlaClock
+from services.workflow.sla.schemas import CalendarYear as CalendarYearView
+from services.workflow.sla.schemas import CalendarYearUpdate
 
 CLOCK_KINDS = ("task", "application")
 
@@ -78,3 +85,68 @@ async def stop_clock(session: AsyncSession, *, kind: str, ref_id: str) -> None:
     if kind not in CLOCK_KINDS:
         raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {kind!r}")
     await sla_repository.stop(session, kind=kind, ref_id=ref_id, now=utcnow())
+
+
+def _check_year(year: int, update: CalendarYearUpdate) -> None:
+    near = (year - 1, year, year + 1)
+    for index, period in enumerate(update.holidays):
+        if year not in (period.start.year, period.end.year) or period.start.year not in near:
+            raise InvalidInput.for_field(
+                f"holidays.{index}", f"the holiday {period.name!r} does not fall in {year}"
+            )
+    for index, day in enumerate(update.working_weekends):
+        if day.year not in near:
+            raise InvalidInput.for_field(f"working_weekends.{index}", f"{day} is far from {year}")
+
+
+def calendar_view(year: YearCalendar, *, origin: str) -> CalendarYearView:
+    """The API view of a year's calendar."""
+    return CalendarYearView.model_validate({**year.to_definition(), "origin": origin})
+
+
+async def read_calendar_year(session: AsyncSession, *, year: int) -> CalendarYearView:
+    """A year's calendar: the admin's if set, else the packaged one."""
+    stored = await sla_repository.get_calendar_year(session, year=year)
+    if stored is not None:
+        return calendar_view(YearCalendar.from_definition(stored.definition), origin="admin")
+    packaged = CALENDAR.packaged_year(year)
+    if packaged is None:
+        raise NotFound(
+            f"No holiday calendar for {year}: working days are Monday to Friday until a "
+            "platform admin sets it."
+        )
+    return calendar_view(packaged, origin="packaged")
+
+
+async def replace_calendar_year(
+    session: AsyncSession, *, principal: Principal, year: int, update: CalendarYearUpdate
+) -> CalendarYearView:
+    """Set a year's calendar (platform admins); this process uses it once the change commits."""
+    if not principal.has_role(Role.PLATFORM_ADMIN):
+        raise Forbidden("Only a platform admin sets the holiday calendar.")
+    _check_year(year, update)
+    calendar = YearCalendar.from_definition({**update.model_dump(mode="json"), "year": year})
+    definition = calendar.to_definition()
+    stored = await sla_repository.get_calendar_year(session, year=year)
+    if stored is None:
+        stored = CalendarYearRow(year=year, definition=definition)
+        session.add(stored)
+    stored.definition = definition
+    stored.updated_at = utcnow()
+    stored.updated_by = principal.sub
+    await session.flush()
+
+    def use_it(_session: Session) -> None:
+        CALENDAR.replace([*_overrides_except(year), calendar])
+
+    # Other replicas pick it up at their timer's next tick (refresh_calendar).
+    sa_event.listen(session.sync_session, "after_commit", use_it, once=True)
+    return calendar_view(calendar, origin="admin")
+
+
+def _overrides_except(year: int) -> list[YearCalendar]:
+    return [
+        y
+        for number, y in CALENDAR.years().items()
+        if number != year and y is not CALENDAR.packaged_year(number)
+    ]

@@ -1,18 +1,48 @@
-"""Settings of the SLA timer, mixed into ``WorkflowSettings`` (``PINGTAI_WORKFLOW_SLA_*``)."""
+"""Settings of SLA clocks, live progress and webhooks, mixed into ``WorkflowSettings``.
+
+Read from ``PINGTAI_WORKFLOW_SLA_*``, ``PINGTAI_WORKFLOW_LIVE_*`` and
+``PINGTAI_WORKFLOW_WEBHOOKS_*`` (docs/workflow-sla-and-live.md).
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
 
-class SlaSettings(BaseModel):
-    """How often the SLA timer looks for due clocks, and when it reminds."""
+class SlaLiveWebhookSettings(BaseModel):
+    """The SLA timer, the server-sent event streams and webhook deliveries."""
 
-    # The timer's tick; a deadline is raised at most this long after it passed.
+    # The SLA timer's tick; a deadline is raised at most this long after it passed.
     sla_timer_poll_s: float = Field(default=5.0, gt=0, le=3600)
     # Clocks claimed per transaction.
     sla_timer_batch: int = Field(default=100, ge=1, le=5000)
     # A reminder this many working days before the deadline (0: no reminders).
     sla_reminder_working_days: int = Field(default=1, ge=0, le=30)
-    # Whether this replica runs the timer at all (every replica may; each clock fires once).
+    # Whether this replica runs the timer (every replica may; each clock fires once).
     sla_timer_enabled: bool = True
+
+    # A comment line on every idle stream this often, so proxies keep it open.
+    live_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    # How often this process looks in the database for history written by other replicas.
+    live_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # An id missing below the newest seen is waited for this long (a transaction still
+    # committing on PostgreSQL) before the stream moves past it.
+    live_gap_grace_s: float = Field(default=10.0, ge=0, le=600)
+    # Entries replayed at most after a Last-Event-ID (older ones: read the history).
+    live_replay_limit: int = Field(default=1000, ge=1, le=100_000)
+    # What the browser waits before reconnecting (the "retry:" field), in milliseconds.
+    live_retry_ms: int = Field(default=3000, ge=0, le=600_000)
+
+    # Delivery attempts before a webhook delivery is given up.
+    webhooks_max_attempts: int = Field(default=8, ge=1, le=30)
+    # The first retry's delay; each next one doubles, up to webhooks_max_backoff_s.
+    webhooks_backoff_s: float = Field(default=10.0, ge=0)
+    webhooks_max_backoff_s: float = Field(default=6 * 3600.0, gt=0)
+    webhooks_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # The delivery worker's safety poll (it also wakes when this process records deliveries).
+    webhooks_poll_s: float = Field(default=2.0, gt=0, le=600)
+    webhooks_batch: int = Field(default=20, ge=1, le=500)
+    # In production, URLs that resolve to private, loopback or link-local addresses are
+    # refused unless this is set (e.g. departments' systems inside the government network).
+    webhooks_allow_private_addresses: bool = False
+    webhooks_max_per_org: int = Field(default=20, ge=1, le=1000)
