@@ -6,7 +6,9 @@ from fastapi import FastAPI
 
 from libs.common.app import create_service_app
 from libs.common.events import EventBus
+from services.exchange.datasets.consumers import catalogue_datasets
 from services.exchange.ledger import ledger_lifespan
+from services.exchange.records.setup import records_lifespan
 from services.exchange.router import router
 from services.exchange.settings import ExchangeSettings
 
@@ -22,6 +24,6 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
             "the access ledger, open data."
         ),
         routers=[router],
-        lifespans=[ledger_lifespan],
-        events=EventBus(settings),
+        lifespans=[ledger_lifespan, records_lifespan],
+        events=EventBus(settings, subscriptions=[catalogue_datasets]),
     )

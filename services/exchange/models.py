@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from services.exchange.base import Base, event_tables
+from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead
+from services.exchange.records.models import HostedRecord, HostedRecordVersion, RecordImport
 
 __all__ = [
     "Base",
+    "ExchangeDataset",
+    "HostedRecord",
+    "HostedRecordVersion",
     "LedgerCheckpoint",
     "LedgerEntry",
     "LedgerHead",
+    "RecordImport",
     "event_tables",
 ]

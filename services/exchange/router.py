@@ -2,4 +2,11 @@
 
 from fastapi import APIRouter
 
+from services.exchange.datasets.router import router as datasets_router
+from services.exchange.opendata.router import router as opendata_router
+from services.exchange.records.router import router as records_router
+
 router = APIRouter(prefix="/v1", tags=["exchange"])
+router.include_router(datasets_router)
+router.include_router(records_router)
+router.include_router(opendata_router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.settings import PartSettings
@@ -19,6 +19,12 @@ class ExchangeSettings(PartSettings):
     model_config = SettingsConfigDict(
         env_prefix="PINGTAI_EXCHANGE_", extra="ignore", populate_by_name=True
     )
+    # Datasets and records (docs/exchange-data.md).
+    import_batch_rows: int = Field(default=2000, ge=1, le=20_000)
+    import_max_reported_errors: int = Field(default=100, ge=0, le=10_000)
+    federation_secrets: dict[str, SecretStr] = Field(default_factory=dict)  # org id -> secret
+    federation_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    federation_max_response_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
     # The access ledger (services/exchange/ledger, docs/exchange-ledger.md).
     ledger_signing_key_file: Path | None = None  # Ed25519 PEM; required in production

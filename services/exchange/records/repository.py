@@ -100,6 +100,11 @@ async def page(
     return [(key, data) for key, data in rows]
 
 
+async def update_import(session: AsyncSession, *, import_id: str, values: dict[str, Any]) -> None:
+    """Record an import's progress."""
+    await session.execute(update(RecordImport).where(RecordImport.id == import_id).values(values))
+
+
 def add_import(session: AsyncSession, record_import: RecordImport) -> None:
     """Stage a new import."""
     session.add(record_import)

@@ -1,0 +1,1 @@
+"""Open data: open datasets' records for anyone, public fields only, every read on the ledger."""
