@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from libs.common.app import create_service_app
 from libs.common.events import EventBus
+from services.exchange.access import SUBSCRIPTIONS as access_subscriptions
 from services.exchange.datasets.consumers import catalogue_datasets
 from services.exchange.ledger import ledger_lifespan
 from services.exchange.records.setup import records_lifespan
@@ -25,5 +26,5 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
         ),
         routers=[router],
         lifespans=[ledger_lifespan, records_lifespan],
-        events=EventBus(settings, subscriptions=[catalogue_datasets]),
+        events=EventBus(settings, subscriptions=[catalogue_datasets, *access_subscriptions]),
     )

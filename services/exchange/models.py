@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import services.exchange.access.models  # noqa: F401  (grants, consents, subjects)
 from services.exchange.base import Base, event_tables
 from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from services.exchange.access import router as access_router
 from services.exchange.datasets.router import router as datasets_router
 from services.exchange.opendata.router import router as opendata_router
 from services.exchange.records.router import router as records_router
@@ -10,3 +11,4 @@ router = APIRouter(prefix="/v1", tags=["exchange"])
 router.include_router(datasets_router)
 router.include_router(records_router)
 router.include_router(opendata_router)
+router.include_router(access_router)

@@ -19,6 +19,7 @@ class ExchangeSettings(PartSettings):
     model_config = SettingsConfigDict(
         env_prefix="PINGTAI_EXCHANGE_", extra="ignore", populate_by_name=True
     )
+    access_grant_cache_ttl_s: float = Field(default=2.0, ge=0, le=60)  # docs/exchange.md
     # Datasets and records (docs/exchange-data.md).
     import_batch_rows: int = Field(default=2000, ge=1, le=20_000)
     import_max_reported_errors: int = Field(default=100, ge=0, le=10_000)

@@ -14,6 +14,8 @@ class OrganisationRegistered(EventData):
     kind: str
     name: str
     region_code: str
+    # The organisation's subject reference (libs.common.subjects), from its credit code.
+    subject_ref: str
 
 
 class OrganisationUpdated(EventData):
@@ -22,6 +24,8 @@ class OrganisationUpdated(EventData):
     org_id: str
     name: str
     status: str
+    kind: str
+    subject_ref: str
 
 
 class RoleGranted(EventData):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
 from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.subjects import SubjectRefsDep
 from services.identity.dependencies import ProtectorDep
 from services.identity.organisations import service as organisations_service
 from services.identity.organisations.schemas import (
@@ -43,9 +44,14 @@ async def register_organisation(
     principal: CurrentPrincipal,
     session: SessionDep,
     protector: ProtectorDep,
+    subject_refs: SubjectRefsDep,
 ) -> Organisation:
     org = await organisations_service.register(
-        session=session, protector=protector, principal=principal, draft=draft
+        session=session,
+        protector=protector,
+        subject_refs=subject_refs,
+        principal=principal,
+        draft=draft,
     )
     return organisations_service.to_view(org, protector=protector, principal=principal)
 
@@ -103,9 +109,15 @@ async def update_organisation(
     principal: CurrentPrincipal,
     session: SessionDep,
     protector: ProtectorDep,
+    subject_refs: SubjectRefsDep,
 ) -> Organisation:
     org = await organisations_service.update(
-        session=session, principal=principal, org_id=org_id, update=update
+        session=session,
+        protector=protector,
+        subject_refs=subject_refs,
+        principal=principal,
+        org_id=org_id,
+        update=update,
     )
     return organisations_service.to_view(org, protector=protector, principal=principal)
 

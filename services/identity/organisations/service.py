@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal
 from libs.common.errors import Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
+from libs.common.subjects import SubjectRefs
 from services.identity import identifiers, regions
 from services.identity.organisations import repository as organisations_repository
 from services.identity.organisations.events import (
@@ -69,6 +70,7 @@ async def register(
     *,
     session: AsyncSession,
     protector: IdentifierProtector,
+    subject_refs: SubjectRefs,
     principal: Principal,
     draft: OrganisationCreate,
 ) -> Organisation:
@@ -102,7 +104,11 @@ async def register(
         session,
         new_event(
             OrganisationRegistered(
-                org_id=org.id, kind=org.kind, name=org.name, region_code=org.region_code
+                org_id=org.id,
+                kind=org.kind,
+                name=org.name,
+                region_code=org.region_code,
+                subject_ref=subject_refs.enterprise(code.code),
             ),
             subject=org.id,
         ),
@@ -152,7 +158,13 @@ def _descendants(code: str) -> list[regions.Region]:
 
 
 async def update(
-    *, session: AsyncSession, principal: Principal, org_id: str, update: OrganisationUpdate
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    subject_refs: SubjectRefs,
+    principal: Principal,
+    org_id: str,
+    update: OrganisationUpdate,
 ) -> Organisation:
     """Rename or suspend an organisation: platform admins, or its own department admin."""
     org = await get(session=session, org_id=org_id)
@@ -170,7 +182,16 @@ async def update(
     await outbox.add(
         session,
         new_event(
-            OrganisationUpdated(org_id=org.id, name=org.name, status=org.status), subject=org.id
+            OrganisationUpdated(
+                org_id=org.id,
+                name=org.name,
+                status=org.status,
+                kind=org.kind,
+                subject_ref=subject_refs.enterprise(
+                    protector.decrypt(org.credit_code_encrypted, purpose=CREDIT_CODE_PURPOSE)
+                ),
+            ),
+            subject=org.id,
         ),
     )
     await session.flush()

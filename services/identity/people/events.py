@@ -13,6 +13,9 @@ class PersonRegistered(EventData):
     user_id: str
     acr: int
     region_code: str
+    # The person's subject reference (libs.common.subjects): how exchange knows whose records
+    # and accesses are theirs, without the resident id itself.
+    subject_ref: str
 
 
 class RegistrationConflict(EventData):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
 from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.subjects import SubjectRefsDep
 from services.identity.dependencies import ProtectorDep
 from services.identity.people import service as people_service
 from services.identity.people.schemas import (
@@ -32,9 +33,14 @@ router = APIRouter(tags=["people"])
     ),
 )
 async def register(
-    registration: Registration, session: SessionDep, protector: ProtectorDep
+    registration: Registration,
+    session: SessionDep,
+    protector: ProtectorDep,
+    subject_refs: SubjectRefsDep,
 ) -> RegistrationReceived:
-    await people_service.register(session=session, protector=protector, registration=registration)
+    await people_service.register(
+        session=session, protector=protector, subject_refs=subject_refs, registration=registration
+    )
     return RegistrationReceived()
 
 

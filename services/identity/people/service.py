@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal
 from libs.common.errors import Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
+from libs.common.subjects import SubjectRefs
 from services.identity import identifiers, passwords
 from services.identity.organisations import repository as organisations_repository
 from services.identity.organisations.models import Membership
@@ -63,7 +64,11 @@ async def _tell_holder(session: AsyncSession, user_id: str) -> None:
 
 
 async def register(
-    *, session: AsyncSession, protector: IdentifierProtector, registration: Registration
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    subject_refs: SubjectRefs,
+    registration: Registration,
 ) -> None:
     """Create a citizen's account at assurance level 1, or tell the holder of an existing one."""
     try:
@@ -117,7 +122,12 @@ async def register(
     await outbox.add(
         session,
         new_event(
-            PersonRegistered(user_id=user.id, acr=1, region_code=resident.region_code),
+            PersonRegistered(
+                user_id=user.id,
+                acr=1,
+                region_code=resident.region_code,
+                subject_ref=subject_refs.person(resident.number),
+            ),
             subject=user.id,
         ),
     )

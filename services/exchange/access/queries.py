@@ -1,0 +1,324 @@
+"""Record queries (数据查询): the grant, the legal basis and consent decide; fields are masked by
+sensitivity; every read and every refusal is written to the ledger before anything is answered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import Principal
+from libs.common.context import current_request_id
+from libs.common.errors import FieldError, Forbidden, InvalidInput, PingtaiError
+from libs.common.subjects import SubjectRefs
+from services.exchange.access import consents as consents_service
+from services.exchange.access import repository as access_repository
+from services.exchange.access.cache import GrantCache, GrantSnapshot
+from services.exchange.access.exceptions import AccessRefused
+from services.exchange.access.grants import is_department_caller
+from services.exchange.access.masking import mask_value
+from services.exchange.access.models import utcnow
+from services.exchange.datasets import ExchangeDataset, get_dataset
+from services.exchange.datasets.exceptions import DatasetNotFound
+from services.exchange.datasets.models import DatasetField
+from services.exchange.datasets.service import check_subject_key
+from services.exchange.ledger import AccessRecord, Ledger
+from services.exchange.records import RecordSource
+
+# The scope a token needs to cite a workflow application as the legal basis: the workflow
+# service's client holds it (it has checked the application and its applicant).
+APPLICATION_BASIS_SCOPE = "exchange:application-basis"
+BASIS_KINDS = ("application", "consent", "statute")
+_BASIS_REF = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
+PLAIN = frozenset({"public", "internal"})
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """A legal basis as cited: ``application:<id>``, ``consent:<id>`` or ``statute:<ref>``."""
+
+    kind: str  # application, consent, statute, or none
+    ref: str | None
+
+
+NO_BASIS = Basis("none", None)
+
+
+def parse_basis(raw: str | None, *, loc: Sequence[str | int]) -> Basis:
+    """The basis ``raw`` cites; none when absent; a 422 problem when malformed."""
+    if raw is None or raw == "":
+        return NO_BASIS
+    kind, sep, ref = raw.partition(":")
+    if not sep or kind not in BASIS_KINDS or not _BASIS_REF.match(ref):
+        message = "must be application:<id>, consent:<id> or statute:<reference>"
+        raise InvalidInput(
+            f"basis: {message}",
+            errors=[FieldError(loc=list(loc), msg=message, type="value_error")],
+        )
+    return Basis(kind, ref)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectQuery:
+    """One subject asked for: its key as sent, and the basis cited for it."""
+
+    raw_key: str
+    basis: str | None
+    loc: tuple[str | int, ...]
+    basis_loc: tuple[str | int, ...]
+
+
+@dataclass(slots=True)
+class SubjectOutcome:
+    """What became of one subject's query."""
+
+    subject_key: str
+    outcome: str  # read, not_found, refused
+    record: dict[str, Any] | None = None
+    masked_fields: list[str] = field(default_factory=list)
+    reason: str | None = None
+    detail: str | None = None
+    ledger_position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnswer:
+    dataset_id: str
+    fields: list[str]
+    outcomes: list[SubjectOutcome]
+
+
+class Refusal(Exception):
+    """Why the rules refuse: a short reason (what the ledger keeps) and a sentence."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _check_request(
+    dataset: ExchangeDataset, grant: GrantSnapshot | None, asked: Sequence[str] | None
+) -> None:
+    now = utcnow()
+    if dataset.status != "published":
+        raise Refusal("dataset-retired", f"Dataset {dataset.id} is retired.")
+    if grant is None:
+        raise Refusal("no-grant", "Your organisation holds no grant for this dataset.")
+    if not grant.live_at(now):
+        raise Refusal(
+            "grant-expired", f"Grant {grant.id} expired at {grant.valid_until:%Y-%m-%dT%H:%M:%SZ}."
+        )
+    if asked is not None:
+        outside = [name for name in asked if name not in grant.fields]
+        if outside:
+            raise Refusal(
+                "fields-not-granted",
+                f"Fields not granted to your organisation: {', '.join(outside)}.",
+            )
+
+
+async def _check_basis(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    dataset: ExchangeDataset,
+    grant: GrantSnapshot,
+    basis: Basis,
+    subject_ref: str,
+    personal: Sequence[str],
+) -> None:
+    if basis.kind == "none":
+        raise Refusal(
+            "no-basis", "A query needs a legal basis: application:, consent: or statute:."
+        )
+    if basis.kind == "application":
+        if not principal.has_scope(APPLICATION_BASIS_SCOPE):
+            raise Refusal(
+                "application-basis-not-allowed",
+                f"Citing an application needs the {APPLICATION_BASIS_SCOPE} scope (workflow's).",
+            )
+        return
+    if basis.kind == "statute":
+        if personal and basis.ref not in grant.statutes:
+            raise Refusal(
+                "statute-not-in-grant",
+                "A statute covers personal fields only when the grant names it; ask with "
+                f"consent or narrow fields= to leave out {', '.join(personal)}.",
+            )
+        return
+    consent = await access_repository.get_consent(session, consent_id=basis.ref or "")
+    if (
+        consent is None
+        or consent.subject_ref != subject_ref
+        or consent.grantee_org_id != principal.org
+    ):
+        raise Refusal("consent-not-valid", "The consent cited is not this subject's for you.")
+    if consent.status == "revoked":
+        raise Refusal("consent-revoked", f"Consent {consent.id} was revoked.")
+    if not consents_service.is_live(consent, utcnow()):
+        raise Refusal("consent-expired", f"Consent {consent.id} is not in force.")
+    if not consents_service.covers(consent, dataset_id=dataset.id, fields=personal):
+        raise Refusal(
+            "consent-does-not-cover",
+            f"Consent {consent.id} does not cover this dataset's fields {', '.join(personal)}.",
+        )
+
+
+def _mask(
+    record: dict[str, Any], fields: Sequence[DatasetField], grant: GrantSnapshot
+) -> tuple[dict[str, Any], list[str]]:
+    shown: dict[str, Any] = {}
+    masked: list[str] = []
+    for spec in fields:
+        value = record.get(spec.name)
+        if spec.sensitivity in PLAIN or spec.name in grant.unmasked_fields:
+            shown[spec.name] = value
+        else:
+            shown[spec.name] = mask_value(spec, value)
+            masked.append(spec.name)
+    return shown, masked
+
+
+async def query(
+    *,
+    session: AsyncSession,
+    ledger: Ledger,
+    source: RecordSource,
+    cache: GrantCache,
+    subject_refs: SubjectRefs,
+    principal: Principal,
+    dataset_id: str,
+    subjects: Sequence[SubjectQuery],
+    purpose: str,
+    fields: Sequence[str] | None,
+) -> QueryAnswer:
+    """Decide, read, mask and record the query of each subject; refusals are recorded too."""
+    if not is_department_caller(principal) or principal.org is None:
+        raise Forbidden(
+            "Records are read by departments and their systems: an officer or department admin "
+            "acting for their organisation, or a client with an organisation."
+        )
+    org_id = principal.org
+    dataset = await get_dataset(session, dataset_id)
+    if dataset is None:
+        raise DatasetNotFound(f"No dataset {dataset_id}.")
+    keys: list[str] = []
+    bases: list[Basis] = []
+    errors: list[FieldError] = []
+    for asked in subjects:
+        try:
+            keys.append(check_subject_key(dataset.subject_key_kind, asked.raw_key))
+        except ValueError as error:
+            errors.append(FieldError(loc=list(asked.loc), msg=str(error), type="value_error"))
+            keys.append(asked.raw_key)
+        bases.append(parse_basis(asked.basis, loc=asked.basis_loc))
+    if errors:
+        raise InvalidInput(f"{len(errors)} subject key(s) are not valid.", errors=errors)
+    kind = dataset.subject_key_kind
+    refs = [subject_refs.ref(kind, key) for key in keys]
+    request_id = current_request_id()
+
+    def entry(index: int, outcome: str, names: Sequence[str], reason: str | None) -> AccessRecord:
+        return AccessRecord(
+            actor=principal.sub,
+            client_id=principal.client_id,
+            actor_org_id=org_id,
+            dataset_id=dataset.id,
+            owner_org_id=dataset.owner_org_id,
+            subject_ref=refs[index],
+            fields=tuple(names),
+            purpose=purpose,
+            basis_kind=bases[index].kind,
+            basis_ref=bases[index].ref,
+            outcome=outcome,
+            reason=reason,
+            request_id=request_id,
+        )
+
+    grant = await cache.latest(session, org_id=org_id, dataset_id=dataset.id)
+    try:
+        _check_request(dataset, grant, fields)
+    except Refusal as refusal:
+        asked_fields = list(fields) if fields is not None else list(grant.fields if grant else ())
+        receipts = await ledger.append_many(
+            [entry(i, "refused", asked_fields, refusal.reason) for i in range(len(keys))]
+        )
+        raise AccessRefused(
+            refusal.detail,
+            reason=refusal.reason,
+            ledger_positions=[r.position for r in receipts],
+        ) from None
+    assert grant is not None
+    wanted = set(fields) if fields is not None else set(grant.fields)
+    specs = [f for f in dataset.fields if f.name in wanted]
+    names = [f.name for f in specs]
+    personal = [f.name for f in specs if f.sensitivity == "personal"]
+
+    outcomes: list[SubjectOutcome] = []
+    allowed: list[int] = []
+    for index, key in enumerate(keys):
+        try:
+            await _check_basis(
+                session,
+                principal=principal,
+                dataset=dataset,
+                grant=grant,
+                basis=bases[index],
+                subject_ref=refs[index],
+                personal=personal,
+            )
+        except Refusal as refusal:
+            outcomes.append(
+                SubjectOutcome(key, "refused", reason=refusal.reason, detail=refusal.detail)
+            )
+            continue
+        outcomes.append(SubjectOutcome(key, "read"))
+        allowed.append(index)
+
+    found: dict[str, dict[str, Any]] = {}
+    failure: PingtaiError | None = None
+    if allowed:
+        try:
+            found = await source.fetch(
+                session,
+                dataset,
+                [keys[i] for i in allowed],
+                fields=names,
+                request_id=request_id,
+                client_id=principal.client_id,
+            )
+        except PingtaiError as error:
+            failure = error
+    records: list[AccessRecord] = []
+    for index, outcome in enumerate(outcomes):
+        if outcome.outcome == "refused":
+            records.append(entry(index, "refused", names, outcome.reason))
+            continue
+        if failure is not None:
+            records.append(entry(index, "granted", names, f"source-failed: {failure.code}"))
+            continue
+        record = found.get(outcome.subject_key)
+        if record is None:
+            outcome.outcome = "not_found"
+            records.append(entry(index, "granted", names, "not-found"))
+            continue
+        outcome.record, outcome.masked_fields = _mask(record, specs, grant)
+        records.append(entry(index, "granted", names, None))
+    receipts = await ledger.append_many(records)
+    for outcome, receipt in zip(outcomes, receipts, strict=True):
+        outcome.ledger_position = receipt.position
+    if failure is not None:
+        raise failure
+    return QueryAnswer(dataset_id=dataset.id, fields=names, outcomes=outcomes)
+
+
+def refused_single(outcome: SubjectOutcome) -> AccessRefused:
+    """The problem for a single-subject query the basis check refused (already recorded)."""
+    return AccessRefused(
+        outcome.detail, reason=outcome.reason, ledger_positions=[outcome.ledger_position]
+    )
