@@ -63,7 +63,7 @@ class UploadRefused(PingtaiError):
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
-    """``(line number, bytes without the line ending)``; ``None`` for a line too long to keep."""
+    """``(line number, bytes without the "\\n")``; ``None`` for a line too long to keep."""
     buffer = bytearray()
     number = 1
     skipping = False
@@ -83,14 +83,14 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes
                 skipping = False
             else:
                 buffer += chunk[start:end]
-                yield number, bytes(buffer.removesuffix(b"\r"))
+                yield number, bytes(buffer)
             buffer.clear()
             number += 1
             start = end + 1
     if skipping:
         yield number, None
     elif buffer:
-        yield number, bytes(buffer.removesuffix(b"\r"))
+        yield number, bytes(buffer)
 
 
 _TOO_LONG = f"the record is longer than {MAX_RECORD_BYTES} bytes"

@@ -47,6 +47,8 @@ from services.exchange.records.schemas import (
     UploadFormat,
 )
 
+_COUNTERS = frozenset({"received", "inserted", "updated", "unchanged", "rejected"})
+
 
 @dataclass
 class _Upload:
@@ -75,33 +77,28 @@ class _Upload:
     def summary(self) -> ImportSummary:
         """The answer to the uploader."""
         return ImportSummary(
-            import_id=self.import_id,
-            dataset_id=self.dataset.id,
-            dataset_version=self.dataset.version,
-            format=self.format,
-            received=self.received,
-            inserted=self.inserted,
-            updated=self.updated,
-            unchanged=self.unchanged,
-            rejected=self.rejected,
+            **self.counts(),
             errors=[RowProblem(line=e.line, field=e.field, reason=e.reason) for e in self.errors],
             errors_not_shown=self.errors_not_shown,
         )
 
     def event(self) -> RecordsImported:
         """The event the finished upload publishes."""
-        return RecordsImported(
-            dataset_id=self.dataset.id,
-            import_id=self.import_id,
-            dataset_version=self.dataset.version,
-            format=self.format,
-            received=self.received,
-            inserted=self.inserted,
-            updated=self.updated,
-            unchanged=self.unchanged,
-            rejected=self.rejected,
-            by_org_id=self.by_org_id,
-        )
+        return RecordsImported(**self.counts(), by_org_id=self.by_org_id)
+
+    def counts(self) -> dict[str, Any]:
+        """Which upload this is and what became of its rows."""
+        return {
+            "import_id": self.import_id,
+            "dataset_id": self.dataset.id,
+            "dataset_version": self.dataset.version,
+            "format": self.format,
+            "received": self.received,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
 
 
 async def managed_dataset(
@@ -243,11 +240,7 @@ async def _record_progress(session: AsyncSession, upload: _Upload, *, now: Any, 
         session,
         import_id=upload.import_id,
         values={
-            "received": upload.received,
-            "inserted": upload.inserted,
-            "updated": upload.updated,
-            "unchanged": upload.unchanged,
-            "rejected": upload.rejected,
+            **{k: v for k, v in upload.counts().items() if k in _COUNTERS},
             **({"status": "completed", "finished_at": now} if last else {}),
         },
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import uuid
 from collections.abc import AsyncIterator
@@ -13,14 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from libs.common.auth import JwksCache, TokenVerifier
 from libs.common.events import CloudEvent, new_event
-from libs.common.migrations import migrate
 from services.catalog.datasets.events import DatasetPublished, DatasetRetired
-from services.exchange.app import create_app
 from services.exchange.datasets.consumers import follow_catalogue
 from services.exchange.settings import ExchangeSettings
-from tests.exchange.conftest import ISSUER, Issuer
+from tests.exchange.conftest import Issuer
 
 OWNER = "a" * 32
 OTHER = "b" * 32
@@ -126,28 +122,16 @@ async def publish(app: FastAPI, body: dict[str, Any], *, version: int = 1) -> st
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    """Settings a test module changes (override the fixture)."""
+    """Settings a test module changes (override the fixture); read per request."""
     return {}
 
 
 @pytest.fixture
-async def data_app(
-    database_url: str, issuer: Issuer, settings_overrides: dict[str, Any]
-) -> AsyncIterator[FastAPI]:
-    await asyncio.to_thread(migrate, "services.exchange", database_url)
-    settings = ExchangeSettings(
-        database_url=database_url, issuer=ISSUER, nats_url=None, **settings_overrides
-    )
-    app = create_app(settings)
-    jwks = issuer.jwks()
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=jwks))
-    app.state.token_verifier = TokenVerifier(
-        issuer=ISSUER,
-        audience="pingtai",
-        jwks=JwksCache("http://jwks.test/jwks.json", client=httpx.AsyncClient(transport=transport)),
-    )
-    async with app.router.lifespan_context(app):
-        yield app
+def data_app(exchange_app: FastAPI, settings_overrides: dict[str, Any]) -> FastAPI:
+    """The exchange app, with the module's settings."""
+    settings: ExchangeSettings = exchange_app.state.settings
+    exchange_app.state.settings = settings.model_copy(update=settings_overrides)
+    return exchange_app
 
 
 @pytest.fixture
