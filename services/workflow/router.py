@@ -2,7 +2,9 @@
 
 from fastapi import APIRouter
 
+from services.workflow.live.router import router as live_router
 from services.workflow.sla.router import router as sla_router
 
 router = APIRouter(prefix="/v1", tags=["workflow"])
 router.include_router(sla_router)
+router.include_router(live_router)

@@ -1,0 +1,206 @@
+"""Federated datasets: queries forwarded to a department's endpoint (a real HTTP server started
+here), signed both ways; an altered, unsigned or misdirected answer is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from http_message_signatures import InvalidSignature
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from libs.common.errors import PingtaiError
+from services.exchange.datasets import get_dataset
+from services.exchange.federation import FederationClient, protocol
+from services.exchange.records import RecordSource
+from services.identity.identifiers import make_credit_code
+from tests.exchange.data.conftest import ENTERPRISES, OWNER, definition, publish
+
+SECRET = b"department-a-shared-secret-0123456789"
+CODES = [make_credit_code("9", "1", "330100", f"MA3{i}XL0E") for i in range(3)]
+HELD = {CODES[0]: {"credit_code": CODES[0], "entity_name": "联邦企业", "employees": 7}}
+
+
+@dataclass
+class Department:
+    """A department's endpoint; ``mode`` says how it (mis)behaves next."""
+
+    url: str = ""
+    mode: str = "honest"
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+
+def department_app(department: Department) -> Starlette:
+    async def query(request: Request) -> Response:
+        body = await request.body()
+        try:
+            protocol.verify_request(
+                request.method, str(request.url), request.headers, body,
+                key_id=OWNER, secret=SECRET,
+            )  # fmt: skip
+        except InvalidSignature as error:
+            return Response(str(error), status_code=401)
+        asked = json.loads(body)
+        department.seen.append({"headers": dict(request.headers), "body": asked})
+        if department.mode == "slow":
+            await asyncio.sleep(2)
+        records = [
+            {"subject_key": key, "data": HELD[key]} for key in asked["subject_keys"] if key in HELD
+        ]
+        if department.mode == "extra":  # subjects and fields nobody asked for
+            records.append({"subject_key": CODES[2], "data": {"entity_name": "不该有"}})
+        answer = json.dumps({"records": records}, ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            protocol.ID_HEADER: request.headers[protocol.ID_HEADER],
+            protocol.REQUEST_HASH_HEADER: request.headers["Content-Digest"],
+        }
+        if department.mode == "other-request":
+            headers[protocol.REQUEST_HASH_HEADER] = "sha-256=:" + "A" * 43 + "=:"
+        secret = b"not-the-agreed-secret" if department.mode == "wrong-key" else SECRET
+        signed = protocol.sign_response(
+            status_code=200, headers=headers, body=answer, key_id=OWNER, secret=secret
+        )
+        if department.mode == "unsigned":
+            signed = headers
+        if department.mode == "tampered":  # altered after signing, e.g. by a middlebox
+            answer = answer.replace("联邦企业".encode(), "篡改企业".encode())
+        if department.mode == "error":
+            return Response("down", status_code=500)
+        return Response(answer, headers=signed)
+
+    return Starlette(routes=[Route("/query", query, methods=["POST"])])
+
+
+@pytest.fixture
+async def department() -> AsyncIterator[Department]:
+    """The department's endpoint, served by uvicorn on a free port of 127.0.0.1."""
+    state = Department()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    state.url = f"http://127.0.0.1:{port}/query"
+    server = uvicorn.Server(
+        uvicorn.Config(department_app(state), log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield state
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture
+async def source() -> AsyncIterator[RecordSource]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(1.0), trust_env=False) as http:
+        federation = FederationClient(
+            http=http, secrets={OWNER: SECRET}, max_response_bytes=64 * 1024
+        )
+        yield RecordSource(federation=federation)
+
+
+async def _fetch(app: FastAPI, source: RecordSource, url: str, keys: list[str]) -> Any:
+    body = definition(ENTERPRISES, hosting={"mode": "federated", "endpoint_url": url})
+    dataset_id = await publish(app, body)
+    async with app.state.database.sessionmaker() as session:
+        dataset = await get_dataset(session, dataset_id)
+        assert dataset is not None
+        return await source.fetch(
+            session, dataset, keys, fields=["credit_code", "entity_name"],
+            request_id="req-42", client_id="client-of-dept-b",
+        )  # fmt: skip
+
+
+async def test_a_federated_query_is_signed_and_its_answer_checked(
+    data_app: FastAPI, source: RecordSource, department: Department
+) -> None:
+    found = await _fetch(data_app, source, department.url, [CODES[0], CODES[1]])
+    assert found == {CODES[0]: {"credit_code": CODES[0], "entity_name": "联邦企业"}}
+    seen = department.seen[0]
+    assert seen["headers"]["x-road-client"] == "client-of-dept-b"
+    assert seen["headers"]["x-road-id"] == "req-42"
+    assert seen["headers"]["content-digest"].startswith("sha-256=:")
+    assert 'tag="pingtai-federation-request"' in seen["headers"]["signature-input"]
+    assert seen["body"]["fields"] == ["credit_code", "entity_name"]
+
+
+async def test_the_department_gets_only_what_was_asked_for_through(
+    data_app: FastAPI, source: RecordSource, department: Department
+) -> None:
+    department.mode = "extra"
+    found = await _fetch(data_app, source, department.url, [CODES[0]])
+    assert set(found) == {CODES[0]}
+    assert "employees" not in found[CODES[0]]
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "code"),
+    [
+        ("tampered", 502, "federation-response-refused"),
+        ("unsigned", 502, "federation-response-refused"),
+        ("wrong-key", 502, "federation-response-refused"),
+        ("other-request", 502, "federation-response-refused"),
+        ("error", 502, "federation-error"),
+        ("slow", 504, "federation-timeout"),
+    ],
+)
+async def test_answers_that_cannot_be_trusted_are_refused(
+    data_app: FastAPI,
+    source: RecordSource,
+    department: Department,
+    mode: str,
+    status: int,
+    code: str,
+) -> None:
+    department.mode = mode
+    with pytest.raises(PingtaiError) as refused:
+        await _fetch(data_app, source, department.url, [CODES[0]])
+    assert (refused.value.status, refused.value.code) == (status, code)
+
+
+async def test_a_request_signed_with_another_key_is_refused_by_the_department(
+    department: Department,
+) -> None:
+    body = b'{"subject_keys":[]}'
+    async with httpx.AsyncClient(trust_env=False) as http:
+        request = http.build_request(
+            "POST", department.url, content=body,
+            headers={"Content-Type": "application/json", protocol.CLIENT_HEADER: "x",
+                     protocol.ID_HEADER: "1"},
+        )  # fmt: skip
+        protocol.sign_request(request, key_id=OWNER, secret=b"guessed-secret", body=body)
+        response = await http.send(request)
+    assert response.status_code == 401
+    assert department.seen == []
+
+
+async def test_an_endpoint_that_is_down_or_unkeyed_is_a_problem(
+    data_app: FastAPI, source: RecordSource
+) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    closed = f"http://127.0.0.1:{sock.getsockname()[1]}/query"
+    sock.close()
+    with pytest.raises(PingtaiError) as down:
+        await _fetch(data_app, source, closed, [CODES[0]])
+    assert (down.value.status, down.value.code) == (502, "federation-unreachable")
+    # The app's own source has no key for this department.
+    app_source: RecordSource = data_app.state.record_source
+    with pytest.raises(PingtaiError) as unkeyed:
+        await _fetch(data_app, app_source, closed, [CODES[0]])
+    assert unkeyed.value.code == "federation-not-configured"
