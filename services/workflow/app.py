@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from libs.common.app import create_service_app
 from libs.common.events import EventBus
+from services.workflow.applications.background import applications_lifespan
+from services.workflow.catalogue.service import catalogue_subscription
 from services.workflow.router import router
 from services.workflow.settings import WorkflowSettings
 from services.workflow.sla.background import sla_live_and_webhooks
@@ -22,6 +24,6 @@ def create_app(settings: WorkflowSettings | None = None) -> FastAPI:
             "department tasks, SLA clocks."
         ),
         routers=[router],
-        lifespans=[sla_live_and_webhooks],
-        events=EventBus(settings),
+        lifespans=[applications_lifespan, sla_live_and_webhooks],
+        events=EventBus(settings, subscriptions=[catalogue_subscription]),
     )

@@ -7,10 +7,11 @@ from typing import ClassVar
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.settings import PartSettings
+from services.workflow.clients.settings import ApplicationsSettings
 from services.workflow.sla.settings import SlaLiveWebhookSettings
 
 
-class WorkflowSettings(SlaLiveWebhookSettings, PartSettings):
+class WorkflowSettings(ApplicationsSettings, SlaLiveWebhookSettings, PartSettings):
     """The workflow part's settings."""
 
     part: ClassVar[str] = "workflow"

@@ -1,0 +1,44 @@
+"""Applications as the API shows them."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.applications import repository as applications_repository
+from services.workflow.applications import schemas
+from services.workflow.applications.models import Application, ApplicationMaterial
+from services.workflow.tasks import repository as tasks_repository
+
+_SUMMARY_FIELDS = set(schemas.ApplicationSummary.model_fields)
+_MATERIAL_FIELDS = set(schemas.Material.model_fields)
+
+
+def summary(application: Application) -> schemas.ApplicationSummary:
+    """An application, briefly."""
+    return schemas.ApplicationSummary.model_validate(
+        {name: getattr(application, name) for name in _SUMMARY_FIELDS}
+    )
+
+
+def material(row: ApplicationMaterial) -> schemas.Material:
+    """One material (its storage path stays inside)."""
+    return schemas.Material.model_validate({name: getattr(row, name) for name in _MATERIAL_FIELDS})
+
+
+async def full(session: AsyncSession, application: Application) -> schemas.Application:
+    """An application with its materials, branches, tasks and history."""
+    materials = await applications_repository.materials(session, application_id=application.id)
+    branches = await tasks_repository.branches(session, application_id=application.id)
+    tasks = await tasks_repository.tasks(session, application_id=application.id)
+    history = await applications_repository.history(session, application_id=application.id)
+    return schemas.Application(
+        **summary(application).model_dump(),
+        form=application.form,
+        supplement_rounds=application.supplement_rounds,
+        supplement=application.supplement,
+        result=application.result,
+        materials=[material(m) for m in materials],
+        branches=[schemas.BranchView.model_validate(b, from_attributes=True) for b in branches],
+        tasks=[schemas.TaskBrief.model_validate(t, from_attributes=True) for t in tasks],
+        history=[schemas.HistoryStep.model_validate(h, from_attributes=True) for h in history],
+    )

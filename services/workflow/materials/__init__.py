@@ -1,0 +1,1 @@
+"""Materials: fetched from exchange with the application as legal basis, or uploaded."""

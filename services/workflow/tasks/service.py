@@ -1,0 +1,522 @@
+"""The process engine at work: branches started, tasks created, claimed and decided.
+
+Every change to an application's process starts by locking the application
+(``applications_repository.lock``), so decisions on its branches run one after another and
+each sees what the one before it did; claims and decisions on one task are conditional
+updates, so of two concurrent ones exactly one wins (the other gets a 409 problem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import Principal, Role
+from libs.common.errors import Forbidden, InvalidInput
+from libs.common.events import EventData
+from services.workflow import sla
+from services.workflow.applications import journal
+from services.workflow.applications import repository as applications_repository
+from services.workflow.applications.events import (
+    ApplicationCompleted,
+    ApplicationRejected,
+    ApplicationStarted,
+    SupplementRequested,
+)
+from services.workflow.applications.exceptions import (
+    ApplicationNotFound,
+    SupplementAlreadyRequested,
+    TaskConflict,
+    TaskNotFound,
+    WrongStatus,
+)
+from services.workflow.applications.models import Application, HistoryEntry
+from services.workflow.catalogue import templates
+from services.workflow.catalogue.schemas import Action, ItemSnapshot
+from services.workflow.ids import as_utc, new_id, utcnow
+from services.workflow.tasks import engine
+from services.workflow.tasks import repository as tasks_repository
+from services.workflow.tasks.events import (
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskCreated,
+    TaskOpened,
+    TaskUnclaimed,
+)
+from services.workflow.tasks.models import ACTIVE_TASK_STATES, Branch, Task
+
+ACTING_ROLES = frozenset({Role.OFFICER, Role.DEPT_ADMIN})
+
+
+@dataclass
+class Changes:
+    """What one step of the engine wrote: history entries and events, flushed together."""
+
+    entries: list[HistoryEntry]
+    events: list[EventData]
+
+    @classmethod
+    def empty(cls) -> Changes:
+        return cls([], [])
+
+
+def _task_event_base(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": task.id, "application_id": task.application_id, "item_id": task.item_id,
+        "department_org_id": task.department_org_id, "role": task.role, "step": task.step,
+    }  # fmt: skip
+
+
+async def _open(session: AsyncSession, task: Task, *, at: datetime) -> None:
+    """Put a task in its inbox with a deadline and start its SLA clock."""
+    task.state = "open"
+    task.opened_at = at
+    task.due_at = sla.due_after(at, task.sla_days)
+    await sla.start_clock(
+        session, kind="task", ref_id=task.id, application_id=task.application_id,
+        department_org_id=task.department_org_id, due_at=task.due_at,
+    )  # fmt: skip
+
+
+async def _create_tasks(
+    session: AsyncSession,
+    application: Application,
+    branch: Branch,
+    steps: Sequence[engine.Step],
+    *,
+    at: datetime,
+    waiting: bool,
+    changes: Changes,
+) -> list[Task]:
+    made = []
+    for step in steps:
+        task = Task(
+            id=new_id(), application_id=application.id, item_id=branch.item_id,
+            item_code=branch.item_code, step=step.key, name=step.name, decisions=step.decisions,
+            department_org_id=step.department_org_id, role=step.role,
+            state="waiting", sla_days=step.sla_days, created_at=at, version=1,
+        )  # fmt: skip
+        if not waiting:
+            await _open(session, task, at=at)
+        session.add(task)
+        made.append(task)
+        changes.events.append(
+            TaskCreated(
+                **_task_event_base(task), state=task.state, decisions=task.decisions,
+                due_at=task.due_at,
+            )
+        )  # fmt: skip
+        changes.entries.append(
+            journal.entry(
+                application, action="task_created", at=at, principal=None, task_id=task.id,
+                department_org_id=task.department_org_id, data={
+                    "item_id": task.item_id, "step": task.step, "name": task.name,
+                    "state": task.state, "due_at": task.due_at.isoformat() if task.due_at else None,
+                },
+            )
+        )  # fmt: skip
+    return made
+
+
+async def start_process(
+    session: AsyncSession,
+    application: Application,
+    *,
+    items: Sequence[tuple[ItemSnapshot, int]],
+    at: datetime,
+    materials_fetched: int,
+    materials_uploaded: int,
+) -> Changes:
+    """Start one branch per item in its start state, open its first tasks and the SLA clock."""
+    changes = Changes.empty()
+    previous = application.status
+    application.status = "in_progress"
+    days = max((s.promised_time_limit_days or s.legal_time_limit_days) for s, _ in items)
+    application.due_at = sla.due_after(at, max(days, 1))
+    application.updated_at = at
+    await sla.start_clock(
+        session, kind="application", ref_id=application.id, application_id=application.id,
+        department_org_id=application.owner_org_id, due_at=application.due_at,
+    )  # fmt: skip
+    for snapshot, version in items:
+        branch = Branch(
+            application_id=application.id, item_id=snapshot.item_id, item_version=version,
+            item_code=snapshot.code, item_name=snapshot.name,
+            department_org_id=snapshot.owner_org_id, status="active",
+            marking=[snapshot.template.start], created_at=at,
+        )  # fmt: skip
+        session.add(branch)
+        steps = engine.enabled_steps(snapshot.template, branch.marking, snapshot.owner_org_id)
+        await _create_tasks(
+            session, application, branch, steps, at=at, waiting=False, changes=changes
+        )
+    changes.entries.insert(
+        0,
+        journal.entry(
+            application, action="started", at=at, principal=None, from_status=previous,
+            to_status=application.status,
+            data={"materials_fetched": materials_fetched, "materials_uploaded": materials_uploaded},
+        ),
+    )  # fmt: skip
+    changes.events.insert(
+        0,
+        ApplicationStarted(
+            **journal.event_base(application), branches=[s.item_id for s, _ in items],
+            due_at=application.due_at, materials_fetched=materials_fetched,
+            materials_uploaded=materials_uploaded,
+        ),
+    )  # fmt: skip
+    return changes
+
+
+async def _cancel(
+    session: AsyncSession, tasks: Sequence[Task], *, at: datetime, reason: str, changes: Changes
+) -> None:
+    for task in tasks:
+        if task.state not in ACTIVE_TASK_STATES:
+            continue
+        task.state = "cancelled"
+        task.completed_at = at
+        task.version += 1
+        await sla.stop_clock(session, kind="task", ref_id=task.id)
+        changes.events.append(TaskCancelled(**_task_event_base(task), reason=reason))
+
+
+async def stop_process(
+    session: AsyncSession, application: Application, *, at: datetime, reason: str
+) -> Changes:
+    """Cancel every active task and branch (a withdrawal); the caller sets the status."""
+    changes = Changes.empty()
+    await _cancel(
+        session, await tasks_repository.active(session, application_id=application.id),
+        at=at, reason=reason, changes=changes,
+    )  # fmt: skip
+    for branch in await tasks_repository.branches(session, application_id=application.id):
+        if branch.status == "active":
+            branch.status = "cancelled"
+            branch.finished_at = at
+    await sla.stop_clock(session, kind="application", ref_id=application.id)
+    return changes
+
+
+async def open_waiting(session: AsyncSession, application: Application, *, at: datetime) -> Changes:
+    """Open the tasks that waited for the applicant's supplement."""
+    changes = Changes.empty()
+    for task in await tasks_repository.active(session, application_id=application.id):
+        if task.state != "waiting":
+            continue
+        await _open(session, task, at=at)
+        task.version += 1
+        changes.events.append(TaskOpened(**_task_event_base(task), due_at=task.due_at))
+    return changes
+
+
+# --- The inbox -------------------------------------------------------------------------------
+
+
+def _may_act(principal: Principal, task: Task) -> None:
+    """An officer acts only on their own department's tasks (404 for the others' tasks, which
+    they may not know of), and only in the task's role (a department admin may do an officer's).
+    """
+    if principal.org is None or principal.org != task.department_org_id:
+        raise TaskNotFound(f"No task {task.id} in your department.")
+    if task.role == Role.DEPT_ADMIN and not principal.has_role(Role.DEPT_ADMIN):
+        raise Forbidden("This step is for the department's admins.")
+    if not principal.roles & {Role.OFFICER, Role.DEPT_ADMIN}:
+        raise Forbidden("Only the department's officers act on its tasks.")
+
+
+async def get_task(session: AsyncSession, *, principal: Principal, task_id: str) -> Task:
+    """A task of the caller's department."""
+    task = await tasks_repository.get(session, task_id=task_id)
+    if task is None:
+        raise TaskNotFound(f"No task {task_id} in your department.")
+    _may_act(principal, task)
+    return task
+
+
+async def claim(session: AsyncSession, *, principal: Principal, task_id: str) -> Task:
+    """Take an open task; of two officers claiming it at once, one gets a 409 problem."""
+    task = await get_task(session, principal=principal, task_id=task_id)
+    at = utcnow()
+    won = await tasks_repository.change_if(
+        session, task_id=task.id, states=["open"], version=None,
+        values={"state": "claimed", "claimed_by": principal.sub, "claimed_at": at},
+    )  # fmt: skip
+    task = await _reread(session, task.id)
+    if not won:
+        raise TaskConflict(f"The task is {task.state}" + (
+            f" by {task.claimed_by}." if task.claimed_by else "."))  # fmt: skip
+    await _journal_task(
+        session, task, action="task_claimed", principal=principal, at=at,
+        event=TaskClaimed(**_task_event_base(task), claimed_by=principal.sub),
+    )  # fmt: skip
+    return task
+
+
+async def unclaim(session: AsyncSession, *, principal: Principal, task_id: str) -> Task:
+    """Put a claimed task back in the inbox (its claimant, or a department admin)."""
+    task = await get_task(session, principal=principal, task_id=task_id)
+    if task.claimed_by != principal.sub and not principal.has_role(Role.DEPT_ADMIN):
+        raise Forbidden("Only the officer who claimed the task, or an admin, can put it back.")
+    at = utcnow()
+    won = await tasks_repository.change_if(
+        session, task_id=task.id, states=["claimed"], version=task.version,
+        values={"state": "open", "claimed_by": None, "claimed_at": None},
+    )  # fmt: skip
+    task = await _reread(session, task.id)
+    if not won:
+        raise TaskConflict(f"The task changed meanwhile: it is {task.state}.")
+    await _journal_task(
+        session, task, action="task_unclaimed", principal=principal, at=at,
+        event=TaskUnclaimed(**_task_event_base(task), unclaimed_by=principal.sub),
+    )  # fmt: skip
+    return task
+
+
+async def _reread(session: AsyncSession, task_id: str) -> Task:
+    task = await tasks_repository.get(session, task_id=task_id, fresh=True)
+    assert task is not None
+    return task
+
+
+async def _journal_task(
+    session: AsyncSession,
+    task: Task,
+    *,
+    action: str,
+    principal: Principal,
+    at: datetime,
+    event: EventData,
+    comment: str | None = None,
+) -> None:
+    application = await applications_repository.get(session, application_id=task.application_id)
+    assert application is not None
+    await journal.write(
+        session, application,
+        entries=[journal.entry(
+            application, action=action, at=at, principal=principal, task_id=task.id,
+            department_org_id=task.department_org_id, comment=comment,
+            data={"item_id": task.item_id, "step": task.step},
+        )],
+        events=[event],
+    )  # fmt: skip
+
+
+async def act(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    task_id: str,
+    decision: str,
+    comment: str | None,
+    expected_version: int | None,
+) -> Task:
+    """Decide a task: fire the chosen action in its branch and move the application on."""
+    task = await get_task(session, principal=principal, task_id=task_id)
+    if decision not in task.decisions:
+        raise InvalidInput.for_field(
+            "decision", f"not one of this task's decisions: {', '.join(task.decisions)}"
+        )
+    application = await applications_repository.lock(session, application_id=task.application_id)
+    if application is None:
+        raise ApplicationNotFound(f"No application {task.application_id}.")
+    task = await _reread(session, task.id)
+    if task.state not in ("open", "claimed"):
+        raise TaskConflict(f"The task is {task.state}; it cannot be decided now.")
+    if task.state == "claimed" and task.claimed_by != principal.sub:
+        raise TaskConflict(f"The task is claimed by {task.claimed_by}.")
+    if expected_version is not None and expected_version != task.version:
+        raise TaskConflict(f"The task is at version {task.version}, not {expected_version}.")
+    if application.status not in ("in_progress", "supplement_requested"):
+        raise WrongStatus(f"The application is {application.status}.")
+    branch = next(
+        b for b in await tasks_repository.branches(session, application_id=application.id)
+        if b.item_id == task.item_id
+    )  # fmt: skip
+    snapshot = await templates.item(session, item_id=branch.item_id, version=branch.item_version)
+    action = engine.action_of(snapshot.template, decision)
+    assert action is not None
+    if action.supplement and application.supplement_rounds >= 1:
+        raise SupplementAlreadyRequested(
+            "The applicant was asked for a supplement once already; ask nothing more, decide."
+        )
+    at = utcnow()
+    won = await tasks_repository.change_if(
+        session, task_id=task.id, states=["open", "claimed"], version=task.version,
+        values={"state": "completed", "completed_at": at, "completed_by": principal.sub,
+                "decision": decision, "comment": comment, "claimed_by": principal.sub,
+                "claimed_at": task.claimed_at or at},
+    )  # fmt: skip
+    if not won:
+        raise TaskConflict("Another decision on this task came first.")
+    task = await _reread(session, task.id)
+    await sla.stop_clock(session, kind="task", ref_id=task.id)
+    overdue = task.due_at is not None and as_utc(task.due_at) < at
+    changes = Changes.empty()
+    changes.entries.append(
+        journal.entry(
+            application, action="task_completed", at=at, principal=principal, task_id=task.id,
+            department_org_id=task.department_org_id, comment=comment,
+            data={"item_id": task.item_id, "step": task.step, "decision": decision},
+        )
+    )  # fmt: skip
+    changes.events.append(
+        TaskCompleted(
+            **_task_event_base(task), decision=decision, completed_by=principal.sub,
+            comment=comment, completed_at=at, overdue=overdue,
+        )
+    )  # fmt: skip
+    await _advance(
+        session, application, branch, snapshot, action, task=task, principal=principal,
+        comment=comment, at=at, changes=changes,
+    )  # fmt: skip
+    application.updated_at = at
+    await journal.write(session, application, entries=changes.entries, events=changes.events)
+    await session.flush()
+    return task
+
+
+async def _advance(
+    session: AsyncSession,
+    application: Application,
+    branch: Branch,
+    snapshot: ItemSnapshot,
+    action: Action,
+    *,
+    task: Task,
+    principal: Principal,
+    comment: str | None,
+    at: datetime,
+    changes: Changes,
+) -> None:
+    """Fire ``action`` in ``branch``; open what it enables; finish the branch and application."""
+    template = snapshot.template
+    branch.marking = engine.fire(template, branch.marking, action)
+    still = {
+        s.key: s for s in engine.enabled_steps(template, branch.marking, branch.department_org_id)
+    }
+    active = [
+        t for t in await tasks_repository.active(session, application_id=application.id)
+        if t.item_id == branch.item_id
+    ]  # fmt: skip
+    stale = [t for t in active if t.step not in still]
+    await _cancel(session, stale, at=at, reason="no longer possible", changes=changes)
+    kept = {t.step for t in active if t.step in still}
+    new_steps = [s for key, s in still.items() if key not in kept]
+    if action.supplement:
+        application.supplement_rounds += 1
+        previous = application.status
+        application.status = "supplement_requested"
+        application.supplement = {
+            "item_id": branch.item_id, "task_id": task.id, "comment": comment,
+            "requested_by": principal.sub, "requested_at": at.isoformat(), "answered_at": None,
+        }  # fmt: skip
+        changes.entries.append(
+            journal.entry(
+                application, action="supplement_requested", at=at, principal=principal,
+                task_id=task.id, department_org_id=task.department_org_id, comment=comment,
+                from_status=previous, to_status=application.status,
+            )
+        )  # fmt: skip
+        changes.events.append(
+            SupplementRequested(
+                **journal.event_base(application), item_id=branch.item_id, task_id=task.id,
+                comment=comment,
+            )
+        )  # fmt: skip
+    waiting = (
+        application.status == "supplement_requested"
+        and (application.supplement or {}).get("item_id") == branch.item_id
+    )
+    await _create_tasks(
+        session, application, branch, new_steps, at=at, waiting=waiting, changes=changes
+    )
+    outcome = engine.finished(template, branch.marking)
+    if outcome is None and not still:
+        outcome = "rejected"  # a dead end: nothing more can happen in this branch
+    if outcome is None:
+        return
+    branch.status = outcome
+    branch.finished_at = at
+    await _cancel(
+        session, [t for t in active if t.step in still], at=at, reason="branch finished",
+        changes=changes,
+    )  # fmt: skip
+    if outcome == "rejected":
+        await _finish(session, application, outcome="rejected", branch=branch,
+                      principal=principal, comment=comment, at=at, changes=changes)  # fmt: skip
+        return
+    branches = await tasks_repository.branches(session, application_id=application.id)
+    if all(b.status == "approved" for b in branches):
+        await _finish(session, application, outcome="completed", branch=branch,
+                      principal=principal, comment=comment, at=at, changes=changes)  # fmt: skip
+
+
+async def _finish(
+    session: AsyncSession,
+    application: Application,
+    *,
+    outcome: str,
+    branch: Branch,
+    principal: Principal,
+    comment: str | None,
+    at: datetime,
+    changes: Changes,
+) -> None:
+    """The final decision: every branch approved (completed) or one refused (rejected)."""
+    branches = await tasks_repository.branches(session, application_id=application.id)
+    previous = application.status
+    if outcome == "rejected":
+        # A one-thing bundle is one decision: a refusal in one branch ends the others.
+        others = await tasks_repository.active(session, application_id=application.id)
+        await _cancel(session, others, at=at, reason="another branch refused", changes=changes)
+        for other in branches:
+            if other.status == "active":
+                other.status = "cancelled"
+                other.finished_at = at
+    application.status = outcome
+    application.decided_at = at
+    application.supplement = (
+        {**application.supplement, "closed": True} if application.supplement else None
+    )
+    documents = [
+        {"item_id": b.item_id, "code": b.item_code, "name": b.item_name,
+         "document_no": f"{b.item_code}-{application.id[:12]}".upper()}
+        for b in branches if b.status == "approved"
+    ]  # fmt: skip
+    application.result = {
+        "decision": "approved" if outcome == "completed" else "rejected",
+        "decided_by_item": branch.item_id,
+        "comment": comment,
+        "branches": {b.item_id: b.status for b in branches},
+        # Result delivery: electronic documents (电子证照) in the applicant's account, at once.
+        "delivery": {"method": "electronic", "delivered_at": at.isoformat()},
+        "documents": documents if outcome == "completed" else [],
+    }
+    await sla.stop_clock(session, kind="application", ref_id=application.id)
+    changes.entries.append(
+        journal.entry(
+            application, action=outcome, at=at, principal=principal, comment=comment,
+            from_status=previous, to_status=outcome, department_org_id=branch.department_org_id,
+            data={"result": application.result},
+        )
+    )  # fmt: skip
+    if outcome == "completed":
+        changes.events.append(
+            ApplicationCompleted(
+                **journal.event_base(application), decided_at=at, result=application.result
+            )
+        )
+    else:
+        changes.events.append(
+            ApplicationRejected(
+                **journal.event_base(application), decided_at=at, item_id=branch.item_id,
+                comment=comment, result=application.result,
+            )
+        )  # fmt: skip
