@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
@@ -15,6 +17,8 @@ from libs.common.middleware import RequestContextMiddleware
 from libs.common.settings import PartSettings
 
 tracer = trace.get_tracer("pingtai.gateway")
+
+EdgeFactory = Callable[[ASGIApp], ASGIApp]
 
 _TRACE_FIELDS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
@@ -83,14 +87,42 @@ class TracedForwarder:
             await self.proxy.forward(route, scope, receive, send)
 
 
-def forwarding_app(proxy: Proxy, settings: PartSettings) -> ASGIApp:
-    """The forwarded path: the same request middleware as the gateway's own endpoints."""
-    app: ASGIApp = TracedForwarder(proxy)
-    if settings.cors_origins:
-        # As create_service_app configures it for the gateway's own endpoints.
-        app = CORSMiddleware(
-            app, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
-        )
+class RouteCors:
+    """CORS per route: its own origins, else the gateway's (``PINGTAI_GATEWAY_CORS_ORIGINS``).
+
+    Preflight requests are answered here, before any credential is asked for.
+    """
+
+    def __init__(self, app: ASGIApp, *, default_origins: Sequence[str]) -> None:
+        self.app = app
+        self.default_origins = tuple(default_origins)
+        self._by_origins: dict[tuple[str, ...], ASGIApp] = {}
+
+    def _for(self, origins: tuple[str, ...]) -> ASGIApp:
+        wrapped = self._by_origins.get(origins)
+        if wrapped is None:
+            wrapped = CORSMiddleware(
+                self.app, allow_origins=origins, allow_methods=["*"], allow_headers=["*"]
+            )
+            self._by_origins[origins] = wrapped
+        return wrapped
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route: Route = scope["route"]
+        origins = route.policy.cors_origins
+        if origins is None:
+            origins = self.default_origins
+        if not origins:
+            await self.app(scope, receive, send)
+            return
+        await self._for(origins)(scope, receive, send)
+
+
+def forwarding_app(proxy: Proxy, settings: PartSettings, *, edge: EdgeFactory) -> ASGIApp:
+    """The forwarded path: the same request middleware as the gateway's own endpoints, then CORS
+    of the route, the edge's checks, the server span and the proxy."""
+    app: ASGIApp = edge(TracedForwarder(proxy))
+    app = RouteCors(app, default_origins=settings.cors_origins)
     return RequestContextMiddleware(
         app, part=settings.part, max_body_bytes=settings.max_body_bytes, forwarded_prefix=False
     )

@@ -1,13 +1,10 @@
-"""The gateway part's tables."""
+"""The gateway part's whole schema: the base and every concept's tables."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from gateway.applications.models import ApiKey, Application
+from gateway.base import Base, event_tables
+from gateway.plans.models import Plan
+from gateway.usage.models import DailyUsage
 
-from libs.common.database import new_metadata
-
-
-class Base(DeclarativeBase):
-    """The declarative base of the gateway part; its metadata is this part's schema."""
-
-    metadata = new_metadata()
+__all__ = ["ApiKey", "Application", "Base", "DailyUsage", "Plan", "event_tables"]

@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
+from gateway.edge.breaker import CircuitBreaker
 from gateway.routes import Route
 from gateway.settings import GatewaySettings
 from libs.common.context import current_request_id
@@ -53,6 +55,8 @@ _REPLACED_ON_REQUEST: frozenset[bytes] = frozenset(
 _REPLACED_ON_RESPONSE: frozenset[bytes] = frozenset({b"date", b"server", b"x-request-id"})
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _HEALTH_TIMEOUT_S = 1.5
+# RFC 9110 §9.2.2; only these are retried, and only without a body (a stream is not replayable).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
@@ -101,7 +105,7 @@ def request_headers(scope: Scope, route: Route, request_id: str | None) -> list[
     if host:
         out.append(("x-forwarded-host", host))
     if route.strip_prefix:
-        out.append(("x-forwarded-prefix", route.prefix))
+        out.append(("x-forwarded-prefix", route.mount))
     if request_id:
         out.append(("x-request-id", request_id))
     return out
@@ -140,7 +144,7 @@ def upstream_path(scope: Scope, route: Route) -> str:
     raw_path: bytes | None = scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else _quote(scope["path"])
     if route.strip_prefix:
-        prefix = route.prefix
+        prefix = route.mount
         if path == prefix or path.startswith(f"{prefix}/"):
             path = path[len(prefix) :]
         else:  # the prefix itself was percent-encoded: rebuild from the decoded path
@@ -199,12 +203,19 @@ class UpstreamPool:
         self.urls: dict[str, str] = {part: settings.upstreams[part] for part in parts}
         self._settings = settings
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self.retries = settings.upstream_retries
+        self.breakers = {
+            part: CircuitBreaker(
+                part, failures=settings.breaker_failures, open_s=settings.breaker_open_s
+            )
+            for part in self.urls
+        }
 
     @property
     def started(self) -> bool:
         return bool(self._sessions)
 
-    def _new_session(self) -> aiohttp.ClientSession:
+    def _new_session(self, part: str) -> aiohttp.ClientSession:
         settings = self._settings
         connector = aiohttp.TCPConnector(
             limit=settings.upstream_pool_size,
@@ -216,7 +227,7 @@ class UpstreamPool:
             timeout=aiohttp.ClientTimeout(
                 total=None,
                 connect=settings.upstream_connect_timeout_s,
-                sock_read=settings.upstream_read_timeout_s,
+                sock_read=settings.read_timeout_s(part),
             ),
             # Bytes pass through as the part sent them; no cookie is ever kept between users.
             auto_decompress=False,
@@ -228,7 +239,7 @@ class UpstreamPool:
     async def start(self) -> None:
         """Open the sessions; call inside a running event loop."""
         for part in self.urls:
-            self._sessions[part] = self._new_session()
+            self._sessions[part] = self._new_session(part)
 
     async def close(self) -> None:
         """Close every session and its pooled connections."""
@@ -290,19 +301,37 @@ class Proxy:
         headers = _inject_trace_context(request_headers(scope, route, current_request_id()))
         body = _RequestBody(receive) if _has_body(scope) else None
         span = trace.get_current_span()
-        try:
-            upstream = await session.request(
-                method,
-                url,
-                headers=headers,
-                data=body.__aiter__() if body is not None else None,
-                allow_redirects=False,
-                compress=None,
-            )
-        except Exception as exc:
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            await self._answer_failure(exc, body, part, scope, receive, send)
+        breaker = self.pool.breakers[part]
+        if not breaker.allow():
+            span.set_status(Status(StatusCode.ERROR, "circuit open"))
+            await _circuit_open(breaker, part)(scope, receive, send)
             return
+        attempts = 1 + (self.pool.retries if body is None and method in IDEMPOTENT_METHODS else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                upstream = await session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=body.__aiter__() if body is not None else None,
+                    allow_redirects=False,
+                    compress=None,
+                )
+                break
+            except Exception as exc:
+                if attempt < attempts and _is_retryable(exc):
+                    log.info("upstream_retry", upstream=part, attempt=attempt, error=repr(exc))
+                    continue
+                if body is not None and (body.error is not None or body.disconnected):
+                    breaker.released()  # the client's doing, not the part's
+                elif isinstance(exc, aiohttp.ClientError | TimeoutError):
+                    breaker.failed()
+                else:
+                    breaker.released()
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                await self._answer_failure(exc, body, part, scope, receive, send)
+                return
+        breaker.succeeded()
         span.set_attribute("http.response.status_code", upstream.status)
         if upstream.status >= 500:
             span.set_status(Status(StatusCode.ERROR))
@@ -382,6 +411,25 @@ class Proxy:
         else:
             raise exc
         await response(scope, receive, send)
+
+
+def _is_retryable(exc: Exception) -> bool:
+    """A connection that failed before any answer: refused, reset, or closed by the part.
+
+    Not a timeout: the part may still be working on the first attempt.
+    """
+    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(exc, TimeoutError)
+
+
+def _circuit_open(breaker: CircuitBreaker, part: str) -> Response:
+    return problem_response(
+        503,
+        code="upstream-circuit-open",
+        title="The service is unavailable",
+        detail=f"The {part} service is not answering; the gateway is holding requests back.",
+        upstream=part,
+        headers={"Retry-After": str(breaker.retry_after_s())},
+    )
 
 
 async def _relay(upstream: aiohttp.ClientResponse, send: Send, length: int | None = None) -> bool:

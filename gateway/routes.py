@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
-from gateway.settings import SERVICE_PARTS
+from gateway.settings import SERVICE_PARTS, RoutePolicy
 
 # The target of the gateway's own paths: served by its FastAPI app, not forwarded.
 GATEWAY = "gateway"
@@ -18,6 +18,7 @@ OWN_PATHS: tuple[str, ...] = (
     "/openapi.json",
     "/docs",
     "/docs/oauth2-redirect",
+    "/developers",
 )
 OWN_PREFIXES: tuple[str, ...] = ("/v1",)
 
@@ -27,17 +28,24 @@ class Route:
     """One row: a path at or under ``prefix`` goes to ``target``.
 
     ``target`` is a part's name, ``GATEWAY`` for the gateway's own app, or ``None`` when nothing
-    is there (a 404 problem). ``strip_prefix`` forwards ``/api/identity/x`` as ``/x``.
+    is there (a 404 problem). ``strip_prefix`` forwards ``/api/identity/x`` as ``/x``: it strips
+    ``mount`` (the part's public prefix), which is ``prefix`` unless the route is a more specific
+    one under it (``/api/exchange/v1/open`` still strips ``/api/exchange``). ``policy`` is what
+    the edge asks of requests on it.
     """
 
     prefix: str
     target: str | None
     strip_prefix: bool = False
     exact: bool = False
+    policy: RoutePolicy = field(default_factory=RoutePolicy)
+    mount: str = ""
     _with_slash: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_with_slash", f"{self.prefix}/")
+        if not self.mount:
+            object.__setattr__(self, "mount", self.prefix)
 
     @property
     def path(self) -> str:
@@ -65,6 +73,26 @@ def default_routes(services: Iterable[str] = SERVICE_PARTS) -> tuple[Route, ...]
         Route("/oauth2", "identity"),
         Route("", "portal"),
     )
+
+
+def with_policies(
+    routes: Sequence[Route], policies: Mapping[str, RoutePolicy]
+) -> tuple[Route, ...]:
+    """``routes`` with the operator's policies: a route's own prefix gets its policy, and a
+    prefix under a forwarded route becomes a more specific route (matched first) to its part."""
+    result = [
+        replace(route, policy=policies[route.prefix]) if route.prefix in policies else route
+        for route in routes
+    ]
+    known = {route.prefix for route in routes}
+    # Longest first, so a deeper prefix wins over a shallower one under the same route.
+    for prefix in sorted(set(policies) - known, key=len, reverse=True):
+        parent = next((r for r in routes if not r.exact and r.matches(prefix)), None)
+        if parent is None or parent.target in (None, GATEWAY):
+            raise ValueError(f"the route policy {prefix!r} is not under a forwarded route")
+        specific = replace(parent, prefix=prefix, policy=policies[prefix], mount=parent.mount)
+        result.insert(result.index(next(r for r in result if r.prefix == parent.prefix)), specific)
+    return tuple(result)
 
 
 class RouteTable:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from libs.common.migrations import migrate
 from libs.common.telemetry import configure_tracing
 from pingtai.natsserver import free_port
 
@@ -190,8 +191,12 @@ def platform(tmp_path: Path) -> StartPlatform:
             for part, url in zip(parts.values(), (identity, catalog, portal), strict=True):
                 part.url = url
             down_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+            database_url = settings.pop(
+                "database_url", f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+            )
+            await asyncio.to_thread(migrate, "gateway", database_url)
             gateway_settings = GatewaySettings(
-                database_url=f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
+                database_url=database_url,
                 upstreams={
                     "identity": identity,
                     "catalog": catalog,

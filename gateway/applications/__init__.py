@@ -1,0 +1,1 @@
+"""Developer applications (开发者应用) of enterprises and departments, and their API keys."""

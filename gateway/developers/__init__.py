@@ -1,0 +1,1 @@
+"""The developer portal: the merged OpenAPI document, interactive docs, published APIs."""

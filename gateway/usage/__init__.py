@@ -1,0 +1,1 @@
+"""Calls, errors and quota per application and day, written in batches."""
