@@ -21,6 +21,7 @@ from libs.common.settings import DEFAULT_PORT_BASE
 from pingtai.parts import PART_NAMES, PARTS, get_part
 from pingtai.seed import run_demo_seed
 from pingtai.supervisor import DEFAULT_NATS_PORT, STATE_FILE, Platform, run_platform
+from services.exchange.ledger.cli import app as audit_cli
 from services.identity.cli import app as identity_cli
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(identity_cli, name="identity")
+app.add_typer(audit_cli, name="audit")
 
 
 def _var_dir() -> Path:

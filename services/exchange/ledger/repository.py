@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,3 +107,38 @@ async def move_head(
             last_checkpoint_at=last_checkpoint_at,
         )
     )
+
+
+async def list_entries(
+    session: AsyncSession,
+    *,
+    dataset_id: str | None,
+    actor_org_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before_position: int | None,
+    limit: int,
+) -> list[LedgerEntry]:
+    """Entries newest first, filtered, below ``before_position`` (the cursor)."""
+    query = select(LedgerEntry).order_by(LedgerEntry.position.desc()).limit(limit)
+    if dataset_id is not None:
+        query = query.where(LedgerEntry.dataset_id == dataset_id)
+    if actor_org_id is not None:
+        query = query.where(LedgerEntry.actor_org_id == actor_org_id)
+    if since is not None:
+        query = query.where(LedgerEntry.recorded_at >= since)
+    if until is not None:
+        query = query.where(LedgerEntry.recorded_at < until)
+    if before_position is not None:
+        query = query.where(LedgerEntry.position < before_position)
+    return list((await session.scalars(query)).all())
+
+
+async def list_checkpoints(
+    session: AsyncSession, *, before_position: int | None, limit: int
+) -> list[LedgerCheckpoint]:
+    """Checkpoints newest first, below ``before_position`` (the cursor)."""
+    query = select(LedgerCheckpoint).order_by(LedgerCheckpoint.position.desc()).limit(limit)
+    if before_position is not None:
+        query = query.where(LedgerCheckpoint.position < before_position)
+    return list((await session.scalars(query)).all())

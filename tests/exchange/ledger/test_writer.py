@@ -1,0 +1,210 @@
+"""Appending: committed before acknowledged, group commit, one chain across replicas, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlalchemy import select
+
+from libs.common.database import Database
+from libs.common.events.tables import TABLES
+from services.exchange.ledger import LedgerUnavailable, repository
+from services.exchange.ledger.anomaly import AnomalyDetector
+from services.exchange.ledger.chain import GENESIS_HASH, entry_hash
+from services.exchange.ledger.models import encode_fields
+from services.exchange.ledger.signing import VerificationKeys
+from services.exchange.ledger.verification import verify_ledger
+from tests.exchange.ledger.conftest import SIGNER, MakeLedger, fetch, record
+
+KEYS = VerificationKeys([SIGNER.public_key])
+
+
+async def test_append_returns_once_committed_and_chains(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    ledger = await make_ledger()
+    first = await ledger.append(record(1))
+    second = await ledger.append(record(2, outcome="refused", reason="no-grant", fields=("x",)))
+    assert (first.position, second.position) == (1, 2)
+    # Visible to another connection as soon as append returned: it was committed.
+    rows = await fetch(
+        database,
+        "SELECT position, prev_hash, entry_hash, outcome, reason, fields, recorded_at "
+        "FROM exchange_ledger_entry ORDER BY position",
+    )
+    assert [r.position for r in rows] == [1, 2]
+    assert rows[0].prev_hash == GENESIS_HASH
+    assert rows[1].prev_hash == rows[0].entry_hash == first.entry_hash
+    assert rows[1].entry_hash == second.entry_hash
+    assert (rows[1].outcome, rows[1].reason, rows[1].fields) == ("refused", "no-grant", '["x"]')
+    # The hash is recomputable from what is stored.
+    r = record(2, outcome="refused", reason="no-grant", fields=("x",))
+    content = (
+        rows[1].recorded_at, r.actor, r.client_id, r.actor_org_id, r.dataset_id,
+        r.owner_org_id, r.subject_ref, encode_fields(r.fields), r.purpose, r.basis_kind,
+        r.basis_ref, r.outcome, r.reason, r.request_id,
+    )  # fmt: skip
+    assert entry_hash(2, first.entry_hash, content) == second.entry_hash
+
+
+async def test_concurrent_appends_are_group_committed(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger(checkpoint_every=10_000)
+    receipts = await asyncio.gather(*(ledger.append(record(n)) for n in range(500)))
+    assert sorted(r.position for r in receipts) == list(range(1, 501))
+    assert ledger.batches < 50  # 500 appends, far fewer transactions
+
+
+async def test_append_many_is_consecutive(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger()
+    receipts = await ledger.append_many([record(n) for n in range(5)])
+    assert [r.position for r in receipts] == [1, 2, 3, 4, 5]
+    assert await ledger.append_many([]) == []
+
+
+async def test_a_failed_batch_fails_every_waiter_and_commits_nothing(
+    database: Database, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = await make_ledger()
+    await ledger.append(record(0))
+    real_insert = repository.insert_entries
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        await real_insert(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(repository, "insert_entries", broken)
+    results = await asyncio.gather(
+        *(ledger.append(record(n)) for n in range(1, 20)), return_exceptions=True
+    )
+    assert all(isinstance(r, LedgerUnavailable) for r in results)
+    monkeypatch.setattr(repository, "insert_entries", real_insert)
+    assert (await fetch(database, "SELECT count(*) AS n FROM exchange_ledger_entry"))[0].n == 1
+    # The ledger goes on from the committed head.
+    assert (await ledger.append(record(99))).position == 2
+    assert (await verify_ledger(database.engine, KEYS)).valid
+
+
+async def test_bad_records_fail_only_their_caller(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger()
+    with pytest.raises(ValueError, match="basis_kind"):
+        await ledger.append(record(1, basis_kind="hearsay"))
+    with pytest.raises(ValueError, match="outcome"):
+        await ledger.append(record(1, outcome="maybe"))
+    with pytest.raises(ValueError, match="subject_ref"):
+        await ledger.append(record(1, subject_ref="x" * 129))
+    with pytest.raises(ValueError, match="fields"):
+        await ledger.append(record(1, fields="name"))
+    assert (await ledger.append(record(1))).position == 1
+
+
+async def test_a_closed_ledger_refuses(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger()
+    await ledger.close()
+    with pytest.raises(LedgerUnavailable):
+        await ledger.append(record(1))
+
+
+async def test_a_full_queue_refuses_instead_of_growing(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger(max_pending=10)
+    with pytest.raises(LedgerUnavailable, match="behind"):
+        await ledger.append_many([record(n) for n in range(11)])
+
+
+async def test_replicas_appending_at_once_keep_one_chain(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    # Three ledgers, each with its own engine and pool: three replicas of the exchange.
+    replicas = [await make_ledger(own_engine=True, checkpoint_every=50) for _ in range(3)]
+    per_replica = 120
+
+    async def traffic(index: int) -> list[int]:
+        ledger = replicas[index]
+        receipts = await asyncio.gather(
+            *(ledger.append(record(index * 1000 + n)) for n in range(per_replica))
+        )
+        return [r.position for r in receipts]
+
+    positions = [p for ps in await asyncio.gather(*(traffic(i) for i in range(3))) for p in ps]
+    assert sorted(positions) == list(range(1, 3 * per_replica + 1))  # no gaps, no duplicates
+    report = await verify_ledger(database.engine, KEYS)
+    assert report.valid, report.problem
+    assert report.entries == 3 * per_replica
+    assert report.checkpoints >= 3
+    # Every replica's batches interleaved in one chain (none waited for the others to finish).
+    assert all(r.batches >= 1 for r in replicas)
+
+
+async def test_checkpoints_every_n_entries_and_on_close(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    ledger = await make_ledger(checkpoint_every=10, checkpoint_interval_s=3600)
+    for n in range(25):
+        await ledger.append(record(n))
+    rows = await fetch(database, "SELECT position FROM exchange_ledger_checkpoint ORDER BY 1")
+    # The first entry (no checkpoint yet), then each time 10 more have been appended.
+    assert [r.position for r in rows] == [1, 11, 21]
+    await ledger.close()  # signs the tail
+    rows = await fetch(database, "SELECT position, key_id FROM exchange_ledger_checkpoint")
+    assert sorted(r.position for r in rows) == [1, 11, 21, 25]
+    assert {r.key_id for r in rows} == {SIGNER.key_id}
+    report = await verify_ledger(database.engine, KEYS)
+    assert report.valid and report.checkpoints == 4 and report.unsigned_entries == 0
+
+
+async def test_an_idle_ledger_signs_its_head_after_the_interval(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    ledger = await make_ledger(checkpoint_every=1000, checkpoint_interval_s=0.2)
+    await ledger.append(record(1))  # the first entry is signed with its batch (none before)
+    await ledger.append(record(2))  # not yet: less than the interval since
+    for _ in range(50):
+        rows = await fetch(database, "SELECT max(position) AS p FROM exchange_ledger_checkpoint")
+        if rows[0].p == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert rows[0].p == 2
+
+
+async def test_each_access_is_an_event_without_raw_keys(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    ledger = await make_ledger()
+    receipt = await ledger.append(record(7, purpose="check", basis_ref="APP-7"))
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(select(TABLES.outbox.c.subject, TABLES.outbox.c.payload))).all()
+    assert [r.subject for r in rows] == ["pingtai.exchange.access.recorded"]
+    event = json.loads(rows[0].payload)
+    assert event["subject"] == "ds-household"
+    data = event["data"]
+    assert data["position"] == receipt.position
+    assert data["entry_hash"] == receipt.entry_hash
+    assert data["subject_ref"] == f"{7:064x}"
+    assert data["fields"] == ["name", "address"]
+    assert set(data) >= {"actor", "client_id", "actor_org_id", "basis_kind", "basis_ref"}
+    assert "value" not in json.dumps(data) and "record" not in data
+
+
+async def test_events_can_be_turned_off(database: Database, make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger(access_events=False)
+    await ledger.append(record(1))
+    async with database.engine.connect() as conn:
+        assert (await conn.execute(select(TABLES.outbox.c.subject))).all() == []
+
+
+async def test_a_client_reading_many_subjects_raises_one_anomaly(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    detector = AnomalyDetector(window_s=60, threshold=20)
+    ledger = await make_ledger(access_events=False, anomaly=detector)
+    await ledger.append_many([record(n) for n in range(20)])  # at the threshold: fine
+    await ledger.append_many([record(n % 20) for n in range(100)])  # the same subjects again
+    await ledger.append_many([record(100 + n) for n in range(30)])  # 50 distinct: over
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(select(TABLES.outbox.c.subject, TABLES.outbox.c.payload))).all()
+    assert [r.subject for r in rows] == ["pingtai.exchange.access.anomaly"]
+    data = json.loads(rows[0].payload)["data"]
+    assert data["client_id"] == "client-civil-affairs"
+    assert data["distinct_subjects"] == 21 and data["threshold"] == 20
+    assert data["position"] == 121  # the entry that crossed the threshold
