@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from libs.common.app import create_service_app
 from libs.common.events import EventBus
+from services.evaluation.cases.timer import overdue_timer
+from services.evaluation.indicators.consumers import subscriptions
 from services.evaluation.router import router
 from services.evaluation.settings import EvaluationSettings
 
@@ -17,9 +19,10 @@ def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
         settings,
         title="Pingtai Evaluation",
         description=(
-            "Evaluation: citizen reviews (好差评), rectification, indicators and the "
-            "composite index."
+            "Evaluation: citizen reviews (好差评), rectification of bad reviews (差评整改), "
+            "indicators computed from the platform's events, and the composite index."
         ),
         routers=[router],
-        events=EventBus(settings),
+        lifespans=[overdue_timer(settings)],
+        events=EventBus(settings, subscriptions=subscriptions(settings)),
     )

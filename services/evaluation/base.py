@@ -1,4 +1,4 @@
-"""The evaluation part's tables."""
+"""The evaluation part's declarative base and event tables; concepts' models build on it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Rectification of bad reviews (差评整改)."""

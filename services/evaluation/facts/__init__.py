@@ -1,0 +1,1 @@
+"""What evaluation knows from the other parts' events: its read copies and per-application facts."""

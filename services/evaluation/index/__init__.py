@@ -1,0 +1,1 @@
+"""The composite index: five weighted dimensions of indicators, scores and rankings."""

@@ -1,0 +1,1 @@
+"""Indicators computed from the event stream, per day and scope."""

@@ -1,0 +1,446 @@
+"""The indicator projection: folds a batch of events into facts, read copies and daily rows.
+
+One function for every stream evaluation reads (workflow, exchange, catalog, identity and its
+own reviews and cases), used by the live consumers and by the replay alike:
+
+1. read copies (items, bundles, organisations) are replaced by what the event says;
+2. each application, review and case the batch touches is loaded, and every event merged into
+   it by rules that do not depend on order (sets grow, flags only turn on, the earliest final
+   event wins, the highest revision wins);
+3. each touched fact's contribution is computed again; the daily rows get the difference
+   between the new and the stored contribution, and the new one is stored.
+
+So a duplicate event changes nothing (its merge changes nothing) and a late one moves the
+figures to exactly what they would have been had it come in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.events import CloudEvent
+from services.evaluation.clock import as_utc, local_day
+from services.evaluation.facts.events import (
+    CatalogBundlePublished,
+    CatalogItemPublished,
+    ExchangeAccessRecorded,
+    ExchangeRecordsImported,
+    OrganisationChanged,
+    WorkflowApplicationEvent,
+    WorkflowSlaEvent,
+    WorkflowTaskEvent,
+)
+from services.evaluation.facts.models import (
+    ApplicationFact,
+    BundleVersionCopy,
+    CaseFact,
+    ItemVersionCopy,
+    OrganisationCopy,
+    ReviewFact,
+)
+from services.evaluation.indicators import contributions
+from services.evaluation.indicators.contributions import Deltas, ItemInfo, Resolver, Rules
+from services.evaluation.indicators.counters import COUNTERS, HISTOGRAM_PREFIX
+from services.evaluation.indicators.models import daily_indicators, processing_histogram
+from services.evaluation.upserts import upsert
+
+APPLICATION = "pingtai.workflow.application."
+TASK = "pingtai.workflow.task."
+SLA_OVERDUE = "pingtai.workflow.sla.overdue"
+ACCESS = "pingtai.exchange.access.recorded"
+IMPORTED = "pingtai.exchange.records.imported"
+ITEM_PUBLISHED = "pingtai.catalog.item.published"
+BUNDLE_PUBLISHED = "pingtai.catalog.bundle.published"
+ORGANISATION = "pingtai.identity.organisation."
+REVIEW = "pingtai.evaluation.review."
+CASE = "pingtai.evaluation.case."
+FINAL = ("completed", "rejected", "withdrawn")
+CHUNK = 500
+
+APPLICATIONS = cast(Table, ApplicationFact.__table__)
+REVIEWS = cast(Table, ReviewFact.__table__)
+CASES = cast(Table, CaseFact.__table__)
+ITEMS = cast(Table, ItemVersionCopy.__table__)
+BUNDLES = cast(Table, BundleVersionCopy.__table__)
+ORGANISATIONS = cast(Table, OrganisationCopy.__table__)
+
+# Fields every application event may carry that do not change over an application's life.
+_STATIC = (
+    "applicant_id", "applicant_org_id", "item_id", "item_version", "bundle_id",
+    "bundle_version", "service_code", "owner_org_id", "region_code", "channel",
+    "legal_limit_days", "promised_limit_days", "max_visits",
+)  # fmt: skip
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+class Projection:
+    """The batch handler of every indicator subscription (``Subscription(batch_handler=...)``)."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+
+    async def __call__(self, session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+        """Apply ``events`` in the session's transaction (the consumer commits)."""
+        deltas: Deltas = {}
+        stale = await self._copies(session, events)
+        await self._applications(session, events, stale=stale, deltas=deltas)
+        await self._revisions(session, events, REVIEWS, "review_id", REVIEW, deltas)
+        await self._revisions(session, events, CASES, "case_id", CASE, deltas)
+        self._exchange(events, deltas)
+        await write_deltas(session, deltas)
+
+    # -- read copies ---------------------------------------------------------------------
+
+    async def _copies(
+        self, session: AsyncSession, events: Sequence[CloudEvent]
+    ) -> list[tuple[str, str, int]]:
+        """Store items, bundles and organisations; the (kind, id, version) of new versions."""
+        items: dict[tuple[str, int], dict[str, Any]] = {}
+        bundles: dict[tuple[str, int], dict[str, Any]] = {}
+        organisations: dict[str, dict[str, Any]] = {}
+        for event in events:
+            if event.type == ITEM_PUBLISHED:
+                item = event.data_as(CatalogItemPublished)
+                items[(item.item_id, item.version)] = _item_row(item)
+            elif event.type == BUNDLE_PUBLISHED:
+                bundle = event.data_as(CatalogBundlePublished)
+                bundles[(bundle.bundle_id, bundle.version)] = _bundle_row(bundle)
+            elif event.type.startswith(ORGANISATION):
+                org = event.data_as(OrganisationChanged)
+                row = organisations.setdefault(org.org_id, {"org_id": org.org_id})
+                row.update(org.model_dump(exclude_none=True))
+        await upsert(session, ITEMS, list(items.values()), keys=["item_id", "version"])
+        await upsert(session, BUNDLES, list(bundles.values()), keys=["bundle_id", "version"])
+        for row in organisations.values():
+            # An update names fewer fields than a registration: keep what it does not name.
+            await upsert(session, ORGANISATIONS, [row], keys=["org_id"])
+        return [("item", i, v) for i, v in items] + [("bundle", b, v) for b, v in bundles]
+
+    # -- applications --------------------------------------------------------------------
+
+    async def _applications(
+        self,
+        session: AsyncSession,
+        events: Sequence[CloudEvent],
+        *,
+        stale: list[tuple[str, str, int]],
+        deltas: Deltas,
+    ) -> None:
+        touched: dict[str, list[CloudEvent]] = {}
+        for event in events:
+            if event.type.startswith((APPLICATION, TASK)) or event.type == SLA_OVERDUE:
+                application_id = (event.data or {}).get("application_id")
+                if isinstance(application_id, str) and application_id:
+                    touched.setdefault(application_id, []).append(event)
+        for application_id in await _referencing(session, stale):
+            touched.setdefault(application_id, [])
+        if not touched:
+            return
+        facts = await _load(session, APPLICATIONS, "application_id", list(touched))
+        for application_id, applied in touched.items():
+            fact = facts.setdefault(application_id, _new_application(application_id))
+            for event in applied:
+                merge_application(fact, event)
+        resolver = await load_resolver(session, facts.values())
+        for fact in facts.values():
+            new = contributions.application_contribution(fact, resolver=resolver, rules=self.rules)
+            contributions.add_contribution(deltas, fact["contribution"] or {}, sign=-1)
+            contributions.add_contribution(deltas, new, sign=1)
+            fact["contribution"] = new
+        await upsert(session, APPLICATIONS, list(facts.values()), keys=["application_id"])
+
+    # -- reviews and cases (evaluation's own events, full snapshots with a revision) ------
+
+    async def _revisions(
+        self,
+        session: AsyncSession,
+        events: Sequence[CloudEvent],
+        table: Table,
+        key: str,
+        prefix: str,
+        deltas: Deltas,
+    ) -> None:
+        latest: dict[str, dict[str, Any]] = {}
+        for event in events:
+            if not event.type.startswith(prefix) or not event.data:
+                continue
+            state = event.data
+            known = latest.get(state[key])
+            if known is None or state["revision"] > known["revision"]:
+                latest[state[key]] = state
+        if not latest:
+            return
+        facts = await _load(session, table, key, list(latest))
+        changed = []
+        for subject_id, state in latest.items():
+            fact = facts.get(subject_id)
+            if fact is not None and fact["revision"] >= state["revision"]:
+                continue
+            old = fact["contribution"] if fact is not None else {}
+            if prefix == REVIEW:
+                new = contributions.review_contribution(state, rules=self.rules)
+            else:
+                new = contributions.case_contribution(state, rules=self.rules)
+            contributions.add_contribution(deltas, old or {}, sign=-1)
+            contributions.add_contribution(deltas, new, sign=1)
+            changed.append(
+                {key: subject_id, "revision": state["revision"], "state": state,
+                 "contribution": new}
+            )  # fmt: skip
+        await upsert(session, table, changed, keys=[key])
+
+    # -- data exchange (additive: each access is applied once, by the inbox) --------------
+
+    def _exchange(self, events: Sequence[CloudEvent], deltas: Deltas) -> None:
+        for event in events:
+            if event.type == ACCESS:
+                access = event.data_as(ExchangeAccessRecorded)
+                day = local_day(access.recorded_at or event.time, self.rules.timezone)
+                for kind, scope_id, counter in _access_counters(access):
+                    deltas.setdefault((kind, scope_id, day), Counter())[counter] += 1
+            elif event.type == IMPORTED:
+                imported = event.data_as(ExchangeRecordsImported)
+                day = local_day(event.time, self.rules.timezone)
+                targets = [("platform", "")]
+                if imported.owner_org_id:
+                    targets.append(("department", imported.owner_org_id))
+                for kind, scope_id in targets:
+                    bucket = deltas.setdefault((kind, scope_id, day), Counter())
+                    bucket["records_imported"] += imported.accepted
+
+
+def _access_counters(access: ExchangeAccessRecorded) -> list[tuple[str, str, str]]:
+    """(scope kind, scope id, counter) for one access: open data, a shared read, a refusal."""
+    found: list[tuple[str, str, str]] = []
+    if access.outcome != "granted":
+        found.append(("platform", "", "exchange_refused"))
+        if access.actor_org_id:
+            found.append(("department", access.actor_org_id, "exchange_refused"))
+    elif access.basis_kind == "open_data":
+        found.append(("platform", "", "open_data_reads"))
+        if access.owner_org_id:
+            found.append(("department", access.owner_org_id, "open_data_reads"))
+    else:
+        found += [("platform", "", "exchange_provided"), ("platform", "", "exchange_used")]
+        if access.owner_org_id:
+            found.append(("department", access.owner_org_id, "exchange_provided"))
+        if access.actor_org_id:
+            found.append(("department", access.actor_org_id, "exchange_used"))
+    return found
+
+
+def _new_application(application_id: str) -> dict[str, Any]:
+    row: dict[str, Any] = {c.name: None for c in APPLICATIONS.columns}
+    row.update(
+        application_id=application_id, department_ids=[], overdue=False, supplemented=False,
+        contribution=contributions.empty(),
+    )  # fmt: skip
+    return row
+
+
+def merge_application(fact: dict[str, Any], event: CloudEvent) -> None:
+    """Fold one workflow event into an application's fact, whatever the order of events."""
+    if event.type.startswith(TASK):
+        department = event.data_as(WorkflowTaskEvent).department_org_id
+        _add_departments(fact, [department] if department else [])
+        return
+    if event.type == SLA_OVERDUE:
+        sla = event.data_as(WorkflowSlaEvent)
+        if sla.kind == "application":
+            fact["overdue"] = True
+        return
+    data = event.data_as(WorkflowApplicationEvent)
+    what = event.type.removeprefix(APPLICATION)
+    for name in _STATIC:
+        value = getattr(data, name)
+        if value is not None and fact.get(name) is None:
+            fact[name] = value
+    if data.legal_time_limit_days is not None and fact["legal_limit_days"] is None:
+        fact["legal_limit_days"] = data.legal_time_limit_days
+    if data.promised_time_limit_days is not None and fact["promised_limit_days"] is None:
+        fact["promised_limit_days"] = data.promised_time_limit_days
+    if data.item_versions and not fact.get("item_versions"):
+        fact["item_versions"] = [i.model_dump() for i in data.item_versions]
+    _add_departments(fact, data.department_org_ids or [])
+    if what == "submitted" and fact.get("submitted_at") is None:
+        fact["submitted_at"] = as_utc(data.submitted_at or event.time)
+    elif data.submitted_at is not None and fact.get("submitted_at") is None:
+        fact["submitted_at"] = as_utc(data.submitted_at)
+    if data.due_at is not None:
+        due = as_utc(data.due_at)
+        current = fact.get("due_at")
+        # Deadlines only move later (a supplement stops the clock): keep the latest.
+        fact["due_at"] = due if current is None or due > as_utc(current) else as_utc(current)
+    if data.overdue:
+        fact["overdue"] = True
+    if what == "supplement_requested" or (data.supplement_rounds or 0) > 0:
+        fact["supplemented"] = True
+    final = what in FINAL
+    if final:
+        _finish(fact, event, what, data)
+        if data.visits is not None:
+            fact["visits"] = data.visits
+        if data.working_days_used is not None:
+            fact["working_days_used"] = data.working_days_used
+    suffix = "_final" if final else ""
+    for name in ("materials_fetched", "materials_uploaded"):
+        value = getattr(data, name)
+        if value is not None and (final or fact.get(name) is None):
+            fact[name + suffix] = value
+
+
+def _finish(
+    fact: dict[str, Any], event: CloudEvent, outcome: str, data: WorkflowApplicationEvent
+) -> None:
+    """The earliest final event (by time, then event id) decides outcome and finish time."""
+    finished_at = as_utc(data.decided_at or event.time)
+    key = f"{finished_at.isoformat()}|{event.id}"
+    if fact.get("finished_key") is None or key < fact["finished_key"]:
+        fact["finished_key"] = key
+        fact["finished_at"] = finished_at
+        fact["outcome"] = outcome
+
+
+def _add_departments(fact: dict[str, Any], departments: Iterable[str]) -> None:
+    fact["department_ids"] = sorted(set(fact.get("department_ids") or []) | set(departments))
+
+
+def _item_row(item: CatalogItemPublished) -> dict[str, Any]:
+    snapshot = item.snapshot
+    return {
+        "item_id": item.item_id,
+        "version": item.version,
+        "code": item.code,
+        "name": str(snapshot.get("name") or item.code)[:200],
+        "owner_org_id": item.owner_org_id,
+        "region_code": snapshot.get("region_code"),
+        "legal_limit_days": snapshot.get("legal_time_limit_days"),
+        "promised_limit_days": snapshot.get("promised_time_limit_days"),
+        "max_visits": snapshot.get("max_visits"),
+    }
+
+
+def _bundle_row(bundle: CatalogBundlePublished) -> dict[str, Any]:
+    snapshot = bundle.snapshot
+    items = [
+        {"item_id": i["item_id"], "version": i["version"]}
+        for i in snapshot.get("items") or []
+        if isinstance(i, dict) and "item_id" in i and "version" in i
+    ]
+    return {
+        "bundle_id": bundle.bundle_id,
+        "version": bundle.version,
+        "code": bundle.code,
+        "name": str(snapshot.get("name") or bundle.code)[:200],
+        "owner_org_id": bundle.owner_org_id,
+        "items": items,
+    }
+
+
+async def _load(
+    session: AsyncSession, table: Table, key: str, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        rows = await session.execute(select(table).where(table.c[key].in_(chunk)))
+        for row in rows.mappings():
+            found[row[key]] = dict(row)
+    return found
+
+
+async def _referencing(session: AsyncSession, stale: list[tuple[str, str, int]]) -> list[str]:
+    """Applications that refer to item or bundle versions that just arrived."""
+    if not stale:
+        return []
+    table = APPLICATIONS
+    found: list[str] = []
+    for chunk in _chunks(stale):
+        conditions = [
+            and_(table.c.item_id == i, table.c.item_version == v)
+            if kind == "item"
+            else and_(table.c.bundle_id == i, table.c.bundle_version == v)
+            for kind, i, v in chunk
+        ]
+        rows = await session.execute(select(table.c.application_id).where(or_(*conditions)))
+        found += [r[0] for r in rows]
+    return found
+
+
+async def load_resolver(session: AsyncSession, facts: Iterable[Mapping[str, Any]]) -> Resolver:
+    """The item and bundle versions the facts refer to."""
+    resolver = Resolver()
+    facts = list(facts)
+    bundle_keys = {
+        (f["bundle_id"], f["bundle_version"])
+        for f in facts
+        if f.get("bundle_id") and f.get("bundle_version") is not None
+    }
+    for chunk in _chunks(sorted(bundle_keys)):
+        conditions = [and_(BUNDLES.c.bundle_id == b, BUNDLES.c.version == v) for b, v in chunk]
+        for row in (await session.execute(select(BUNDLES).where(or_(*conditions)))).mappings():
+            resolver.bundles[(row["bundle_id"], row["version"])] = (
+                row["owner_org_id"],
+                [(i["item_id"], i["version"]) for i in row["items"]],
+            )
+    item_keys: set[tuple[str, int]] = set()
+    for fact in facts:
+        if fact.get("item_versions"):
+            item_keys |= {
+                (i["item_id"], i["version"])
+                for i in fact["item_versions"]
+                if i.get("version") is not None
+            }
+        elif fact.get("item_id") and fact.get("item_version") is not None:
+            item_keys.add((fact["item_id"], fact["item_version"]))
+    for owner_and_items in resolver.bundles.values():
+        item_keys |= set(owner_and_items[1])
+    for chunk in _chunks(sorted(item_keys)):
+        conditions = [and_(ITEMS.c.item_id == i, ITEMS.c.version == v) for i, v in chunk]
+        for row in (await session.execute(select(ITEMS).where(or_(*conditions)))).mappings():
+            resolver.items[(row["item_id"], row["version"])] = ItemInfo(
+                item_id=row["item_id"],
+                owner_org_id=row["owner_org_id"],
+                region_code=row["region_code"],
+                legal_limit_days=row["legal_limit_days"],
+                promised_limit_days=row["promised_limit_days"],
+            )
+    return resolver
+
+
+async def write_deltas(session: AsyncSession, deltas: Deltas) -> None:
+    """Add the deltas to the daily rows and the histogram (rows are created as needed)."""
+    daily: list[dict[str, Any]] = []
+    histogram: list[dict[str, Any]] = []
+    for (kind, scope_id, day), counters in sorted(deltas.items()):
+        if not any(counters.values()):
+            continue
+        row: dict[str, Any] = {"scope_kind": kind, "scope_id": scope_id, "day": day}
+        row.update({name: counters.get(name, 0) for name in COUNTERS})
+        if any(row[name] for name in COUNTERS):
+            daily.append(row)
+        for name, value in counters.items():
+            if name.startswith(HISTOGRAM_PREFIX) and value:
+                histogram.append(
+                    {"scope_kind": kind, "scope_id": scope_id, "day": day,
+                     "working_days": int(name.removeprefix(HISTOGRAM_PREFIX)),
+                     "applications": value}
+                )  # fmt: skip
+    await upsert(
+        session, daily_indicators, daily, keys=["scope_kind", "scope_id", "day"], add=COUNTERS
+    )
+    await upsert(
+        session,
+        processing_histogram,
+        histogram,
+        keys=["scope_kind", "scope_id", "day", "working_days"],
+        add=["applications"],
+    )

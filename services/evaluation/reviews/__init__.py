@@ -1,0 +1,1 @@
+"""Citizen reviews of finished applications (好差评)."""

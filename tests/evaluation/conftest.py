@@ -1,0 +1,76 @@
+"""The evaluation app in process, on a migrated database, with a test issuer's tokens.
+
+Fixtures for every evaluation test: ``evaluation_app``, ``client`` (anonymous; pass ``headers=``),
+``issuer`` (signs tokens: ``issuer.headers(roles=["dept_admin"], org=...)``), and
+``outbox_types`` / ``outbox_events`` to read which events a test caused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from libs.common.auth import JwksCache, TokenVerifier
+from libs.common.events.tables import TABLES
+from libs.common.migrations import migrate
+from services.evaluation.app import create_app
+from services.evaluation.settings import EvaluationSettings
+from tests.identity.conftest import ISSUER, Issuer
+
+__all__ = ["ISSUER", "Issuer", "outbox_events", "outbox_types"]
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Issuer:
+    return Issuer(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+@pytest.fixture
+async def evaluation_app(database_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
+    await asyncio.to_thread(migrate, "services.evaluation", database_url)
+    settings = EvaluationSettings(database_url=database_url, issuer=ISSUER, nats_url=None)
+    app = create_app(settings)
+    jwks = issuer.jwks()
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=jwks))
+    app.state.token_verifier = TokenVerifier(
+        issuer=ISSUER,
+        audience="pingtai",
+        jwks=JwksCache("http://jwks.test/jwks.json", client=httpx.AsyncClient(transport=transport)),
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(evaluation_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(evaluation_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://evaluation") as client:
+        yield client
+
+
+async def outbox_types(app: FastAPI) -> list[str]:
+    """The types of the events the app recorded in its outbox, oldest first."""
+    async with app.state.database.sessionmaker() as session:
+        rows = await session.execute(
+            select(TABLES.outbox.c.subject).order_by(TABLES.outbox.c.position)
+        )
+        return [r[0] for r in rows]
+
+
+async def outbox_events(app: FastAPI) -> list[tuple[str, dict[str, Any]]]:
+    """Each recorded event's type and data, oldest first."""
+    async with app.state.database.sessionmaker() as session:
+        rows = await session.execute(
+            select(TABLES.outbox.c.subject, TABLES.outbox.c.payload).order_by(
+                TABLES.outbox.c.position
+            )
+        )
+        return [(r[0], json.loads(r[1])["data"]) for r in rows]
