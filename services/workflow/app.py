@@ -11,6 +11,7 @@ from services.workflow.catalogue.service import catalogue_subscription
 from services.workflow.router import router
 from services.workflow.settings import WorkflowSettings
 from services.workflow.sla.background import sla_live_and_webhooks
+from services.workflow.webhooks.consumers import webhook_fan_out
 
 
 def create_app(settings: WorkflowSettings | None = None) -> FastAPI:
@@ -25,5 +26,5 @@ def create_app(settings: WorkflowSettings | None = None) -> FastAPI:
         ),
         routers=[router],
         lifespans=[applications_lifespan, sla_live_and_webhooks],
-        events=EventBus(settings, subscriptions=[catalogue_subscription]),
+        events=EventBus(settings, subscriptions=[catalogue_subscription, webhook_fan_out]),
     )

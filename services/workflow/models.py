@@ -7,6 +7,7 @@ from services.workflow.base import Base, event_tables
 from services.workflow.catalogue.models import OfferingVersion
 from services.workflow.sla.models import CalendarYear, SlaClock  # noqa: F401
 from services.workflow.tasks.models import Branch, Task
+from services.workflow.webhooks.models import WebhookDelivery, WebhookSubscription  # noqa: F401
 
 __all__ = [
     "Application",

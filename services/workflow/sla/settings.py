@@ -6,6 +6,8 @@ Read from ``PINGTAI_WORKFLOW_SLA_*``, ``PINGTAI_WORKFLOW_LIVE_*`` and
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 
@@ -33,11 +35,13 @@ class SlaLiveWebhookSettings(BaseModel):
     # What the browser waits before reconnecting (the "retry:" field), in milliseconds.
     live_retry_ms: int = Field(default=3000, ge=0, le=600_000)
 
-    # Delivery attempts before a webhook delivery is given up.
-    webhooks_max_attempts: int = Field(default=8, ge=1, le=30)
-    # The first retry's delay; each next one doubles, up to webhooks_max_backoff_s.
-    webhooks_backoff_s: float = Field(default=10.0, ge=0)
-    webhooks_max_backoff_s: float = Field(default=6 * 3600.0, gt=0)
+    # The delay before each retry of a failed delivery (the first attempt is at once): after
+    # the last, the delivery is given up. The default follows common practice (Svix, Standard
+    # Webhooks): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: 8 attempts over about 28 hours.
+    webhooks_retry_schedule_s: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        max_length=30,
+    )
     webhooks_timeout_s: float = Field(default=10.0, gt=0, le=60)
     # The delivery worker's safety poll (it also wakes when this process records deliveries).
     webhooks_poll_s: float = Field(default=2.0, gt=0, le=600)

@@ -1,0 +1,1 @@
+"""Webhooks: departments' and enterprises' systems told of workflow events, signed and retried."""
