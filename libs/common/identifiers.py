@@ -14,6 +14,7 @@ adds the detailed region table and explanations it shows to people registering.
 
 from __future__ import annotations
 
+import operator
 import unicodedata
 from datetime import date
 
@@ -55,7 +56,7 @@ def normalise_resident_id(value: str) -> str:
         raise InvalidIdentifier(f"the birth date {number[6:14]} is not a calendar date") from None
     if born.year < 1900:
         raise InvalidIdentifier(f"the birth date {born.isoformat()} is before 1900")
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, number[:17]), _ID_WEIGHTS))
     if _ID_CHECK_CHARS[total % 11] != number[17]:
         raise InvalidIdentifier("the check character (character 18) does not match the others")
     return number

@@ -19,6 +19,9 @@ class HostedRecord(Base):
     """
 
     __tablename__ = "exchange_records"
+    # Keyed by its primary key alone on SQLite: one B-tree to write per row, not a table and
+    # an index (imports write thousands of rows a second).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     dataset_id: Mapped[str] = mapped_column(
         ForeignKey("exchange_datasets.id", ondelete="CASCADE"), primary_key=True
@@ -33,6 +36,7 @@ class HostedRecordVersion(Base):
     """One version of a subject's record: every change the owner pushed, never rewritten."""
 
     __tablename__ = "exchange_record_versions"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     dataset_id: Mapped[str] = mapped_column(
         ForeignKey("exchange_datasets.id", ondelete="CASCADE"), primary_key=True

@@ -8,6 +8,8 @@ module, unlike other services, commits: it is the upload's unit of work.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -159,6 +161,9 @@ async def import_records(
         read_csv(chunks, known=checker.names) if upload_format == "csv" else read_ndjson(chunks)
     )
     batch: dict[str, GoodRow] = {}
+    # One batch is written while the next is read and checked: the database works in its own
+    # thread (aiosqlite) or server while this loop parses. Batches still commit in order.
+    writing: asyncio.Task[None] | None = None
     try:
         async for row in rows:
             upload.received += 1
@@ -168,18 +173,37 @@ async def import_records(
                 continue
             if checked.subject_key in batch or len(batch) >= batch_rows:
                 # A subject twice in one batch is written in order: its first row goes first.
-                await _write_batch(sessionmaker, upload, list(batch.values()))
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(
+                    _write_batch(sessionmaker, upload, list(batch.values()))
+                )
                 batch = {}
             batch[checked.subject_key] = checked
-    except UploadRefused:
-        async with sessionmaker() as session:
-            await records_repository.update_import(
-                session, import_id=import_id, values={"status": "refused", "finished_at": utcnow()}
-            )
-            await session.commit()
+    except BaseException as error:
+        if writing is not None:
+            await _settle(writing)
+        if isinstance(error, UploadRefused):
+            await _refused(sessionmaker, import_id)
         raise
+    if writing is not None:
+        await writing
     await _write_batch(sessionmaker, upload, list(batch.values()), last=True)
     return upload.summary()
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    """Let a batch in flight finish (or fail) before the upload gives up."""
+    with contextlib.suppress(Exception):
+        await task
+
+
+async def _refused(sessionmaker: async_sessionmaker[AsyncSession], import_id: str) -> None:
+    async with sessionmaker() as session:
+        await records_repository.update_import(
+            session, import_id=import_id, values={"status": "refused", "finished_at": utcnow()}
+        )
+        await session.commit()
 
 
 async def _write_batch(

@@ -100,6 +100,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "dataset_id", "subject_key", "version", name=op.f("pk_exchange_record_versions")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "exchange_records",
@@ -115,6 +116,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("dataset_id", "subject_key", name=op.f("pk_exchange_records")),
+        sqlite_with_rowid=False,
     )
 
 
