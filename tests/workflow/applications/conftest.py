@@ -23,8 +23,9 @@ def exchange() -> FakeExchange:
     return FakeExchange()
 
 
-def settings_for(database_url: str, tmp: str) -> WorkflowSettings:
+def settings_for(database_url: str, tmp: str, **extra: object) -> WorkflowSettings:
     return WorkflowSettings(
+        **extra,  # type: ignore[arg-type]
         database_url=database_url, issuer=ISSUER, nats_url=None, client_secret="s3cret",
         uploads_dir=f"{tmp}/uploads", fetch_retry_interval_s=3600, sla_timer_enabled=False,
     )  # fmt: skip
