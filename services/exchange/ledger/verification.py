@@ -298,6 +298,8 @@ async def _classify(
         return Tampering("removed", p, f"entries {missing} are missing")
     following = await _row_at(conn, p + 1)
     if following is not None and following.prev_hash == prev and following.fits(p):
+        if row.prev_hash == following.stored_hash and row.fits(p + 1):
+            return Tampering("reordered", p, f"entries {p} and {p + 1} changed places")
         return Tampering(
             "inserted", p, f"entry {p} was inserted: the entry after it was written at {p}"
         )
@@ -382,7 +384,15 @@ async def _check_head(
             )
         ]
     if head_position and walk.last_hash != head_hash:
-        return [Tampering("altered", head_position, "the last entry's hash differs from the head")]
+        # The entries up to the head chain, so the head row itself was moved back over them.
+        return [
+            Tampering(
+                "removed",
+                head_position + 1,
+                f"the head names another entry than {head_position}: entries after it were "
+                "removed and the head wound back",
+            )
+        ]
     # The newest row before the head is re-read: an append in between moves both together.
     last_row = (await conn.execute(select(func.max(_entry.c.position)))).scalar_one_or_none()
     current_head = (await conn.execute(_head_query())).one()[0]
