@@ -11,6 +11,7 @@ import httpx
 
 from pingtai.demo.catalog_datasets import seed_catalog_datasets
 from pingtai.demo.catalog_items import seed_catalog_items
+from pingtai.demo.exchange_records import seed_exchange_records
 from pingtai.demo.identity import seed_identity
 
 Say = Callable[[str], None]
@@ -35,6 +36,7 @@ DEMO_STEPS: tuple[SeedStep, ...] = (
     SeedStep("identity", "departments, enterprises, people and roles", seed_identity),
     SeedStep("catalog", "datasets of the data-resource catalogue", seed_catalog_datasets),
     SeedStep("catalog", "service items and one-thing bundles", seed_catalog_items),
+    SeedStep("exchange", "records of the hosted datasets", seed_exchange_records),
 )
 
 
