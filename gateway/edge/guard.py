@@ -88,7 +88,7 @@ class EdgeGuard:
         try:
             receive = self._check_size(scope, route, receive)
             grant, principal = await self._identify(scope, route)
-            decisions = await self._limit(scope, route, grant, principal)
+            await self._limit(scope, route, grant, principal, decisions)
         except PingtaiError as exc:
             status = exc.status
             extra = ratelimit_headers(decisions)
@@ -97,6 +97,7 @@ class EdgeGuard:
             return
 
         extra = ratelimit_headers(decisions)
+        _pass_identity(scope, grant)
 
         async def send_counted(message: Message) -> None:
             nonlocal status
@@ -185,8 +186,14 @@ class EdgeGuard:
         return grant, principal
 
     async def _limit(
-        self, scope: Scope, route: Route, grant: KeyGrant | None, principal: Principal | None
-    ) -> list[Decision]:
+        self,
+        scope: Scope,
+        route: Route,
+        grant: KeyGrant | None,
+        principal: Principal | None,
+        decisions: list[Decision],
+    ) -> None:
+        """Count the request under each limit that applies (into ``decisions``); 429 over one."""
         policy = route.policy
         limits: list[Limit]
         if grant is not None:
@@ -205,7 +212,6 @@ class EdgeGuard:
             if per_minute is None:
                 per_minute = self.settings.anonymous_per_minute
             limits = [minute_limit(per_minute)] if per_minute else []
-        decisions: list[Decision] = []
         for limit in limits:
             decision = await self.limiter.hit(name, limit)
             decisions.append(decision)
@@ -221,7 +227,20 @@ class EdgeGuard:
                 if limit.policy == "day":
                     error.code = "quota-exceeded"
                 raise error
-        return decisions
+
+
+# The key stays at the edge; the part learns which application called, from the gateway alone.
+_EDGE_HEADERS = frozenset({b"x-api-key", b"x-pingtai-application"})
+
+
+def _pass_identity(scope: Scope, grant: KeyGrant | None) -> None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    if grant is None and not any(name in _EDGE_HEADERS for name, _ in headers):
+        return
+    kept = [(n, v) for n, v in headers if n not in _EDGE_HEADERS]
+    if grant is not None:
+        kept.append((b"x-pingtai-application", grant.application_id.encode()))
+    scope["headers"] = kept
 
 
 def _adding(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from jwt.algorithms import RSAAlgorithm
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
@@ -30,8 +36,59 @@ from libs.common.telemetry import configure_tracing
 from pingtai.natsserver import free_port
 
 STARTUP_TIMEOUT_S = 10.0
+ISSUER = "https://pingtai.test"
 ECHO_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 GZIPPED = gzip.compress(b"hello, compressed world" * 10)
+
+
+@dataclass
+class Issuer:
+    """Signs access tokens; the fake identity part serves its JWKS, as identity does."""
+
+    key: Any = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    kid: str = "gateway-test-key"
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+
+    def token(
+        self,
+        *,
+        sub: str | None = None,
+        roles: list[str] | None = None,
+        org: str | None = None,
+        client_id: str = "tests",
+        acr: str = "1",
+    ) -> str:
+        """A valid access token; ``acr=""`` makes it a client-credentials token."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": "pingtai",
+            "sub": sub or uuid.uuid4().hex,
+            "client_id": client_id,
+            "roles": roles if roles is not None else ["citizen"],
+            "scope": "openid",
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + 300,
+        }
+        if org is not None:
+            claims["org"] = org
+        if acr:
+            claims["acr"] = acr
+        return jwt.encode(
+            claims, self.key, algorithm="RS256", headers={"kid": self.kid, "typ": "at+jwt"}
+        )
+
+    def headers(self, **kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**kwargs)}"}
+
+
+ISSUER_KEYS = Issuer()
 
 
 @dataclass
@@ -43,10 +100,15 @@ class FakePart:
     stream_finished: bool = False
     endless_closed: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = ""
+    hits: int = 0
+    # Served at /openapi.json when set (a real part's document).
+    openapi: dict[str, Any] | None = None
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/.well-known/jwks.json", self.jwks),
+                Route("/openapi.json", self.document),
                 Route("/events", self.events),
                 Route("/endless", self.endless),
                 Route("/slow", self.slow),
@@ -58,7 +120,16 @@ class FakePart:
             ]
         )
 
+    async def jwks(self, request: Request) -> Response:
+        return JSONResponse(ISSUER_KEYS.jwks())
+
+    async def document(self, request: Request) -> Response:
+        if self.openapi is None:
+            return JSONResponse({"detail": "no document"}, status_code=404)
+        return JSONResponse(self.openapi)
+
     async def echo(self, request: Request) -> Response:
+        self.hits += 1
         size = 0
         digest = hashlib.sha256()
         async for chunk in request.stream():
@@ -130,9 +201,10 @@ class FakePart:
 
 
 @asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in this event loop; yields its URL."""
-    port = free_port()
+async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port unless given) in this event loop;
+    yields its URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -197,6 +269,7 @@ def platform(tmp_path: Path) -> StartPlatform:
             await asyncio.to_thread(migrate, "gateway", database_url)
             gateway_settings = GatewaySettings(
                 database_url=database_url,
+                issuer=ISSUER,
                 upstreams={
                     "identity": identity,
                     "catalog": catalog,

@@ -1,0 +1,168 @@
+"""The edge: route policies, tokens and keys at the door, header and body limits, CORS, logs."""
+
+from __future__ import annotations
+
+import aiohttp
+import structlog
+
+from tests.gateway.conftest import ISSUER_KEYS, StartPlatform
+from tests.gateway.test_keys import call, make_key
+
+POLICIES = {
+    "/api/catalog": {"auth": "token", "cors_origins": ["https://apps.example"]},
+    "/api/catalog/v1/open": {"auth": "anonymous", "max_body_bytes": 10},
+    "/api/identity/v1/partners": {"auth": "key"},
+}
+
+
+async def test_a_route_needing_a_token_refuses_without_one(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    async with platform(route_policies=POLICIES) as p:
+        response, problem = await call(client, "GET", f"{p.url}/api/catalog/v1/items")
+        assert response.status == 401
+        assert problem["type"].endswith("/authentication-required")
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        response, problem = await call(
+            client,
+            "GET",
+            f"{p.url}/api/catalog/v1/items",
+            headers={"Authorization": "Bearer not.a.token"},
+        )
+        assert response.status == 401
+        assert problem["type"].endswith("/invalid-token")
+        assert p.parts["catalog"].hits == 0  # refused at the edge
+        response, echo = await call(
+            client, "GET", f"{p.url}/api/catalog/v1/items", headers=ISSUER_KEYS.headers()
+        )
+        assert response.status == 200 and echo["path"] == "/v1/items"
+        # A more specific route under it is open, and still strips the part's prefix.
+        response, echo = await call(client, "GET", f"{p.url}/api/catalog/v1/open/data")
+        assert response.status == 200
+        assert echo["path"] == "/v1/open/data"
+        assert dict(echo["headers"])["x-forwarded-prefix"] == "/api/catalog"
+        # An invalid token is refused even where anonymous calls are welcome.
+        response, _ = await call(
+            client,
+            "GET",
+            f"{p.url}/api/identity/v1/users",
+            headers={"Authorization": "Bearer x.y.z"},
+        )
+        assert response.status == 401
+
+
+async def test_a_route_needing_a_key(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    async with platform(route_policies=POLICIES) as p:
+        response, problem = await call(
+            client, "GET", f"{p.url}/api/identity/v1/partners", headers=ISSUER_KEYS.headers()
+        )
+        assert response.status == 401
+        assert problem["type"].endswith("/api-key-required")
+        made = await make_key(client, p)
+        response, echo = await call(
+            client,
+            "GET",
+            f"{p.url}/api/identity/v1/partners",
+            headers={"X-API-Key": made["issued"]["key"]},
+        )
+        assert response.status == 200 and echo["path"] == "/v1/partners"
+
+
+async def test_a_plan_needing_a_client_credentials_token(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    async with platform() as p:
+        made = await make_key(client, p, requires_token=True, client_id="ent-1-system")
+        key = {"X-API-Key": made["issued"]["key"]}
+        url = f"{p.url}/api/catalog/v1/items"
+        response, problem = await call(client, "GET", url, headers=key)
+        assert response.status == 401
+        person = ISSUER_KEYS.headers(client_id="ent-1-system", acr="2")
+        response, problem = await call(client, "GET", url, headers={**key, **person})
+        assert response.status == 403
+        stranger = ISSUER_KEYS.headers(client_id="someone-else", acr="")
+        response, problem = await call(client, "GET", url, headers={**key, **stranger})
+        assert response.status == 403
+        system = ISSUER_KEYS.headers(client_id="ent-1-system", acr="", roles=[])
+        response, _ = await call(client, "GET", url, headers={**key, **system})
+        assert response.status == 200
+
+
+async def test_header_and_route_body_limits(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    async with platform(route_policies=POLICIES, max_header_count=20) as p:
+        many = {f"X-Extra-{n}": "1" for n in range(25)}
+        response, problem = await call(client, "GET", f"{p.url}/api/identity/x", headers=many)
+        assert response.status == 431
+        assert problem["type"].endswith("/request-header-fields-too-large")
+        response, _ = await call(
+            client, "GET", f"{p.url}/api/identity/x", headers={"X-Big": "a" * 17_000}
+        )
+        assert response.status in (431, 400)  # 400: uvicorn's own header limit may come first
+        response, problem = await call(
+            client, "POST", f"{p.url}/api/catalog/v1/open/upload", data=b"x" * 11
+        )
+        assert response.status == 413
+        assert problem["type"].endswith("/payload-too-large")
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(4):
+                yield b"abcd"
+
+        response, problem = await call(
+            client, "POST", f"{p.url}/api/catalog/v1/open/upload", data=chunks()
+        )
+        assert response.status == 413
+        assert p.parts["catalog"].hits == 0
+
+
+async def test_cors_is_configured_per_route(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    preflight = {
+        "Origin": "https://apps.example",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    async with platform(route_policies=POLICIES) as p:
+        # Answered before any credential is asked for.
+        response, _ = await call(
+            client, "OPTIONS", f"{p.url}/api/catalog/v1/items", headers=preflight
+        )
+        assert response.status == 200
+        assert response.headers["Access-Control-Allow-Origin"] == "https://apps.example"
+        response, _ = await call(
+            client, "OPTIONS", f"{p.url}/api/identity/v1/users", headers=preflight
+        )
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_access_log_and_metrics_name_the_application(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    async with platform() as p:
+        made = await make_key(client, p)
+        app_id = made["application"]["id"]
+        with structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars]
+        ) as logs:
+            response, _ = await call(
+                client,
+                "GET",
+                f"{p.url}/api/catalog/v1/items",
+                headers={"X-API-Key": made["issued"]["key"]},
+            )
+        assert response.status == 200
+        (line,) = [e for e in logs if e["event"] == "request"]
+        assert line["app"] == app_id
+        assert line["key"] == made["issued"]["id"]
+        assert line["status"] == 200
+        async with client.get(f"{p.url}/metrics") as metrics:
+            text = await metrics.text()
+        assert (
+            f'pingtai_gateway_requests_total{{app="{app_id}",route="/api/catalog/*",status="200"}}'
+            in text
+        )
