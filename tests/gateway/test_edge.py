@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import aiohttp
 import structlog
 
@@ -108,7 +110,7 @@ async def test_header_and_route_body_limits(
         assert response.status == 413
         assert problem["type"].endswith("/payload-too-large")
 
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(4):
                 yield b"abcd"
 

@@ -106,7 +106,7 @@ async def test_key_lifecycle_issue_use_revoke(
             headers={"X-API-Key": key, "X-Pingtai-Application": "spoofed"},
         )
         assert response.status == 200
-        sent = {k: v for k, v in echo["headers"]}
+        sent = dict(echo["headers"])
         assert "x-api-key" not in sent
         assert sent["x-pingtai-application"] == application["id"]
         assert response.headers["RateLimit-Policy"] == '"minute";q=100;w=60, "day";q=1000;w=86400'
