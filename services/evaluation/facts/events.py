@@ -106,6 +106,9 @@ class ExchangeAccessRecorded(BaseModel):
     basis_kind: str | None = None
     outcome: str = "granted"
     recorded_at: datetime | None = None
+    position: int | None = Field(
+        default=None, validation_alias=AliasChoices("position", "ledger_position", "entry_position")
+    )
     subjects: int | None = Field(
         default=None, validation_alias=AliasChoices("subjects", "subject_count", "count")
     )
@@ -116,6 +119,9 @@ class ExchangeRecordsImported(BaseModel):
 
     model_config = _TOLERANT
 
+    import_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("import_id", "batch_id", "upload_id")
+    )
     dataset_id: str | None = None
     owner_org_id: str | None = None
     accepted: int = Field(

@@ -128,3 +128,12 @@ class OrganisationCopy(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     region_code: Mapped[str | None] = mapped_column(String(6), index=True)
     status: Mapped[str | None] = mapped_column(String(32))
+
+
+class ExchangeSeen(Base):
+    """Data-exchange events already counted: an access (by its ledger position when the event
+    names it, else by event id) or an import counts once even past the inbox's retention."""
+
+    __tablename__ = "evaluation_exchange_seen"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)

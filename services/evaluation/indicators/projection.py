@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.events import CloudEvent
@@ -39,6 +40,7 @@ from services.evaluation.facts.models import (
     ApplicationFact,
     BundleVersionCopy,
     CaseFact,
+    ExchangeSeen,
     ItemVersionCopy,
     OrganisationCopy,
     ReviewFact,
@@ -68,12 +70,12 @@ CASES = cast(Table, CaseFact.__table__)
 ITEMS = cast(Table, ItemVersionCopy.__table__)
 BUNDLES = cast(Table, BundleVersionCopy.__table__)
 ORGANISATIONS = cast(Table, OrganisationCopy.__table__)
+SEEN = cast(Table, ExchangeSeen.__table__)
 
 # Fields every application event may carry that do not change over an application's life.
 _STATIC = (
     "applicant_id", "applicant_org_id", "item_id", "item_version", "bundle_id",
-    "bundle_version", "service_code", "owner_org_id", "region_code", "channel",
-    "legal_limit_days", "promised_limit_days", "max_visits",
+    "bundle_version", "service_code", "owner_org_id", "region_code", "channel", "max_visits",
 )  # fmt: skip
 
 
@@ -95,7 +97,7 @@ class Projection:
         await self._applications(session, events, stale=stale, deltas=deltas)
         await self._revisions(session, events, REVIEWS, "review_id", REVIEW, deltas)
         await self._revisions(session, events, CASES, "case_id", CASE, deltas)
-        self._exchange(events, deltas)
+        await self._exchange(session, events, deltas)
         await write_deltas(session, deltas)
 
     # -- read copies ---------------------------------------------------------------------
@@ -200,8 +202,25 @@ class Projection:
 
     # -- data exchange (additive: each access is applied once, by the inbox) --------------
 
-    def _exchange(self, events: Sequence[CloudEvent], deltas: Deltas) -> None:
+    async def _exchange(
+        self, session: AsyncSession, events: Sequence[CloudEvent], deltas: Deltas
+    ) -> None:
+        keyed: dict[str, CloudEvent] = {}
         for event in events:
+            if event.type == ACCESS:
+                position = event.data_as(ExchangeAccessRecorded).position
+                keyed.setdefault(
+                    f"ledger:{position}" if position is not None else f"event:{event.id}", event
+                )
+            elif event.type == IMPORTED:
+                import_id = event.data_as(ExchangeRecordsImported).import_id
+                keyed.setdefault(f"import:{import_id}" if import_id else f"event:{event.id}", event)
+        if not keyed:
+            return
+        fresh = await _first_seen(session, list(keyed))
+        for key, event in keyed.items():
+            if key not in fresh:
+                continue
             if event.type == ACCESS:
                 access = event.data_as(ExchangeAccessRecorded)
                 day = local_day(access.recorded_at or event.time, self.rules.timezone)
@@ -216,6 +235,15 @@ class Projection:
                 for kind, scope_id in targets:
                     bucket = deltas.setdefault((kind, scope_id, day), Counter())
                     bucket["records_imported"] += imported.accepted
+
+
+async def _first_seen(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Record ``keys`` as counted; returns those not counted before."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(SEEN).on_conflict_do_nothing(index_elements=["key"]).returning(SEEN.c.key)
+    result = await session.execute(statement, [{"key": k} for k in keys])
+    return set(result.scalars().all())
 
 
 def _access_counters(access: ExchangeAccessRecorded) -> list[tuple[str, str, str]]:

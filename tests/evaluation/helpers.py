@@ -1,0 +1,55 @@
+"""Helpers of the evaluation tests: apply events as the consumers do, read figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from libs.common.database import Database
+from libs.common.events import CloudEvent
+from services.evaluation.indicators import repository as indicators_repository
+from services.evaluation.indicators.contributions import Rules
+from services.evaluation.indicators.projection import Projection
+from tests.identity.conftest import Issuer
+
+RULES = Rules(
+    timezone="Asia/Shanghai",
+    online_channels=frozenset({"online", "web", "app", "mobile", "mini_program", "self_service"}),
+)
+
+
+async def project(database: Database, events: Sequence[CloudEvent], *, batch: int = 100) -> None:
+    """Apply ``events`` in batches, each in its own transaction, as a consumer would."""
+    projection = Projection(RULES)
+    for start in range(0, len(events), batch):
+        async with database.sessionmaker() as session, session.begin():
+            await projection(session, events[start : start + batch])
+
+
+async def rows(database: Database) -> list[tuple[Any, ...]]:
+    """Every non-zero daily and histogram row."""
+    async with database.sessionmaker() as session:
+        return await indicators_repository.all_rows(session)
+
+
+def database_of(app: FastAPI) -> Database:
+    """The app's database."""
+    database: Database = app.state.database
+    return database
+
+
+async def values(
+    client: httpx.AsyncClient, issuer: Issuer, scope: str, period: str = "2026-11"
+) -> dict[str, Any]:
+    """Every indicator of ``scope``, read by an evaluator."""
+    response = await client.get(
+        "/v1/indicators/values",
+        params={"scope": scope, "period": period},
+        headers=issuer.headers(roles=["evaluator"]),
+    )
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
