@@ -33,6 +33,7 @@ class _ProgressLine:
         self.enabled = enabled
         self.last = 0.0
         self.started = time.monotonic()
+        self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
@@ -42,9 +43,15 @@ class _ProgressLine:
         share = 100.0 * done / total if total else 100.0
         rate = done / max(now - self.started, 1e-9)
         sys.stderr.write(f"\rverified {done:,} of {total:,} entries ({share:.0f}%, {rate:,.0f}/s)")
-        if done >= total:
-            sys.stderr.write("\n")
         sys.stderr.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        """End the progress line, if one was shown."""
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.shown = False
 
 
 def render(report: VerificationReport) -> str:
@@ -82,7 +89,9 @@ def verify(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=100, max=1_000_000)] = DEFAULT_BATCH,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
+    progress: Annotated[
+        bool | None, typer.Option(help="Show progress on stderr (default: when a terminal).")
+    ] = None,
 ) -> None:
     """Recompute the access ledger's hash chain and checkpoints; exit 1 if it was tampered with."""
     settings = ExchangeSettings()
@@ -91,6 +100,8 @@ def verify(
     extra = [k for path in public_key or [] for k in load_public_keys(path)]
     keys = VerificationKeys([*trusted.by_id.values(), *extra])
 
+    line = _ProgressLine(sys.stderr.isatty() if progress is None else progress)
+
     async def run() -> VerificationReport:
         database = Database(url)
         try:
@@ -98,7 +109,7 @@ def verify(
                 database.engine,
                 keys,
                 batch_size=batch_size,
-                progress=_ProgressLine(progress),
+                progress=line,
             )
         finally:
             await database.dispose()
@@ -106,8 +117,11 @@ def verify(
     try:
         report = asyncio.run(run())
     except SQLAlchemyError as exc:
-        typer.echo(f"cannot read the ledger at {url}: {exc.__class__.__name__}: {exc}", err=True)
+        line.finish()
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        typer.echo(f"cannot read the ledger at {url}: {reason}", err=True)
         raise typer.Exit(2) from exc
+    line.finish()
     if as_json:
         body = asdict(report)
         body["entries_per_s"] = report.entries_per_s

@@ -294,8 +294,10 @@ async def _classify(
     """Say what happened at the first entry that does not chain (see docs/exchange-ledger.md)."""
     p = expected
     if row.position > p:
-        missing = f"{p}" if row.position == p + 1 else f"{p} to {row.position - 1}"
-        return Tampering("removed", p, f"entries {missing} are missing")
+        missing = (
+            f"entry {p} is" if row.position == p + 1 else f"entries {p} to {row.position - 1} are"
+        )
+        return Tampering("removed", p, f"{missing} missing")
     following = await _row_at(conn, p + 1)
     if following is not None and following.prev_hash == prev and following.fits(p):
         if row.prev_hash == following.stored_hash and row.fits(p + 1):
