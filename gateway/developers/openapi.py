@@ -70,10 +70,10 @@ def _rename_refs(node: Any, part: str) -> Any:
 
 def _public_path(part: str, path: str, table: RouteTable) -> str | None:
     """Where the gateway publishes ``part``'s ``path``, or None if it does not."""
-    if part == GATEWAY:
-        return path
     if path in SKIPPED_PATHS:
         return None
+    if part == GATEWAY:
+        return path
     # Unstripped routes first: identity's /oauth2/token is published as /oauth2/token.
     direct = table.match(path)
     if direct.target == part and not direct.strip_prefix:
@@ -127,6 +127,7 @@ def merge_documents(
     paths: dict[str, Any] = merged["paths"]
     components: dict[str, dict[str, Any]] = merged["components"]
     tags: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
     for part, document in [(GATEWAY, own), *parts.items()]:
         merged["x-pingtai-parts"][part] = "available" if document is not None else "unavailable"
         if document is None:
@@ -158,7 +159,11 @@ def merge_documents(
                     continue
                 operation = dict(operation)
                 if "operationId" in operation:
-                    operation["operationId"] = f"{part}_{operation['operationId']}"
+                    operation_id = f"{part}_{operation['operationId']}"
+                    if operation_id in operation_ids:  # a part's own duplicate (one function
+                        operation_id = f"{operation_id}_{method}"  # serving two methods)
+                    operation_ids.add(operation_id)
+                    operation["operationId"] = operation_id
                 operation["tags"] = [f"{part}/{t}" for t in operation.get("tags", [])] or [part]
                 for tag in operation["tags"]:
                     tags.setdefault(tag, {"name": tag})

@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.app import create_app
-from gateway.settings import GatewaySettings
+from gateway.settings import SERVICE_PARTS, GatewaySettings
 from libs.common.migrations import migrate
 from libs.common.telemetry import configure_tracing
 from pingtai.natsserver import free_port
@@ -253,16 +253,17 @@ def platform(tmp_path: Path) -> StartPlatform:
     """
 
     @asynccontextmanager
-    async def start(**settings: Any) -> AsyncIterator[Platform]:
-        parts = {name: FakePart(name) for name in ("identity", "catalog", "portal")}
-        async with (
-            serve(parts["identity"].app()) as identity,
-            serve(parts["catalog"].app()) as catalog,
-            serve(parts["portal"].app()) as portal,
-        ):
-            for part, url in zip(parts.values(), (identity, catalog, portal), strict=True):
-                part.url = url
+    async def start(*, upstreams_all_up: bool = False, **settings: Any) -> AsyncIterator[Platform]:
+        names = ("identity", "catalog", "portal")
+        if upstreams_all_up:
+            names = (*SERVICE_PARTS, "portal")
+        parts = {name: FakePart(name) for name in names}
+        async with AsyncExitStack() as stack:
+            upstreams: dict[str, str] = {}
+            for name, part in parts.items():
+                part.url = upstreams[name] = await stack.enter_async_context(serve(part.app()))
             down_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+            upstreams.setdefault("exchange", down_url)
             database_url = settings.pop(
                 "database_url", f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
             )
@@ -270,12 +271,7 @@ def platform(tmp_path: Path) -> StartPlatform:
             gateway_settings = GatewaySettings(
                 database_url=database_url,
                 issuer=ISSUER,
-                upstreams={
-                    "identity": identity,
-                    "catalog": catalog,
-                    "portal": portal,
-                    "exchange": down_url,
-                },
+                upstreams=upstreams,
                 **settings,
             )
             app = create_app(gateway_settings, configure_process=False)
