@@ -5,10 +5,10 @@ Times are UTC; evaluation counts days in Asia/Shanghai (UTC+8). November 2026: M
 Catalog: item A (department D1, region 330106 西湖区, legal 20 / promised 5 working days) and
 item B (department D2, region 330100 杭州市, legal 10 / promised 3).
 
-- app1: item A, online; submitted Mon 2 01:00, completed Wed 4 02:00: 49 h, 2 working days;
-  materials 3 fetched / 1 uploaded in the final event.
-- app2: item A, counter; submitted Mon 2 02:00, supplement, completed Tue 10 02:00: 192 h,
-  6 working days (late); final materials 1 / 3.
+- app1: item A, online; submitted Mon 2 01:00 (3 of 4 materials fetched), completed Wed 4
+  02:00: 49 h, 2 working days; materials 3 fetched / 1 uploaded.
+- app2: item A, counter; submitted Mon 2 02:00 (none fetched, one still being fetched), started
+  (1 fetched / 3 uploaded), supplement, completed Tue 10 02:00: 192 h, 6 working days (late).
 - app3: item B, online; submitted Tue 3 00:00, rejected Tue 3 08:00: 8 h, 0 working days; due
   Fri 6 (on time); materials 2 / 0 at submission only.
 - app4: item B, online; submitted Tue 3 01:00, withdrawn Tue 3 17:30 (Wed 4 local time).
@@ -119,13 +119,15 @@ def workflow_events() -> list[CloudEvent]:
     b = {"item_id": ITEM_B, "item_version": 1, "owner_org_id": D2}
     return [
         _app("submitted", "app1", at(2, 1), **a, channel="online",
-             materials_fetched=3, materials_uploaded=0),
+             materials_total=4, materials_fetched=3, materials_pending=0),
         event("workflow.task.created", {"application_id": "app1", "department_org_id": D1},
               time=at(2, 1), subject="t1"),
-        _app("completed", "app1", at(4, 2), materials_fetched=3, materials_uploaded=1),
-        _app("submitted", "app2", at(2, 2), **a, channel="counter"),
+        _app("completed", "app1", at(4, 2), decided_at="2026-11-04T02:00:00Z"),
+        _app("submitted", "app2", at(2, 2), **a, channel="counter",
+             materials_total=4, materials_fetched=0, materials_pending=1),
+        _app("started", "app2", at(2, 4), materials_fetched=1, materials_uploaded=3),
         _app("supplement_requested", "app2", at(3, 2)),
-        _app("completed", "app2", at(10, 2), materials_fetched=1, materials_uploaded=3),
+        _app("completed", "app2", at(10, 2)),
         _app("submitted", "app3", at(3, 0), **b, channel="online", due_at="2026-11-06T15:59:59Z",
              materials_fetched=2, materials_uploaded=0),
         _app("rejected", "app3", at(3, 8)),

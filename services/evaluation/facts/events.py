@@ -69,8 +69,10 @@ class WorkflowApplicationEvent(BaseModel):
     visits: int | None = None
     working_days_used: int | None = None
     overdue: bool | None = None
+    materials_total: int | None = None
     materials_fetched: int | None = None
     materials_uploaded: int | None = None
+    materials_pending: int | None = None
     supplement_rounds: int | None = None
 
 

@@ -59,11 +59,11 @@ class ApplicationFact(Base):
     working_days_used: Mapped[int | None] = mapped_column(Integer)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     supplemented: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Materials as counted at submission, and as the final event counts them (preferred).
+    # Materials fetched by the government and uploaded by the applicant, from the most final
+    # event that counts them (materials_rank: 1 submitted, 2 started, 3 completed/rejected).
     materials_fetched: Mapped[int | None] = mapped_column(Integer)
     materials_uploaded: Mapped[int | None] = mapped_column(Integer)
-    materials_fetched_final: Mapped[int | None] = mapped_column(Integer)
-    materials_uploaded_final: Mapped[int | None] = mapped_column(Integer)
+    materials_rank: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     contribution: Mapped[Contribution] = mapped_column(JSON, default=dict)
 
 

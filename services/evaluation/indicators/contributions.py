@@ -188,12 +188,8 @@ def _finished(
         day["timed"] += 1
         day["on_time"] += int(working_days <= limit)
     day["supplemented"] += int(bool(fact.get("supplemented")))
-    fetched = fact.get("materials_fetched_final")
-    uploaded = fact.get("materials_uploaded_final")
-    if fetched is None and uploaded is None:
-        fetched, uploaded = fact.get("materials_fetched"), fact.get("materials_uploaded")
-    day["materials_fetched"] += fetched or 0
-    day["materials_uploaded"] += uploaded or 0
+    day["materials_fetched"] += fact.get("materials_fetched") or 0
+    day["materials_uploaded"] += fact.get("materials_uploaded") or 0
 
 
 def review_contribution(state: Mapping[str, Any], *, rules: Rules) -> dict[str, Any]:

@@ -62,6 +62,7 @@ ORGANISATION = "pingtai.identity.organisation."
 REVIEW = "pingtai.evaluation.review."
 CASE = "pingtai.evaluation.case."
 FINAL = ("completed", "rejected", "withdrawn")
+MATERIALS_RANK = {"submitted": 1, "started": 2, "completed": 3, "rejected": 3}
 CHUNK = 500
 
 APPLICATIONS = cast(Table, ApplicationFact.__table__)
@@ -270,7 +271,7 @@ def _new_application(application_id: str) -> dict[str, Any]:
     row: dict[str, Any] = {c.name: None for c in APPLICATIONS.columns}
     row.update(
         application_id=application_id, department_ids=[], overdue=False, supplemented=False,
-        contribution=contributions.empty(),
+        materials_rank=0, contribution=contributions.empty(),
     )  # fmt: skip
     return row
 
@@ -319,11 +320,22 @@ def merge_application(fact: dict[str, Any], event: CloudEvent) -> None:
             fact["visits"] = data.visits
         if data.working_days_used is not None:
             fact["working_days_used"] = data.working_days_used
-    suffix = "_final" if final else ""
-    for name in ("materials_fetched", "materials_uploaded"):
-        value = getattr(data, name)
-        if value is not None and (final or fact.get(name) is None):
-            fact[name + suffix] = value
+    _merge_materials(fact, what, data)
+
+
+def _merge_materials(fact: dict[str, Any], what: str, data: WorkflowApplicationEvent) -> None:
+    """Keep the counts of the most final event that gives them: completed/rejected, then
+    started (every material in), then submitted (the fetched ones; the rest asked of the
+    applicant unless still being fetched)."""
+    rank = MATERIALS_RANK.get(what, 0)
+    if rank <= (fact.get("materials_rank") or 0) or data.materials_fetched is None:
+        return
+    uploaded = data.materials_uploaded
+    if uploaded is None and data.materials_total is not None:
+        uploaded = data.materials_total - data.materials_fetched - (data.materials_pending or 0)
+    fact["materials_fetched"] = data.materials_fetched
+    fact["materials_uploaded"] = max(0, uploaded or 0)
+    fact["materials_rank"] = rank
 
 
 def _finish(
