@@ -25,6 +25,7 @@ from libs.common.database import Database
 from libs.common.events import outbox
 from services.workflow.applications.models import HistoryEntry
 from services.workflow.live import repository as live_repository
+from services.workflow.sla.loops import repeat
 
 log = structlog.get_logger("pingtai.workflow.live")
 
@@ -131,19 +132,18 @@ class HistoryHub:
         """Read on every local commit of events and every ``poll_s``, until ``stop``."""
         forget = outbox.on_commit(self.wakeup)
         try:
-            while not stop.is_set():
-                try:
-                    if not self.started:  # the database was away at start-up
-                        await self.start_at_newest()
-                    while await self.read_new() >= self.batch:
-                        pass
-                except Exception:
-                    log.exception("live_read_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=self.poll_s)
-                self.wakeup.clear()
+            await repeat(
+                self._read_all, stop=stop, wakeup=self.wakeup, poll_s=self.poll_s,
+                failure="live_read_failed",
+            )  # fmt: skip
         finally:
             forget()
+
+    async def _read_all(self) -> None:
+        if not self.started:  # the database was away at start-up
+            await self.start_at_newest()
+        while await self.read_new() >= self.batch:
+            pass
 
     def close(self) -> None:
         """End every stream (shutdown)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.workflow.live.hub import HistoryHub
+from services.workflow.sla.loops import running
 from services.workflow.sla.settings import SlaLiveWebhookSettings
 
 log = structlog.get_logger("pingtai.workflow.live")
@@ -27,12 +27,8 @@ async def live_lifespan(app: FastAPI) -> AsyncIterator[None]:
     except Exception:  # the database may be away: the hub's loop tries again
         log.warning("live_hub_not_started", exc_info=True)
     app.state.live_hub = hub
-    stop = asyncio.Event()
-    task = asyncio.create_task(hub.run(stop), name="workflow-live-hub")
-    try:
-        yield
-    finally:
-        hub.close()
-        stop.set()
-        hub.wakeup.set()
-        await task
+    async with running("workflow-live-hub", hub.run, wakeup=hub.wakeup):
+        try:
+            yield
+        finally:
+            hub.close()  # ends every open stream

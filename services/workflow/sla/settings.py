@@ -49,4 +49,6 @@ class SlaLiveWebhookSettings(BaseModel):
     # In production, URLs that resolve to private, loopback or link-local addresses are
     # refused unless this is set (e.g. departments' systems inside the government network).
     webhooks_allow_private_addresses: bool = False
+    # Whether this replica sends deliveries (every replica may; each is claimed by one).
+    webhooks_deliverer_enabled: bool = True
     webhooks_max_per_org: int = Field(default=20, ge=1, le=1000)

@@ -14,7 +14,6 @@ do not queue behind each other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -29,6 +28,7 @@ from services.workflow.ids import as_utc, utcnow
 from services.workflow.sla import repository as sla_repository
 from services.workflow.sla.calendar import CALENDAR, YearCalendar
 from services.workflow.sla.events import SlaClockEvent, SlaOverdue, SlaReminder
+from services.workflow.sla.loops import repeat, running
 from services.workflow.sla.models import SlaClock
 from services.workflow.sla.service import ReminderPolicy
 from services.workflow.sla.settings import SlaLiveWebhookSettings
@@ -76,6 +76,7 @@ class SlaTimer:
         self.batch = batch
         self.poll_s = poll_s
         self.now = now
+        self.wakeup = asyncio.Event()
 
     async def tick(self) -> int:
         """Raise every due overdue, then every due reminder; how many this replica raised."""
@@ -113,13 +114,9 @@ class SlaTimer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every ``poll_s`` until ``stop`` is set; a failed tick is logged and retried."""
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("sla_tick_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
+        await repeat(
+            self.tick, stop=stop, wakeup=self.wakeup, poll_s=self.poll_s, failure="sla_tick_failed"
+        )
 
 
 @asynccontextmanager
@@ -138,10 +135,5 @@ async def sla_lifespan(app: FastAPI) -> AsyncIterator[None]:
         return
     timer = SlaTimer(database, batch=settings.sla_timer_batch, poll_s=settings.sla_timer_poll_s)
     app.state.sla_timer = timer
-    stop = asyncio.Event()
-    task = asyncio.create_task(timer.run(stop), name="workflow-sla-timer")
-    try:
+    async with running("workflow-sla-timer", timer.run, wakeup=timer.wakeup):
         yield
-    finally:
-        stop.set()
-        await task

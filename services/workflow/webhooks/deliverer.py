@@ -11,7 +11,6 @@ so delivery is at least once and receivers drop repeats by that id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from standardwebhooks import Webhook as Signer
 
 from libs.common.database import Database
 from services.workflow.ids import as_utc, utcnow
+from services.workflow.sla.loops import repeat, running
 from services.workflow.sla.settings import SlaLiveWebhookSettings
 from services.workflow.webhooks import repository as webhooks_repository
 from services.workflow.webhooks import secrets as webhook_secrets
@@ -201,17 +201,16 @@ class WebhookDeliverer:
         """Deliver whenever woken and every ``poll_s``, until ``stop``."""
         _wakeups.add(self.wakeup)
         try:
-            while not stop.is_set():
-                try:
-                    while await self.deliver_due() >= self.batch and not stop.is_set():
-                        pass
-                except Exception:
-                    log.exception("webhook_delivery_round_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=self.poll_s)
-                self.wakeup.clear()
+            await repeat(
+                self._deliver_all, stop=stop, wakeup=self.wakeup, poll_s=self.poll_s,
+                failure="webhook_delivery_round_failed",
+            )  # fmt: skip
         finally:
             _wakeups.discard(self.wakeup)
+
+    async def _deliver_all(self) -> None:
+        while await self.deliver_due() >= self.batch:
+            pass
 
     async def close(self) -> None:
         """Close the HTTP client."""
@@ -241,14 +240,13 @@ def checks_addresses(app: FastAPI) -> bool:
 @asynccontextmanager
 async def webhooks_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run this replica's deliverer while the app runs."""
+    if not app.state.settings.webhooks_deliverer_enabled:
+        yield
+        return
     deliverer = deliverer_for(app)
     app.state.webhook_deliverer = deliverer
-    stop = asyncio.Event()
-    task = asyncio.create_task(deliverer.run(stop), name="workflow-webhooks")
     try:
-        yield
+        async with running("workflow-webhooks", deliverer.run, wakeup=deliverer.wakeup):
+            yield
     finally:
-        stop.set()
-        deliverer.wakeup.set()
-        await task
         await deliverer.close()

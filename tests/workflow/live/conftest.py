@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -13,17 +12,20 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 import uvicorn
+from aiohttp import web
 from fastapi import FastAPI
 
 from libs.common.auth import JwksCache, TokenVerifier
 from libs.common.database import Database
 from libs.common.events import EventData, new_event, outbox
 from libs.common.migrations import migrate
+from pingtai.natsserver import free_port
 from services.workflow.app import create_app
 from services.workflow.applications.models import Application, HistoryEntry
 from services.workflow.ids import new_id, utcnow
 from services.workflow.settings import WorkflowSettings
 from services.workflow.tasks.models import Task
+from tests.common.events.conftest import nats_server  # noqa: F401 (a fixture: a real nats-server)
 from tests.workflow.conftest import ISSUER, Issuer
 
 
@@ -51,12 +53,6 @@ class LiveServer:
         await asyncio.wait_for(self.task, timeout=15)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def start_server(database_url: str, issuer: Issuer, **settings: Any) -> LiveServer:
     """Serve a workflow app with ``settings`` over real HTTP on 127.0.0.1."""
     app = create_app(
@@ -69,7 +65,7 @@ async def start_server(database_url: str, issuer: Issuer, **settings: Any) -> Li
         audience="pingtai",
         jwks=JwksCache("http://jwks.test/jwks.json", client=httpx.AsyncClient(transport=transport)),
     )
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5
     )
@@ -217,3 +213,33 @@ class EventReader:
         """The next event that carries a history step: (id, data)."""
         event = await self.next(timeout, skip=lambda e: "data" not in e or "id" not in e)
         return int(event["id"]), json.loads(event["data"])
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records each request, answers from ``statuses``."""
+
+    url: str = ""
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((dict(request.headers), await request.read()))
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    receiver.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
