@@ -14,6 +14,18 @@ from services.exchange.records.models import HostedRecord, HostedRecordVersion, 
 IN_CHUNK = 900
 
 
+async def plan_for_these_keys(session: AsyncSession) -> None:
+    """On PostgreSQL, plan this transaction's statements for their actual keys.
+
+    asyncpg prepares statements and PostgreSQL may switch a prepared statement to a generic plan
+    made while the table was still small (a sequential scan): after a first upload, the lookup of
+    a batch's keys took 200 ms instead of 3 ms.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def current_data(
     session: AsyncSession, *, dataset_id: str, subject_keys: Sequence[str]
 ) -> dict[str, tuple[int, str]]:

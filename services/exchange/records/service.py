@@ -221,6 +221,7 @@ async def _write_batch(
         # on PostgreSQL the dataset's row lock keeps two uploads to one dataset in turn.
         await _record_progress(session, upload, now=now, last=last)
         await datasets_repository.get_for_update(session, dataset_id=dataset.id)
+        await records_repository.plan_for_these_keys(session)
         current = await records_repository.current_data(
             session, dataset_id=dataset.id, subject_keys=[r.subject_key for r in rows]
         )
