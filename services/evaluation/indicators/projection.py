@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Table, and_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,6 +64,8 @@ CASE = "pingtai.evaluation.case."
 FINAL = ("completed", "rejected", "withdrawn")
 MATERIALS_RANK = {"submitted": 1, "started": 2, "completed": 3, "rejected": 3}
 CHUNK = 500
+# The projection's advisory lock on PostgreSQL ("pingeval").
+LOCK_KEY = 0x70696E67_6576616C
 
 APPLICATIONS = cast(Table, ApplicationFact.__table__)
 REVIEWS = cast(Table, ReviewFact.__table__)
@@ -93,6 +95,7 @@ class Projection:
 
     async def __call__(self, session: AsyncSession, events: Sequence[CloudEvent]) -> None:
         """Apply ``events`` in the session's transaction (the consumer commits)."""
+        await _serialise(session)
         deltas: Deltas = {}
         stale = await self._copies(session, events)
         await self._applications(session, events, stale=stale, deltas=deltas)
@@ -245,6 +248,18 @@ async def _first_seen(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     statement = insert(SEEN).on_conflict_do_nothing(index_elements=["key"]).returning(SEEN.c.key)
     result = await session.execute(statement, [{"key": k} for k in keys])
     return set(result.scalars().all())
+
+
+async def _serialise(session: AsyncSession) -> None:
+    """One projection transaction at a time (PostgreSQL; SQLite has one writer anyway).
+
+    The consumers of different streams, and the replicas of one consumer, would otherwise race:
+    a batch that reads an application's fact while another writes it loses one of the two, and
+    an item copy committed while an application of it is being merged is never applied to it.
+    The lock is transaction-scoped, so it ends with the consumer's commit or rollback.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
 
 
 def _access_counters(access: ExchangeAccessRecorded) -> list[tuple[str, str, str]]:
