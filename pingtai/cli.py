@@ -21,6 +21,7 @@ from libs.common.settings import DEFAULT_PORT_BASE
 from pingtai.parts import PART_NAMES, PARTS, get_part
 from pingtai.seed import run_demo_seed
 from pingtai.supervisor import DEFAULT_NATS_PORT, STATE_FILE, Platform, run_platform
+from services.evaluation.cli import app as evaluation_cli
 from services.exchange.ledger.cli import app as audit_cli
 from services.identity.cli import app as identity_cli
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(identity_cli, name="identity")
 app.add_typer(audit_cli, name="audit")
+app.add_typer(evaluation_cli, name="evaluation")
 
 
 def _var_dir() -> Path:
