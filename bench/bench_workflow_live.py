@@ -191,14 +191,14 @@ async def main(args: argparse.Namespace) -> None:
         load = loadavg.read().strip()
     backend = url.split(":", 1)[0]
     path = "poll (other replica)" if args.other_replica else "in-process wake"
-    print(f"live progress, {backend}, {args.streams} streams, {args.steps} steps, {path}")  # noqa: T201
-    print(f"  written at {len(committed) / written:.0f} steps/s (asked {args.rate}/s)")  # noqa: T201
-    print(  # noqa: T201
+    print(f"live progress, {backend}, {args.streams} streams, {args.steps} steps, {path}")
+    print(f"  written at {len(committed) / written:.0f} steps/s (asked {args.rate}/s)")
+    print(
         f"  commit -> stream delay ms: p50 {pct(0.5):.1f}  p90 {pct(0.9):.1f}  "
         f"p99 {pct(0.99):.1f}  max {delays[-1]:.1f}  (mean {statistics.mean(delays):.1f})"
     )
-    print(f"  missing: {missing}; duplicates: 0 (a duplicate aborts the run)")  # noqa: T201
-    print(f"  /proc/loadavg: {load}")  # noqa: T201
+    print(f"  missing: {missing}; duplicates: 0 (a duplicate aborts the run)")
+    print(f"  /proc/loadavg: {load}")
 
 
 if __name__ == "__main__":
