@@ -1,0 +1,427 @@
+"""Benchmark: bundle applications submitted (4 materials fetched, 4 branches) and officer actions.
+
+    .venv/bin/python bench/bench_workflow.py [--rate 100] [--seconds 10] [--actions 2000]
+                                             [--stub-exchange] [--log-level WARNING|INFO]
+                                             [--database-url postgresql+asyncpg://...]
+
+Starts two uvicorn processes as ``pingtai serve`` runs them (one worker each, uvloop,
+httptools, JSON logs at ``--log-level`` to files): the real exchange, seeded through its models as
+``bench/bench_exchange.py`` does (a population dataset, its records, a grant), and workflow,
+whose read copy holds a bundle of four items of four departments, each needing one material
+from that dataset. A small aiohttp server in this process serves the issuer's JWKS and plays
+identity's token endpoint for workflow's client. Workflow calls exchange over HTTP (no
+gateway); NATS is not started (events wait in workflow's outbox, written in the same
+transactions as with NATS).
+
+1. Bundle submissions at a fixed ``--rate`` for ``--seconds`` (open loop from a separate
+   process; each latency counts from when the request was due), each by its own citizen: the
+   form is checked, four records are fetched from exchange concurrently (four batch queries
+   with the application as basis, four ledger appends), and the application, its materials,
+   four branches, four tasks, their SLA clocks, history and events are written. Target:
+   >= 100/s, p99 <= 150 ms.
+2. Officer actions: ``accept`` on the open tasks, as fast as they go from 32 connections in a
+   separate process (each action locks its application, completes the task conditionally,
+   fires the template and opens the next task). Target: >= 300/s.
+
+Both databases are scratch ones (SQLite files in a temporary folder; with ``--database-url``
+or ``PINGTAI_TEST_POSTGRES_URL``, two scratch PostgreSQL databases, dropped at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_exchange import CONSUMER, DATASET, _postgres_admin, seed, subject_keys
+
+from libs.common.database import Database
+from libs.common.events import new_event
+from libs.common.migrations import migrate
+from pingtai.natsserver import free_port
+from services.workflow.catalogue.events import BundlePublished, ItemPublished
+from services.workflow.catalogue.service import apply_catalog_event
+from services.workflow.models import Application, Task
+
+ISSUER = "https://bench.pingtai.test"
+FORM = {
+    "type": "object",
+    "properties": {
+        "resident_id": {"type": "string", "pattern": "^[0-9]{17}[0-9X]$"},
+        "name": {"type": "string", "maxLength": 50},
+        "phone": {"type": "string", "pattern": "^1[0-9]{10}$"},
+    },
+    "required": ["resident_id", "name", "phone"],
+}
+TEMPLATE = {
+    "start": "submitted",
+    "states": [{"key": "submitted", "name": "已提交"}, {"key": "accepted", "name": "已受理"},
+               {"key": "approved", "name": "已办结", "end": True},
+               {"key": "rejected", "name": "不予许可", "end": True}],
+    "actions": [
+        {"key": "accept", "name": "受理", "from_states": ["submitted"],
+         "to_states": ["accepted"], "role": "officer", "sla_days": 1},
+        {"key": "approve", "name": "办结", "from_states": ["accepted"],
+         "to_states": ["approved"], "role": "officer", "sla_days": 3},
+        {"key": "reject", "name": "不予许可", "from_states": ["accepted"],
+         "to_states": ["rejected"], "role": "officer", "sla_days": 3},
+    ],
+}  # fmt: skip
+DEPARTMENTS = [f"org-dept-{n}" for n in range(4)]
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def seed_read_copy(url: str) -> str:
+    """Four items (one material each, from the exchange's dataset) and their bundle."""
+    database = Database(url)
+    bundle_id = uuid.uuid4().hex
+    items = []
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            for n, owner in enumerate(DEPARTMENTS):
+                item_id = uuid.uuid4().hex
+                snapshot = {
+                    "item_id": item_id, "code": f"bench-item-{n}", "name": f"事项 {n}",
+                    "owner_org_id": owner, "applicant_types": ["individual"],
+                    "min_assurance_level": 2, "promised_time_limit_days": 5,
+                    "legal_time_limit_days": 20, "form": FORM, "template": TEMPLATE,
+                    "materials": [{"key": f"record_{n}", "name": f"材料 {n}", "source": "dataset",
+                                   "dataset": {"dataset_id": DATASET, "applicant_field":
+                                               "resident_id", "fields": ["name", "status"]}}],
+                }  # fmt: skip
+                items.append(snapshot)
+                await apply_catalog_event(session, new_event(ItemPublished(
+                    item_id=item_id, code=snapshot["code"], owner_org_id=owner, version=1,
+                    snapshot=snapshot), subject=item_id))  # fmt: skip
+            bundle = {
+                "bundle_id": bundle_id, "code": "bench-bundle", "name": "一件事",
+                "owner_org_id": None,
+                "items": [{"item_id": i["item_id"], "version": 1, "code": i["code"],
+                           "name": i["name"], "owner_org_id": i["owner_org_id"]} for i in items],
+                "merged_form": FORM, "field_sources": {},
+                "materials": [{**i["materials"][0], "item_ids": [i["item_id"]]} for i in items],
+            }  # fmt: skip
+            await apply_catalog_event(session, new_event(BundlePublished(
+                bundle_id=bundle_id, code="bench-bundle", owner_org_id=None, version=1,
+                snapshot=bundle), subject=bundle_id))  # fmt: skip
+    finally:
+        await database.dispose()
+    return bundle_id
+
+
+def _token(key: Any, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": "pingtai", "client_id": "bench", "jti": uuid.uuid4().hex,
+            "iat": now, "exp": now + 3600, **claims}  # fmt: skip
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": "bench", "typ": "at+jwt"})
+
+
+def _submissions(base: str, bodies: list[tuple[str, str]], rate: float, queue: Any) -> None:
+    """Load generator (own process): one submission per (token, body) at ``rate``, open loop."""
+
+    async def run() -> tuple[list[float], list[str], float]:
+        latencies: list[float] = []
+        errors: list[str] = []
+        connector = aiohttp.TCPConnector(limit=256)
+        async with aiohttp.ClientSession(base, connector=connector) as http:
+
+            async def one(token: str, body: str, due: float) -> None:
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                async with http.post("/v1/applications", data=body, headers=headers) as answer:
+                    text = await answer.text()
+                    if answer.status != 201:
+                        errors.append(f"{answer.status}: {text[:200]}")
+                    elif (answered := json.loads(text))["status"] != "in_progress":
+                        reasons = {m["last_error"] for m in answered["materials"]}
+                        errors.append(f"{answered['status']}: {sorted(map(str, reasons))}")
+                latencies.append(time.perf_counter() - due)
+
+            tasks = []
+            start = time.perf_counter() + 0.1
+            for i, (token, body) in enumerate(bodies):
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(token, body, due)))
+            await asyncio.gather(*tasks)
+            return latencies, errors, time.perf_counter() - start
+
+    queue.put(asyncio.run(run()))
+
+
+def _actions(base: str, work: list[tuple[str, str]], queue: Any) -> None:
+    """Load generator (own process): ``accept`` on each (token, task id), 32 at a time."""
+
+    async def run() -> tuple[list[float], list[str], float]:
+        latencies: list[float] = []
+        errors: list[str] = []
+        pending = list(work)
+        async with aiohttp.ClientSession(base) as http:
+
+            async def worker() -> None:
+                while pending:
+                    token, task_id = pending.pop()
+                    began = time.perf_counter()
+                    async with http.post(
+                        f"/v1/tasks/{task_id}/actions", json={"decision": "accept"},
+                        headers={"Authorization": f"Bearer {token}"},
+                    ) as answer:  # fmt: skip
+                        text = await answer.text()
+                        if answer.status != 200:
+                            errors.append(f"{answer.status}: {text[:200]}")
+                    latencies.append(time.perf_counter() - began)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(32)))
+            return latencies, errors, time.perf_counter() - start
+
+    queue.put(asyncio.run(run()))
+
+
+def _serve(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header"],
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def _ready(base: str) -> None:
+    async with aiohttp.ClientSession(base) as http:
+        for _ in range(600):
+            try:
+                async with http.get("/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit(f"{base} did not start")
+
+
+async def run(
+    args: argparse.Namespace, *, folder: Path, urls: dict[str, str], backend: str
+) -> None:
+    for part, url in urls.items():
+        await asyncio.to_thread(migrate, f"services.{part}", url)
+    total = int(args.rate * args.seconds)
+    keys = subject_keys(max(total + 200, 1000))
+    await seed(urls["exchange"], keys)
+    bundle_id = await seed_read_copy(urls["workflow"])
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = {"keys": [{**jwk, "kid": "bench", "use": "sig", "alg": "RS256"}]}
+    workflow_token = _token(key, sub="client-workflow", roles=[], org=CONSUMER,
+                            scope="exchange:application-basis")  # fmt: skip
+    helper = web.Application()
+    helper.router.add_get("/jwks.json", lambda _r: web.json_response(jwks))
+    helper.router.add_post("/oauth2/token", lambda _r: web.json_response(
+        {"access_token": workflow_token, "token_type": "Bearer", "expires_in": 3600}))  # fmt: skip
+    position = 0
+
+    async def stub_batch(request: web.Request) -> web.Response:
+        nonlocal position
+        body = await request.json()
+        items = []
+        for subject in body["subjects"]:
+            position += 1
+            items.append({"subject_key": subject["subject_key"], "outcome": "read",
+                          "record": {"name": "张*", "status": "active"}, "masked_fields": ["name"],
+                          "reason": None, "ledger_position": position})  # fmt: skip
+        return web.json_response({"dataset_id": request.match_info["dataset_id"],
+                                  "fields": ["name", "status"], "items": items})  # fmt: skip
+
+    helper.router.add_post("/v1/datasets/{dataset_id}/records:batch", stub_batch)
+    runner = web.AppRunner(helper)
+    await runner.setup()
+    helper_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", helper_port).start()
+    helper_url = f"http://127.0.0.1:{helper_port}"
+
+    ports = {"exchange": free_port(), "workflow": free_port()}
+    env = {**os.environ, "PINGTAI_ENV": "development", "PINGTAI_LOG_LEVEL": args.log_level,
+           "PINGTAI_VAR_DIR": str(folder), "PINGTAI_ISSUER": ISSUER,
+           "PINGTAI_EXCHANGE_DATABASE_URL": urls["exchange"],
+           "PINGTAI_EXCHANGE_AUTH_JWKS_URL": f"{helper_url}/jwks.json",
+           "PINGTAI_WORKFLOW_DATABASE_URL": urls["workflow"],
+           "PINGTAI_WORKFLOW_AUTH_JWKS_URL": f"{helper_url}/jwks.json",
+           "PINGTAI_WORKFLOW_EXCHANGE_URL": helper_url if args.stub_exchange
+           else f"http://127.0.0.1:{ports['exchange']}",
+           "PINGTAI_WORKFLOW_TOKEN_URL": f"{helper_url}/oauth2/token",
+           "PINGTAI_WORKFLOW_CLIENT_SECRET": "bench",
+           "PINGTAI_WORKFLOW_SLA_TIMER_ENABLED": "false"}  # fmt: skip
+    env.pop("PINGTAI_NATS_URL", None)
+    servers = [_serve(f"services.{part}.app", port, env, folder / f"{part}.log")
+               for part, port in ports.items()]  # fmt: skip
+    base = f"http://127.0.0.1:{ports['workflow']}"
+    context = multiprocessing.get_context("spawn")
+    try:
+        await _ready(f"http://127.0.0.1:{ports['exchange']}")
+        await _ready(base)
+        bodies = [
+            (_token(key, sub=f"citizen-{n}", roles=["citizen"], acr="2"),
+             json.dumps({"bundle_id": bundle_id, "form": {
+                 "resident_id": keys[n], "name": "张伟", "phone": "13800000001"}}))
+            for n in range(total + 50)
+        ]  # fmt: skip
+        exchange = f"http://127.0.0.1:{ports['exchange']}"
+        async with aiohttp.ClientSession(exchange) as http:  # exchange's keys, fetched once
+            for _ in range(100):
+                async with http.get(
+                    f"/v1/datasets/{DATASET}/records/{keys[-1]}",
+                    params={"purpose": "warm-up", "basis": "application:warm-up"},
+                    headers={"Authorization": f"Bearer {workflow_token}"},
+                ) as answer:  # fmt: skip
+                    if answer.status == 200:
+                        break
+                await asyncio.sleep(0.1)
+        async with aiohttp.ClientSession(base) as http:  # the verifier's keys, fetched once
+            for _ in range(100):
+                async with http.get("/v1/applications", headers={
+                        "Authorization": f"Bearer {bodies[0][0]}"}) as answer:  # fmt: skip
+                    if answer.status == 200:
+                        break
+                await asyncio.sleep(0.1)
+        # Warm up (connections, the token, the caches) with 50 submissions, not counted.
+        queue = context.Queue()
+        warm = context.Process(target=_submissions, args=(base, bodies[:50], 25.0, queue))
+        warm.start()
+        _, warm_errors, _ = await asyncio.to_thread(queue.get)
+        warm.join()
+        if warm_errors:
+            raise SystemExit(f"warm-up failed: {warm_errors[:3]}")
+        against = "a stub in the bench process" if args.stub_exchange else "the real exchange"
+        print(f"materials fetched from {against}")
+        print(f"exchange and workflow: uvicorn (uvloop, httptools), 1 worker each, {backend}; "
+              f"{os.cpu_count()} CPUs; loadavg before: {_loadavg()}")  # fmt: skip
+
+        generator = context.Process(target=_submissions, args=(base, bodies[50:], args.rate, queue))
+        generator.start()
+        latencies, errors, elapsed = await asyncio.to_thread(queue.get)
+        generator.join()
+        ms = [v * 1000 for v in latencies]
+        print(f"bundle submissions at {args.rate:.0f}/s for {args.seconds:.0f}s, open loop: "
+              f"{len(ms)} in {elapsed:.1f}s ({len(ms) / elapsed:.0f}/s), {len(errors)} errors; "
+              f"p50 {_percentile(ms, 0.5):.1f} ms, p90 {_percentile(ms, 0.9):.1f} ms, "
+              f"p99 {_percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms "
+              f"(target >= 100/s, p99 <= 150 ms)")  # fmt: skip
+        if errors:
+            print(f"  first errors: {errors[:3]}")
+        print(f"loadavg after submissions: {_loadavg()}")
+
+        database = Database(urls["workflow"])
+        async with database.sessionmaker() as session:
+            rows = (await session.execute(
+                select(Task.id, Task.department_org_id).where(Task.state == "open")
+                .limit(args.actions))).all()  # fmt: skip
+        tokens = {d: _token(key, sub=f"officer-{d}", roles=["officer"], org=d, acr="3")
+                  for d in DEPARTMENTS}  # fmt: skip
+        work = [(tokens[department], task_id) for task_id, department in rows]
+        actor = context.Process(target=_actions, args=(base, work, queue))
+        actor.start()
+        latencies, errors, elapsed = await asyncio.to_thread(queue.get)
+        actor.join()
+        ms = [v * 1000 for v in latencies]
+        print(f"officer actions (accept), 32 connections: {len(ms)} in {elapsed:.1f}s "
+              f"({len(ms) / elapsed:.0f}/s), {len(errors)} errors; p50 {_percentile(ms, 0.5):.1f} "
+              f"ms, p99 {_percentile(ms, 0.99):.1f} ms (target >= 300/s)")  # fmt: skip
+        if errors:
+            print(f"  first errors: {errors[:3]}")
+        print(f"loadavg after actions: {_loadavg()}")
+        async with database.sessionmaker() as session:
+            applications = await session.scalar(select(func.count()).select_from(Application))
+            started = await session.scalar(select(func.count()).select_from(Application)
+                                           .where(Application.status == "in_progress"))  # fmt: skip
+        await database.dispose()
+        print(f"workflow holds {applications} applications, {started} in progress")
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        await runner.cleanup()
+
+
+async def main(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench-workflow-"))
+    database_url = args.database_url or os.environ.get("PINGTAI_TEST_POSTGRES_URL", "")
+    scratch: list[str] = []
+    if database_url and not args.sqlite:
+        urls = {}
+        for part in ("exchange", "workflow"):
+            name = f"pingtai_bench_{part}_{uuid.uuid4().hex[:8]}"
+            await _postgres_admin(database_url, f'CREATE DATABASE "{name}"')
+            scratch.append(name)
+            urls[part] = make_url(database_url).set(database=name).render_as_string(
+                hide_password=False)  # fmt: skip
+        backend = "PostgreSQL (asyncpg)"
+    else:
+        urls = {part: f"sqlite+aiosqlite:///{folder / f'{part}.db'}"
+                for part in ("exchange", "workflow")}  # fmt: skip
+        backend = "SQLite (WAL)"
+    try:
+        await run(args, folder=folder, urls=urls, backend=backend)
+    except BaseException:
+        for log in folder.glob("*.log"):
+            print(
+                f"--- {log.name}: {log.read_text()[-int(os.environ.get('BENCH_LOG_TAIL', 1500)) :]}"
+            )
+        raise
+    finally:
+        for name in scratch:
+            await _postgres_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--actions", type=int, default=2000)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--log-level", default="WARNING", help="the servers' log level")
+    parser.add_argument(
+        "--stub-exchange", action="store_true",
+        help="answer exchange's batch queries from a stub in this process (workflow alone)",
+    )  # fmt: skip
+    parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is set")
+    asyncio.run(main(parser.parse_args()))
