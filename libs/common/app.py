@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from starlette.types import ASGIApp
 
 from libs.common.auth import close_token_verifier
 from libs.common.auth.revocations import revocation_broadcast
@@ -18,7 +19,12 @@ from libs.common.events import EventBus
 from libs.common.health import ReadinessCheck, health_router
 from libs.common.middleware import RequestContextMiddleware
 from libs.common.settings import PartSettings
-from libs.common.telemetry import configure_logging, configure_tracing
+from libs.common.telemetry import (
+    RequestTracing,
+    configure_logging,
+    configure_tracing,
+    records_spans,
+)
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -77,6 +83,9 @@ def create_service_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Requests are traced by OpenTelemetry's FastAPI instrumentation (see _instrument);
+        # FastAPI's own telemetry would only look for it on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.part = part
     app.state.settings = settings
@@ -108,11 +117,34 @@ def create_service_app(
         # Behind the gateway, its X-Forwarded-Prefix is the part's public root (docs, OpenAPI).
         forwarded_prefix=behind_gateway,
     )
+    _instrument(app, database, configure_process=configure_process)
+    return app
+
+
+_UNTRACED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def _instrument(app: FastAPI, database: Database, *, configure_process: bool) -> None:
+    """OpenTelemetry spans for requests (and SQL) while they are recorded; only the trace
+    context otherwise (``libs.common.telemetry.RequestTracing``)."""
+    build_plain = app.build_middleware_stack
     # One server span per request; spans for each ASGI message would cost every request twice.
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+        app,
+        excluded_urls=",".join(p.lstrip("/") for p in _UNTRACED_PATHS),
+        exclude_spans=["receive", "send"],
     )
-    if configure_process:
-        # The instrumentor patches one engine per process: the part's own.
+    build_traced = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return RequestTracing(
+            traced=build_traced(),
+            plain=build_plain(),
+            excluded_paths=frozenset(_UNTRACED_PATHS),
+        )
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+    if configure_process and records_spans():
+        # The instrumentor patches one engine per process: the part's own. Its listeners run
+        # around every statement, so they are installed only when spans are recorded.
         SQLAlchemyInstrumentor().instrument(engine=database.engine.sync_engine)
-    return app

@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, case, delete, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog.items.models import ServiceItem, ServiceItemTerm, ServiceItemVersion
@@ -58,15 +69,25 @@ def add_all(session: AsyncSession, entities: Sequence[ServiceItemTerm]) -> None:
     session.add_all(entities)
 
 
+def _public_read() -> Select[Any]:
+    i, v = ServiceItem, ServiceItemVersion
+    return (
+        select(i.owner_org_id, i.status, i.retired_at, i.created_at, i.updated_at, v.public_body)
+        .outerjoin(v, and_(v.item_id == i.id, v.version == i.published_version))
+        .where(i.id == bindparam("item_id"))
+    )
+
+
+# Built once: the hottest read of the catalog; building and keying a select costs more than
+# SQLite takes to answer it.
+_PUBLIC_READ = _public_read()
+
+
 async def get_public(session: AsyncSession, *, item_id: str) -> Row[Any] | None:
     """In one query, what a public read of an item needs: its owner and state, and its latest
     published version's stored public body (all NULL when it has no published version)."""
-    i, v = ServiceItem, ServiceItemVersion
-    result = await session.execute(
-        select(i.owner_org_id, i.status, i.retired_at, i.created_at, i.updated_at, v.public_body)
-        .outerjoin(v, and_(v.item_id == i.id, v.version == i.published_version))
-        .where(i.id == item_id)
-    )
+    connection = await session.connection()
+    result = await connection.execute(_PUBLIC_READ, {"item_id": item_id})
     return result.first()
 
 
@@ -108,6 +129,22 @@ def _rank(keyword: str) -> ColumnElement[int]:
     return case((ServiceItemVersion.name_search.contains(keyword, autoescape=True), 0), else_=1)
 
 
+# What a search result needs of a version (and name_search, for the relevance cursor).
+SUMMARY_COLUMNS = (
+    ServiceItemVersion.item_id,
+    ServiceItemVersion.version,
+    ServiceItemVersion.code,
+    ServiceItemVersion.name,
+    ServiceItemVersion.name_search,
+    ServiceItemVersion.kind,
+    ServiceItemVersion.owner_org_id,
+    ServiceItemVersion.region_code,
+    ServiceItemVersion.for_individuals,
+    ServiceItemVersion.for_enterprises,
+    ServiceItemVersion.max_visits,
+)
+
+
 async def search_published(
     session: AsyncSession,
     *,
@@ -115,14 +152,15 @@ async def search_published(
     sort: str,
     after: list[Any] | None,
     limit: int,
-) -> Sequence[ServiceItemVersion]:
-    """Listed versions matching every filter, in ``sort`` order, after the cursor position.
+) -> Sequence[Row[Any]]:
+    """Listed versions matching every filter, in ``sort`` order, after the cursor position:
+    the columns a search result shows (``SUMMARY_COLUMNS``), not the stored snapshot and body.
 
     The cursor position is ``[rank, code]`` for relevance, ``[name, code]`` for name and
     ``[code]`` for code.
     """
     v = ServiceItemVersion
-    statement = select(v).where(v.listed.is_(True)).limit(limit)
+    statement = select(*SUMMARY_COLUMNS).where(v.listed.is_(True)).limit(limit)
     # With a keyword, one term's rows (already in relevance order, carrying copies of the
     # filtered columns) drive the query, so it reads only matching items and no sort is needed
     # for a keyword of one or two characters; a longer keyword is checked with LIKE on the few.
@@ -173,7 +211,7 @@ async def search_published(
         if after is not None:
             statement = statement.where(v.code > after[0])
     result = await session.execute(statement)
-    return result.scalars().all()
+    return result.all()
 
 
 async def search_drafts(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, Role
@@ -399,8 +400,8 @@ def version_view(version: ServiceItemVersion) -> ItemVersion:
     )
 
 
-def summary(version: ServiceItemVersion) -> ItemSummary:
-    """A search result."""
+def summary(version: Row[Any]) -> ItemSummary:
+    """A search result, from a row of ``items_repository.SUMMARY_COLUMNS``."""
     types = [t for t, on in (("individual", version.for_individuals),
                              ("enterprise", version.for_enterprises)) if on]  # fmt: skip
     return ItemSummary(
@@ -436,7 +437,7 @@ def search_filters(
 
 async def search(
     *, session: AsyncSession, filters: ItemFilters, sort: str, after: Any, limit: int
-) -> tuple[Sequence[ServiceItemVersion], list[Any] | None]:
+) -> tuple[Sequence[Row[Any]], list[Any] | None]:
     """Published items matching ``filters``; returns the page and the next cursor position."""
     if sort == "relevance" and not filters.keyword:
         sort = "code"
