@@ -13,6 +13,7 @@ from pingtai.demo.catalog_datasets import seed_catalog_datasets
 from pingtai.demo.catalog_items import seed_catalog_items
 from pingtai.demo.exchange_records import seed_exchange_records
 from pingtai.demo.identity import seed_identity
+from pingtai.demo.workflow import seed_workflow
 
 Say = Callable[[str], None]
 
@@ -37,6 +38,7 @@ DEMO_STEPS: tuple[SeedStep, ...] = (
     SeedStep("catalog", "datasets of the data-resource catalogue", seed_catalog_datasets),
     SeedStep("catalog", "service items and one-thing bundles", seed_catalog_items),
     SeedStep("exchange", "records of the hosted datasets", seed_exchange_records),
+    SeedStep("workflow", "its client, and applications in every state", seed_workflow),
 )
 
 
