@@ -35,8 +35,9 @@ def score(
         for weighted in dimension.indicators:
             value = values.get(weighted.indicator)
             s = indicator_score(value, target=weighted.target, floor=weighted.floor)
+            # Built without validation: every value here is computed, not received.
             parts.append(
-                IndicatorScore(
+                IndicatorScore.model_construct(
                     dimension=dimension.key, indicator=weighted.indicator, value=value,
                     score=s, weight=weighted.weight, contribution=0.0,
                 )

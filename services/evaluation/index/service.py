@@ -126,7 +126,7 @@ async def ranking(
         )
         composite, dimensions, parts = scoring.score(chosen, values)
         cards.append(
-            ScoreCard(
+            ScoreCard.model_construct(
                 rank=None, scope_kind=scope_kind, scope_id=scope_id, name=names.get(scope_id),
                 composite=composite, dimensions=dimensions, contributions=parts,
             )

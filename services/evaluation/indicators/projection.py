@@ -431,36 +431,28 @@ async def _referencing(session: AsyncSession, stale: list[tuple[str, str, int]])
 
 
 async def load_resolver(session: AsyncSession, facts: Iterable[Mapping[str, Any]]) -> Resolver:
-    """The item and bundle versions the facts refer to."""
+    """The item and bundle versions the facts refer to (every version of those ids)."""
     resolver = Resolver()
     facts = list(facts)
-    bundle_keys = {
-        (f["bundle_id"], f["bundle_version"])
-        for f in facts
-        if f.get("bundle_id") and f.get("bundle_version") is not None
-    }
-    for chunk in _chunks(sorted(bundle_keys)):
-        conditions = [and_(BUNDLES.c.bundle_id == b, BUNDLES.c.version == v) for b, v in chunk]
-        for row in (await session.execute(select(BUNDLES).where(or_(*conditions)))).mappings():
+    bundle_ids = sorted({f["bundle_id"] for f in facts if f.get("bundle_id")})
+    for chunk in _chunks(bundle_ids):
+        found = await session.execute(select(BUNDLES).where(BUNDLES.c.bundle_id.in_(chunk)))
+        for row in found.mappings():
             resolver.bundles[(row["bundle_id"], row["version"])] = (
                 row["owner_org_id"],
                 [(i["item_id"], i["version"]) for i in row["items"]],
             )
-    item_keys: set[tuple[str, int]] = set()
+    item_ids: set[str] = set()
     for fact in facts:
         if fact.get("item_versions"):
-            item_keys |= {
-                (i["item_id"], i["version"])
-                for i in fact["item_versions"]
-                if i.get("version") is not None
-            }
-        elif fact.get("item_id") and fact.get("item_version") is not None:
-            item_keys.add((fact["item_id"], fact["item_version"]))
-    for owner_and_items in resolver.bundles.values():
-        item_keys |= set(owner_and_items[1])
-    for chunk in _chunks(sorted(item_keys)):
-        conditions = [and_(ITEMS.c.item_id == i, ITEMS.c.version == v) for i, v in chunk]
-        for row in (await session.execute(select(ITEMS).where(or_(*conditions)))).mappings():
+            item_ids |= {i["item_id"] for i in fact["item_versions"]}
+        elif fact.get("item_id"):
+            item_ids.add(fact["item_id"])
+    for _, bundle_items in resolver.bundles.values():
+        item_ids |= {i for i, _ in bundle_items}
+    for chunk in _chunks(sorted(item_ids)):
+        found = await session.execute(select(ITEMS).where(ITEMS.c.item_id.in_(chunk)))
+        for row in found.mappings():
             resolver.items[(row["item_id"], row["version"])] = ItemInfo(
                 item_id=row["item_id"],
                 owner_org_id=row["owner_org_id"],
