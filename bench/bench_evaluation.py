@@ -158,8 +158,14 @@ def applications(
         branches = [owner] + ([rng.choice(departments)] if rng.random() < 0.5 else [])
         finished = submitted + timedelta(hours=rng.randrange(1, 24 * 12))
         for department in branches:
-            task = {"task_id": uuid.uuid4().hex, "application_id": app, "item_id": item,
-                    "department_org_id": department, "role": "officer", "step": "approve"}  # fmt: skip
+            task = {
+                "task_id": uuid.uuid4().hex,
+                "application_id": app,
+                "item_id": item,
+                "department_org_id": department,
+                "role": "officer",
+                "step": "approve",
+            }
             events.append(_event("workflow.task.created", {**task, "state": "open"}, started, app))
             events.append(
                 _event(
