@@ -11,6 +11,7 @@ import httpx
 
 from pingtai.demo.catalog_datasets import seed_catalog_datasets
 from pingtai.demo.catalog_items import seed_catalog_items
+from pingtai.demo.evaluation import seed_evaluation
 from pingtai.demo.exchange_records import seed_exchange_records
 from pingtai.demo.identity import seed_identity
 from pingtai.demo.workflow import seed_workflow
@@ -39,6 +40,7 @@ DEMO_STEPS: tuple[SeedStep, ...] = (
     SeedStep("catalog", "service items and one-thing bundles", seed_catalog_items),
     SeedStep("exchange", "records of the hosted datasets", seed_exchange_records),
     SeedStep("workflow", "its client, and applications in every state", seed_workflow),
+    SeedStep("evaluation", "the indicator system, reviews and a rectified case", seed_evaluation),
 )
 
 
