@@ -119,9 +119,11 @@ class GatewaySettings(PartSettings):
     route_policies: dict[str, RoutePolicy] = Field(default_factory=dict)
 
     # Rate limits without an API key (a key's come from its plan): per client IP, per token
-    # subject; requests per minute, 0 turns the limit off.
+    # subject; requests per minute, 0 turns the limit off. Off for tokens by default: the
+    # platform's own services call each other through the gateway with their tokens, and a
+    # third party's system is limited by its key's plan; a route may set its own.
     anonymous_per_minute: int = Field(default=600, ge=0)
-    token_per_minute: int = Field(default=6000, ge=0)
+    token_per_minute: int = Field(default=0, ge=0)
     # Counters shared by every replica live in a NATS JetStream counter stream; each replica
     # leases slices of at most this many requests so most requests never leave the process.
     limits_max_lease: int = Field(default=50, ge=1, le=10_000)
@@ -142,7 +144,7 @@ class GatewaySettings(PartSettings):
         if unknown_timeouts:
             raise ValueError(f"unknown part(s) in upstream_read_timeouts_s: {unknown_timeouts}")
         for prefix in self.route_policies:
-            if prefix and not prefix.startswith("/") or prefix.endswith("/"):
+            if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
                 raise ValueError(
                     f"a route policy's prefix starts with '/' and has no trailing '/': {prefix!r}"
                 )

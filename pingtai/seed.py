@@ -13,6 +13,7 @@ from pingtai.demo.catalog_datasets import seed_catalog_datasets
 from pingtai.demo.catalog_items import seed_catalog_items
 from pingtai.demo.evaluation import seed_evaluation
 from pingtai.demo.exchange_records import seed_exchange_records
+from pingtai.demo.gateway import seed_gateway
 from pingtai.demo.identity import seed_identity
 from pingtai.demo.workflow import seed_workflow
 
@@ -38,6 +39,7 @@ DEMO_STEPS: tuple[SeedStep, ...] = (
     SeedStep("identity", "departments, enterprises, people and roles", seed_identity),
     SeedStep("catalog", "datasets of the data-resource catalogue", seed_catalog_datasets),
     SeedStep("catalog", "service items and one-thing bundles", seed_catalog_items),
+    SeedStep("gateway", "plans and a demo developer application with its key", seed_gateway),
     SeedStep("exchange", "records of the hosted datasets", seed_exchange_records),
     SeedStep("workflow", "its client, and applications in every state", seed_workflow),
     SeedStep("evaluation", "the indicator system, reviews and a rectified case", seed_evaluation),

@@ -10,6 +10,7 @@ verify the token again (defence in depth); the gateway only stops what it can te
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from prometheus_client import Counter
@@ -79,6 +80,8 @@ class EdgeGuard:
         self.keys = keys
         self.limiter = limiter
         self.usage = usage
+        # Children of GATEWAY_REQUESTS by labels: labels() costs more than the increment.
+        self._counters: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route: Route = scope["route"]
@@ -113,9 +116,12 @@ class EdgeGuard:
             self._count(route, grant, status)
 
     def _count(self, route: Route, grant: KeyGrant | None, status: int) -> None:
-        GATEWAY_REQUESTS.labels(
-            route.path, grant.application_id if grant else "-", str(status)
-        ).inc()
+        labels = (route.path, grant.application_id if grant else "-", status)
+        counter = self._counters.get(labels)
+        if counter is None:
+            counter = GATEWAY_REQUESTS.labels(labels[0], labels[1], str(status))
+            self._counters[labels] = counter
+        counter.inc()
         if grant is not None:
             self.usage.record(grant.key_id, grant.application_id, status)
 

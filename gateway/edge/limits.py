@@ -12,9 +12,10 @@ exact.
 Accuracy: the shared total never exceeds the quantity, so all replicas together never admit more
 than the limit in a window. They may admit slightly fewer: tokens leased by one replica and not
 spent by the end of the window are lost to the others (at most the last slices, a few requests per
-replica). Fixed windows let a client spend a whole budget at the end of one window and another at
-the start of the next. While the shared counters are unreachable each replica counts alone in
-memory (the limit holds per replica), and says so in its log.
+replica). Longer windows (a day) lease slices up to ten times larger. Fixed windows let a client
+spend a whole budget at the end of one window and another at the start of the next. While the
+shared counters are unreachable each replica counts alone in memory (the limit holds per replica),
+and says so in its log.
 """
 
 from __future__ import annotations
@@ -135,7 +136,10 @@ class Limiter:
 
     def _slice(self, limit: Limit, lease: _Lease) -> int:
         left = limit.quantity - lease.shared
-        return max(1, min(self.max_lease, left // 8))
+        # Longer windows take bigger slices (a day's quota: ten times a minute's); near the
+        # end of the budget every window's slices shrink to one.
+        cap = self.max_lease * (10 if limit.window_s > 60 else 1)
+        return max(1, min(cap, left // 8))
 
     async def _take(self, name: str, limit: Limit, lease: _Lease) -> None:
         try:

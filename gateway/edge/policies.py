@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from gateway.edge.limits import Decision, Limit, counter_name
@@ -35,15 +36,23 @@ def ip_counter(address: str) -> str:
     return counter_name("ip", address)
 
 
+@functools.lru_cache(maxsize=4096)
+def _policy_field(limits: tuple[Limit, ...]) -> bytes:
+    return ", ".join(f'"{x.policy}";q={x.quantity};w={x.window_s}' for x in limits).encode()
+
+
 def ratelimit_headers(decisions: Sequence[Decision]) -> list[tuple[bytes, bytes]]:
     """``RateLimit-Policy`` (every limit applied) and ``RateLimit`` (the closest to running out),
     as in draft-ietf-httpapi-ratelimit-headers (structured fields: q quota, w window seconds,
     r remaining, t seconds to reset)."""
     if not decisions:
         return []
-    policies = ", ".join(
-        f'"{d.limit.policy}";q={d.limit.quantity};w={d.limit.window_s}' for d in decisions
-    )
-    tightest = min(decisions, key=lambda d: (d.allowed, d.remaining))
+    tightest = decisions[0]
+    for decision in decisions[1:]:
+        if (decision.allowed, decision.remaining) < (tightest.allowed, tightest.remaining):
+            tightest = decision
     current = f'"{tightest.limit.policy}";r={tightest.remaining};t={tightest.reset_s}'
-    return [(b"ratelimit-policy", policies.encode()), (b"ratelimit", current.encode())]
+    return [
+        (b"ratelimit-policy", _policy_field(tuple(d.limit for d in decisions))),
+        (b"ratelimit", current.encode()),
+    ]

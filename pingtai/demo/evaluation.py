@@ -50,8 +50,9 @@ async def _store_indicator_system(client: httpx.AsyncClient) -> bool:
 
 async def _review(
     http: httpx.AsyncClient, headers: dict[str, str], application_id: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """Submit a review, waiting until evaluation has learnt the application from workflow."""
+) -> tuple[dict[str, Any], bool]:
+    """Submit a review, waiting until evaluation has learnt the application from workflow;
+    (the review, whether this call made it)."""
     answer = None
     for attempt in range(40):
         answer = await http.post(
@@ -66,7 +67,7 @@ async def _review(
         await asyncio.sleep(min(0.25 * (attempt + 1), 2.0))
     assert answer is not None
     found: dict[str, Any] = (await _expect(answer, 200, 201)).json()
-    return found
+    return found, answer.status_code == 201
 
 
 async def seed_evaluation(client: httpx.AsyncClient, say: Say) -> int:
@@ -85,10 +86,10 @@ async def seed_evaluation(client: httpx.AsyncClient, say: Say) -> int:
             if not finished:
                 say(f"    no {status} application of demo person {suffix}: skipped")
                 continue
-            review = await _review(
+            review, created = await _review(
                 http, headers, finished[0]["id"], {**ratings, "comment": comment}
             )
-            made += 1
+            made += int(created)
             for case_id in review["case_ids"]:
                 made += await _answer(client, http, case_id, organisations)
     say(f"    indicator system and {made} review(s), case(s) and replies")

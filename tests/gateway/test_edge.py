@@ -168,3 +168,20 @@ async def test_access_log_and_metrics_name_the_application(
             f'pingtai_gateway_requests_total{{app="{app_id}",route="/api/catalog/*",status="200"}}'
             in text
         )
+
+
+async def test_a_route_limits_each_token_subject(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    policies = {"/api/catalog": {"token_per_minute": 3}}
+    async with platform(route_policies=policies) as p:
+        first = ISSUER_KEYS.headers(sub="system-a")
+        again = ISSUER_KEYS.headers(sub="system-a")  # another token, the same subject
+        other = ISSUER_KEYS.headers(sub="system-b")
+        url = f"{p.url}/api/catalog/v1/items"
+        statuses = [(await call(client, "GET", url, headers=h))[0].status
+                    for h in (first, again, first, again)]  # fmt: skip
+        assert statuses == [200, 200, 200, 429]
+        response, _ = await call(client, "GET", url, headers=other)
+        assert response.status == 200
+        assert response.headers["RateLimit-Policy"] == '"minute";q=3;w=60'

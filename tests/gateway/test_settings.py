@@ -63,3 +63,38 @@ def test_a_bad_port_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("PINGTAI_WORKFLOW_PORT", "eighty")
     with pytest.raises(ValidationError, match="PINGTAI_WORKFLOW_PORT"):
         GatewaySettings()
+
+
+def test_route_policies_are_checked_and_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.routes import RouteTable, default_routes, with_policies
+
+    monkeypatch.setenv(
+        "PINGTAI_GATEWAY_ROUTE_POLICIES",
+        '{"/api/exchange": {"auth": "token"}, "/api/exchange/v1/open": {"auth": "anonymous"},'
+        ' "": {"cors_origins": ["https://portal.example"]}}',
+    )
+    settings = GatewaySettings()
+    table = RouteTable(with_policies(default_routes(), settings.route_policies))
+    assert table.match("/api/exchange/v1/grants").policy.auth == "token"
+    open_route = table.match("/api/exchange/v1/open/x")
+    assert (open_route.policy.auth, open_route.target, open_route.mount) == (
+        "anonymous",
+        "exchange",
+        "/api/exchange",
+    )
+    assert table.match("/").policy.cors_origins == ("https://portal.example",)
+    for bad in ('{"/api/exchange/": {}}', '{"api": {}}', '{"/api/x": {"auth": "maybe"}}',
+                '{"/api/exchange": {"limit": 1}}'):  # fmt: skip
+        monkeypatch.setenv("PINGTAI_GATEWAY_ROUTE_POLICIES", bad)
+        with pytest.raises(ValidationError):
+            GatewaySettings()
+    monkeypatch.setenv("PINGTAI_GATEWAY_ROUTE_POLICIES", '{"/v1/plans": {"auth": "token"}}')
+    with pytest.raises(ValueError, match="not under a forwarded route"):
+        with_policies(default_routes(), GatewaySettings().route_policies)
+
+
+def test_the_gateway_reads_identity_s_keys_directly() -> None:
+    settings = GatewaySettings(identity_url="http://identity:8001")
+    assert settings.auth_jwks_url == "http://identity:8001/.well-known/jwks.json"
+    explicit = GatewaySettings(auth_jwks_url="https://keys.example/jwks.json")
+    assert explicit.auth_jwks_url == "https://keys.example/jwks.json"

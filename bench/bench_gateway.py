@@ -1,0 +1,339 @@
+"""Benchmark: the gateway's overhead against talking to a part directly and through nginx.
+
+One uvicorn process (uvloop, httptools, no access log) serves a trivial JSON endpoint. wrk
+measures it four ways, in alternating rounds so that other load on the shared machine falls on
+every row alike:
+
+- direct: wrk -> uvicorn;
+- nginx: wrk -> nginx (one worker, upstream keep-alive) -> uvicorn, the reference proxy;
+- gateway: wrk -> ``python -m gateway`` (one process, as ``pingtai serve gateway``, INFO access log
+  to a file) -> uvicorn, anonymous calls with no rate limit;
+- gateway + key: the same gateway, each request carrying an X-API-Key on a plan whose per-minute
+  and daily limits are counted in NATS JetStream (leases), so key checking and rate limiting are on.
+
+Throughput at 64 connections (``wrk -t2 -c64``), median latency at one connection
+(``wrk -t1 -c1 --latency``). Then the service-to-service client question: httpx (tuned) against
+aiohttp's client, each in one process, 64 requests in flight and one at a time, against the same
+uvicorn. Setup: ``apt-get install -y wrk nginx-light`` (or nginx). Run:
+
+    .venv/bin/python bench/bench_gateway.py            # --duration 10 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pingtai.natsserver import NatsServer, free_port  # noqa: E402
+
+# A trivial JSON endpoint on FastAPI, as every part is built (the figures the issue plans with);
+# --upstream asgi serves the same body from a bare ASGI callable (a much faster upstream).
+UPSTREAM_APP = """
+from fastapi import FastAPI
+
+api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@api.get("/v1/items")
+async def items() -> dict:
+    return {"ok": True, "items": [1, 2, 3]}
+
+
+async def asgi(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b'{"ok":true,"items":[1,2,3]}'
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  upstream part {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location /api/catalog/ {{
+      proxy_pass http://part/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }}
+  }}
+}}
+"""
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status < 500:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer")
+
+
+def wrk(url: str, *, connections: int, duration: int, headers: dict[str, str]) -> dict[str, float]:
+    """Requests/s and the median latency (ms) wrk reports."""
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    match = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    assert match is not None, out
+    value, unit = float(match.group(1)), match.group(2)
+    p50 = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} non-2xx answers\n{out}")
+    return {"rps": rps, "p50_ms": p50}
+
+
+async def seed_key(database_url: str, secret_key: str) -> str:
+    """A plan with limits far above the run, an application and a key, written directly."""
+    from gateway.applications import service as applications_service
+    from gateway.applications.keys import KeyHasher
+    from gateway.applications.schemas import ApiKeyCreate, ApplicationCreate
+    from gateway.plans import service as plans_service
+    from gateway.plans.schemas import PlanCreate
+    from libs.common.auth import Principal, Role
+    from libs.common.database import Database
+
+    admin = Principal(
+        sub="bench", client_id="bench", org="bench-org", roles=frozenset({Role.PLATFORM_ADMIN}),
+        acr=0, scopes=frozenset(), jti="bench", expires_at=datetime.now(UTC),
+    )  # fmt: skip
+    database = Database(database_url)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            plan = await plans_service.create(
+                session=session,
+                principal=admin,
+                draft=PlanCreate(
+                    code="bench",
+                    name="bench",
+                    requests_per_minute=1_000_000,
+                    requests_per_day=1_000_000_000,
+                ),  # fmt: skip
+            )
+            application = await applications_service.create(
+                session=session, principal=admin, draft=ApplicationCreate(name="bench")
+            )
+            _, key = await applications_service.issue_key(
+                session=session,
+                principal=admin,
+                application_id=application.id,
+                draft=ApiKeyCreate(plan_id=plan.id),
+                hasher=KeyHasher(secret_key),
+                env="development",
+            )
+    finally:
+        await database.dispose()
+    return key
+
+
+async def client_bench(url: str, duration: float) -> dict[str, dict[str, float]]:
+    """httpx (tuned) and aiohttp as a part's outgoing client: 64 in flight, then 1."""
+    import aiohttp
+    import httpx
+
+    async def run(get: Any, in_flight: int) -> tuple[float, float]:
+        latencies: list[float] = []
+        deadline = time.perf_counter() + duration
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                await get()
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return len(latencies) / (time.perf_counter() - started), statistics.median(latencies)
+
+    results: dict[str, dict[str, float]] = {}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=4)
+    async with httpx.AsyncClient(limits=limits, timeout=10, http2=False, trust_env=False) as hx:
+
+        async def hx_get() -> None:
+            response = await hx.get(url)
+            response.read()
+
+        rps, _ = await run(hx_get, 64)
+        _, p50 = await run(hx_get, 1)
+        results["httpx (tuned)"] = {"rps": rps, "p50_ms": p50 * 1000}
+    connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=4)
+    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+
+        async def aio_get() -> None:
+            async with session.get(url) as response:
+                await response.read()
+
+        rps, _ = await run(aio_get, 64)
+        _, p50 = await run(aio_get, 1)
+        results["aiohttp"] = {"rps": rps, "p50_ms": p50 * 1000}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating rounds")
+    parser.add_argument(
+        "--upstream", choices=["api", "asgi"], default="api", help="FastAPI or bare ASGI part"
+    )
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"{tool} is missing: apt-get install -y wrk nginx-light")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    python = sys.executable
+    processes: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        work = Path(tmp)
+        print(f"loadavg before: {loadavg()}  cores: {os.cpu_count()}  upstream: {args.upstream}")
+        try:
+            (work / "upstream_app.py").write_text(UPSTREAM_APP)
+            upstream = free_port()
+            processes.append(subprocess.Popen(
+                [python, "-m", "uvicorn", f"upstream_app:{args.upstream}", "--host", "127.0.0.1",
+                 "--port", str(upstream), "--no-access-log", "--loop", "uvloop",
+                 "--http", "httptools", "--log-level", "warning"],
+                cwd=work,
+            ))  # fmt: skip
+            nginx_port = free_port()
+            for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+                (work / sub).mkdir()
+            conf = work / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(dir=work, upstream=upstream, port=nginx_port))
+            processes.append(subprocess.Popen([nginx, "-c", str(conf), "-p", str(work)]))
+            nats = NatsServer(work / "nats")
+            nats.start()
+            database_url = f"sqlite+aiosqlite:///{work / 'gateway.db'}"
+            from libs.common.migrations import migrate
+
+            migrate("gateway", database_url)
+            secret = "bench-secret-0123456789abcdef0123456789"
+            key = asyncio.run(seed_key(database_url, secret))
+            gateway_port = free_port()
+            env = {
+                **os.environ,
+                "PINGTAI_ENV": "development",
+                "PINGTAI_SECRET_KEY": secret,
+                "PINGTAI_NATS_URL": nats.url,
+                "PINGTAI_GATEWAY_PORT": str(gateway_port),
+                "PINGTAI_GATEWAY_DATABASE_URL": database_url,
+                "PINGTAI_GATEWAY_CATALOG_URL": f"http://127.0.0.1:{upstream}",
+                "PINGTAI_GATEWAY_ANONYMOUS_PER_MINUTE": "0",
+            }
+            log = (work / "gateway.log").open("wb")
+            processes.append(subprocess.Popen(
+                [python, "-m", "gateway"], env=env, stdout=log, stderr=subprocess.STDOUT
+            ))  # fmt: skip
+            direct = f"http://127.0.0.1:{upstream}/v1/items"
+            targets = {
+                "direct": (direct, {}),
+                "nginx": (f"http://127.0.0.1:{nginx_port}/api/catalog/v1/items", {}),
+                "gateway": (f"http://127.0.0.1:{gateway_port}/api/catalog/v1/items", {}),
+                "gateway + key + limits": (
+                    f"http://127.0.0.1:{gateway_port}/api/catalog/v1/items",
+                    {"X-API-Key": key},
+                ),
+            }
+            wait_http(direct)
+            wait_http(targets["nginx"][0])
+            wait_http(f"http://127.0.0.1:{gateway_port}/readyz")
+            for url, headers in targets.values():  # warm up pools, caches and leases
+                wrk(url, connections=8, duration=2, headers=headers)
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            latency: dict[str, list[float]] = {name: [] for name in targets}
+            for round_ in range(args.repeat):
+                for name, (url, headers) in targets.items():
+                    result = wrk(url, connections=64, duration=args.duration, headers=headers)
+                    runs[name].append(result)
+                    single = wrk(url, connections=1, duration=max(3, args.duration // 2),
+                                 headers=headers)  # fmt: skip
+                    latency[name].append(single["p50_ms"])
+                    print(f"round {round_ + 1} {name:24s} {result['rps']:8.0f} req/s  "
+                          f"p50@64c {result['p50_ms']:.2f} ms  p50@1c {single['p50_ms']:.3f} ms  "
+                          f"loadavg {loadavg()}")  # fmt: skip
+            summary = {
+                name: {
+                    "rps": statistics.median(r["rps"] for r in runs[name]),
+                    "rps_runs": [round(r["rps"]) for r in runs[name]],
+                    "p50_1c_ms": statistics.median(latency[name]),
+                }
+                for name in targets
+            }
+            print()
+            print(f"{'':26s}{'req/s (median)':>16s}  {'runs':>22s}  {'p50 @1 conn':>12s}")
+            for name, row in summary.items():
+                print(f"{name:26s}{row['rps']:16.0f}  {str(row['rps_runs']):>22s}  "
+                      f"{row['p50_1c_ms']:10.3f} ms")  # fmt: skip
+            g, n, k, d = (summary[x] for x in ("gateway", "nginx", "gateway + key + limits",
+                                               "direct"))  # fmt: skip
+            print()
+            print(f"gateway / nginx throughput:        {g['rps'] / n['rps']:.0%}  (target >= 60 %)")
+            added = g["p50_1c_ms"] - d["p50_1c_ms"]
+            print(f"gateway added median at 1 conn:    {added:.3f} ms  (target <= 0.5 ms)")
+            print(f"nginx added median at 1 conn:      {n['p50_1c_ms'] - d['p50_1c_ms']:.3f} ms")
+            print(f"with key + limits / gateway:       {k['rps'] / g['rps']:.0%}  (target >= 90 %)")
+            print()
+            print("service-to-service client, one process, against the same uvicorn:")
+            clients = asyncio.run(client_bench(direct, float(max(3, args.duration // 2))))
+            for name, row in clients.items():
+                print(f"  {name:14s} {row['rps']:8.0f} req/s (64 in flight)  "
+                      f"p50 {row['p50_ms']:.3f} ms (1 in flight)")  # fmt: skip
+            print(f"loadavg after: {loadavg()}")
+            print(json.dumps({"summary": summary, "clients": clients}))
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            if "nats" in locals():
+                nats.kill()
+
+
+if __name__ == "__main__":
+    main()
