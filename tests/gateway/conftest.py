@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -15,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import jwt
 import pytest
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from jwt.algorithms import RSAAlgorithm
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
@@ -34,9 +29,9 @@ from gateway.settings import SERVICE_PARTS, GatewaySettings
 from libs.common.migrations import migrate
 from libs.common.telemetry import configure_tracing
 from pingtai.natsserver import free_port
+from tests.common.auth.conftest import ISSUER, SigningKey, claims, sign
 
 STARTUP_TIMEOUT_S = 10.0
-ISSUER = "https://pingtai.test"
 ECHO_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 GZIPPED = gzip.compress(b"hello, compressed world" * 10)
 
@@ -45,14 +40,10 @@ GZIPPED = gzip.compress(b"hello, compressed world" * 10)
 class Issuer:
     """Signs access tokens; the fake identity part serves its JWKS, as identity does."""
 
-    key: Any = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-    kid: str = "gateway-test-key"
+    key: SigningKey = field(default_factory=lambda: SigningKey.rsa("gateway-test-key"))
 
     def jwks(self) -> dict[str, Any]:
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+        return {"keys": [self.key.jwk()]}
 
     def token(
         self,
@@ -64,24 +55,16 @@ class Issuer:
         acr: str = "1",
     ) -> str:
         """A valid access token; ``acr=""`` makes it a client-credentials token."""
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": ISSUER,
-            "aud": "pingtai",
-            "sub": sub or uuid.uuid4().hex,
-            "client_id": client_id,
-            "roles": roles if roles is not None else ["citizen"],
-            "scope": "openid",
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + 300,
-        }
-        if org is not None:
-            claims["org"] = org
-        if acr:
-            claims["acr"] = acr
-        return jwt.encode(
-            claims, self.key, algorithm="RS256", headers={"kid": self.kid, "typ": "at+jwt"}
+        return sign(
+            self.key,
+            claims(
+                sub=sub or uuid.uuid4().hex,
+                roles=roles if roles is not None else ["citizen"],
+                org=org,
+                client_id=client_id,
+                acr=acr or None,
+                scope="openid",
+            ),
         )
 
     def headers(self, **kwargs: Any) -> dict[str, str]:
