@@ -1,9 +1,11 @@
-"""Grants kept in memory per (organisation, dataset), so a record query reads no grant row.
+"""Grants and datasets kept in memory, so a record query reads neither from the database.
 
-An entry lives ``access_grant_cache_ttl_s`` (2 s by default) and is forgotten at once in this
-process when a grant of its key changes (after the change commits). Other replicas of the
-exchange learn the change when their entry's time is up: a revocation takes effect everywhere
-within that bound. Expiry needs no invalidation: every query compares ``valid_until`` with now.
+A grant is held per (organisation, dataset) for ``access_grant_cache_ttl_s`` (2 s by default)
+and forgotten at once in this process when a grant of its key changes (after the change
+commits). Other replicas of the exchange learn the change when their entry's time is up: a
+revocation takes effect everywhere within that bound. Expiry needs no invalidation: every query
+compares ``valid_until`` with now. A dataset's read copy is held for the same time, so a
+catalogue change (a retirement, new fields) reaches queries within it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from services.exchange.access import repository as access_repository
 from services.exchange.access.models import Grant
+from services.exchange.datasets import ExchangeDataset, get_dataset
 
 MAX_ENTRIES = 100_000
 
@@ -62,11 +65,19 @@ Key = tuple[str, str]
 
 
 class GrantCache:
-    """The latest granted grant (expired or not) of each (requester organisation, dataset)."""
+    """The latest granted grant (expired or not) of each (requester organisation, dataset), and
+    each dataset's read copy (detached from any session; its columns are all loaded)."""
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._entries: dict[Key, tuple[float, GrantSnapshot | None]] = {}
+        self._datasets: dict[str, tuple[float, ExchangeDataset | None]] = {}
+
+    def _keep(self, store: dict[Any, tuple[float, Any]], key: Any, value: Any, now: float) -> None:
+        if self.ttl_s > 0:
+            if len(store) >= MAX_ENTRIES:
+                store.clear()
+            store[key] = (now + self.ttl_s, value)
 
     async def latest(
         self, session: AsyncSession, *, org_id: str, dataset_id: str
@@ -81,11 +92,18 @@ class GrantCache:
             session, requester_org_id=org_id, dataset_id=dataset_id
         )
         snapshot = GrantSnapshot.of(grant) if grant is not None else None
-        if self.ttl_s > 0:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = (now + self.ttl_s, snapshot)
+        self._keep(self._entries, key, snapshot, now)
         return snapshot
+
+    async def dataset(self, session: AsyncSession, dataset_id: str) -> ExchangeDataset | None:
+        """The dataset's read copy, as read at most ``ttl_s`` ago."""
+        now = time.monotonic()
+        held = self._datasets.get(dataset_id)
+        if held is not None and held[0] > now:
+            return held[1]
+        dataset = await get_dataset(session, dataset_id)
+        self._keep(self._datasets, dataset_id, dataset, now)
+        return dataset
 
     def forget(self, org_id: str, dataset_id: str) -> None:
         """Drop what is held for the key."""

@@ -22,7 +22,7 @@ from services.exchange.access.exceptions import AccessRefused
 from services.exchange.access.grants import is_department_caller
 from services.exchange.access.masking import mask_value
 from services.exchange.access.models import utcnow
-from services.exchange.datasets import ExchangeDataset, get_dataset
+from services.exchange.datasets import ExchangeDataset
 from services.exchange.datasets.exceptions import DatasetNotFound
 from services.exchange.datasets.models import DatasetField
 from services.exchange.datasets.service import check_subject_key
@@ -204,7 +204,7 @@ async def query(
             "acting for their organisation, or a client with an organisation."
         )
     org_id = principal.org
-    dataset = await get_dataset(session, dataset_id)
+    dataset = await cache.dataset(session, dataset_id)
     if dataset is None:
         raise DatasetNotFound(f"No dataset {dataset_id}.")
     keys: list[str] = []
@@ -245,6 +245,7 @@ async def query(
         _check_request(dataset, grant, fields)
     except Refusal as refusal:
         asked_fields = list(fields) if fields is not None else list(grant.fields if grant else ())
+        await _release(session)
         receipts = await ledger.append_many(
             [entry(i, "refused", asked_fields, refusal.reason) for i in range(len(keys))]
         )
@@ -309,12 +310,24 @@ async def query(
             continue
         outcome.record, outcome.masked_fields = _mask(record, specs, grant)
         records.append(entry(index, "granted", names, None))
+    await _release(session)
     receipts = await ledger.append_many(records)
     for outcome, receipt in zip(outcomes, receipts, strict=True):
         outcome.ledger_position = receipt.position
     if failure is not None:
         raise failure
     return QueryAnswer(dataset_id=dataset.id, fields=names, outcomes=outcomes)
+
+
+async def _release(session: AsyncSession) -> None:
+    """End the query's read-only unit of work before waiting for the ledger.
+
+    A request waiting for its entry's group commit must not hold a pooled connection meanwhile:
+    under load, waiting requests would hold every connection and the ledger's writer could get
+    none to commit with. Nothing was written, so closing loses nothing; the objects read stay
+    usable (their attributes are loaded), and the request's own commit finds nothing to do.
+    """
+    await session.close()
 
 
 def refused_single(outcome: SubjectOutcome) -> AccessRefused:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
@@ -36,13 +36,23 @@ from services.exchange.access.schemas import (
 )
 from services.exchange.access.subjects import Whose
 from services.exchange.ledger import LedgerDep
-from services.exchange.records import RecordSourceDep
+from services.exchange.records import RecordSource
 
 router = APIRouter()
 
 GrantId = Annotated[str, Path(pattern=ID_PATTERN)]
 ConsentId = Annotated[str, Path(pattern=ID_PATTERN)]
 DatasetId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+
+async def _record_source(request: Request) -> RecordSource:
+    # records' own RecordSourceDep is a plain function, which FastAPI would run in a worker
+    # thread on every query: a thread hop the hot path does not need.
+    source: RecordSource = request.app.state.record_source
+    return source
+
+
+RecordSourceDep = Annotated[RecordSource, Depends(_record_source)]
 WhoseQuery = Annotated[
     Whose | None,
     Query(description="self: the person's own; organisation: the enterprise an agent acts for."),
@@ -184,7 +194,7 @@ async def revoke_grant(
 # --- Queries -----------------------------------------------------------------------------------
 
 
-def _fields_param(
+async def _fields_param(
     fields: Annotated[
         str | None,
         Query(
