@@ -236,8 +236,12 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
     jwks = {"keys": [{**jwk, "kid": "bench", "use": "sig", "alg": "RS256"}]}
+
+    async def serve_jwks(_request: web.Request) -> web.Response:
+        return web.json_response(jwks)
+
     jwks_app = web.Application()
-    jwks_app.router.add_get("/jwks.json", lambda _request: web.json_response(jwks))
+    jwks_app.router.add_get("/jwks.json", serve_jwks)
     jwks_runner = web.AppRunner(jwks_app)
     await jwks_runner.setup()
     jwks_port = free_port()
