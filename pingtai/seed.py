@@ -12,6 +12,7 @@ import httpx
 from pingtai.demo.catalog_datasets import seed_catalog_datasets
 from pingtai.demo.catalog_items import seed_catalog_items
 from pingtai.demo.evaluation import seed_evaluation
+from pingtai.demo.exchange_grants import seed_exchange_grants
 from pingtai.demo.exchange_records import seed_exchange_records
 from pingtai.demo.gateway import seed_gateway
 from pingtai.demo.identity import seed_identity
@@ -41,6 +42,7 @@ DEMO_STEPS: tuple[SeedStep, ...] = (
     SeedStep("catalog", "service items and one-thing bundles", seed_catalog_items),
     SeedStep("gateway", "plans and a demo developer application with its key", seed_gateway),
     SeedStep("exchange", "records of the hosted datasets", seed_exchange_records),
+    SeedStep("exchange", "standing grants for the items' materials", seed_exchange_grants),
     SeedStep("workflow", "its client, and applications in every state", seed_workflow),
     SeedStep("evaluation", "the indicator system, reviews and a rectified case", seed_evaluation),
 )
