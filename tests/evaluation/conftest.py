@@ -23,9 +23,10 @@ from libs.common.events.tables import TABLES
 from libs.common.migrations import migrate
 from services.evaluation.app import create_app
 from services.evaluation.settings import EvaluationSettings
+from tests.common.events.conftest import nats_server
 from tests.identity.conftest import ISSUER, Issuer
 
-__all__ = ["ISSUER", "Issuer", "outbox_events", "outbox_types"]
+__all__ = ["ISSUER", "Issuer", "nats_server", "outbox_events", "outbox_types"]
 
 
 @pytest.fixture(scope="session")

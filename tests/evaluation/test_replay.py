@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,6 @@ from tests.evaluation.conftest import ISSUER
 from tests.evaluation.helpers import RULES, database_of, rows
 
 PARTS = ("identity", "catalog", "workflow", "exchange", "evaluation")
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 async def publish(url: str, events: Sequence[CloudEvent]) -> None:

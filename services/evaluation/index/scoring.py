@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from services.evaluation.index.schemas import IndexSystemDefinition, IndicatorScore
+from services.evaluation.index.schemas import IndexSystemDefinition
 
 Values = Mapping[str, float | None]
 
@@ -19,7 +20,7 @@ def indicator_score(value: float | None, *, target: float, floor: float) -> floa
 
 def score(
     system: IndexSystemDefinition, values: Values
-) -> tuple[float | None, dict[str, float | None], list[IndicatorScore]]:
+) -> tuple[float | None, dict[str, float | None], list[dict[str, Any]]]:
     """(composite, dimension scores, each indicator's part) for one scope's values.
 
     An indicator without a value (no data in the period) leaves its dimension and its weight is
@@ -27,7 +28,7 @@ def score(
     contribution is the points the indicator adds, so the contributions sum to the composite.
     """
     dimensions: dict[str, float | None] = {}
-    parts: list[IndicatorScore] = []
+    parts: list[dict[str, Any]] = []
     # dimension -> [(indicator, score, weight share inside the dimension)]
     inside: dict[str, list[tuple[int, float]]] = {}
     for dimension in system.dimensions:
@@ -35,12 +36,10 @@ def score(
         for weighted in dimension.indicators:
             value = values.get(weighted.indicator)
             s = indicator_score(value, target=weighted.target, floor=weighted.floor)
-            # Built without validation: every value here is computed, not received.
+            # Plain dicts (IndicatorScore's fields): the response validates them once, in bulk.
             parts.append(
-                IndicatorScore.model_construct(
-                    dimension=dimension.key, indicator=weighted.indicator, value=value,
-                    score=s, weight=weighted.weight, contribution=0.0,
-                )
+                {"dimension": dimension.key, "indicator": weighted.indicator, "value": value,
+                 "score": s, "weight": weighted.weight, "contribution": 0.0}
             )  # fmt: skip
             if s is not None:
                 scored.append((len(parts) - 1, weighted.weight, s))
@@ -56,7 +55,6 @@ def score(
         share = dimension.weight / weight_total
         for index, inner in inside[dimension.key]:
             part = parts[index]
-            assert part.score is not None
-            part.contribution = share * inner * part.score
-            composite += part.contribution
+            part["contribution"] = share * inner * part["score"]
+            composite += part["contribution"]
     return composite, dimensions, parts

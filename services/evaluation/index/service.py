@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal
@@ -18,7 +20,6 @@ from services.evaluation.index.schemas import (
     IndexSystemCreate,
     IndexSystemDefinition,
     Ranking,
-    ScoreCard,
 )
 from services.evaluation.indicators import repository as indicators_repository
 from services.evaluation.indicators import service as indicators_service
@@ -119,28 +120,27 @@ async def ranking(
         else {}
     )
     names = await indicators_service.names_for(session, scope_kind, sorted(sums))
-    cards = []
+    cards: list[dict[str, Any]] = []
     for scope_id in sorted(sums):
         values = compute_all(
             sums.get(scope_id, dict.fromkeys(COUNTERS, 0)), period.days, histograms.get(scope_id)
         )
         composite, dimensions, parts = scoring.score(chosen, values)
         cards.append(
-            ScoreCard.model_construct(
-                rank=None, scope_kind=scope_kind, scope_id=scope_id, name=names.get(scope_id),
-                composite=composite, dimensions=dimensions, contributions=parts,
-            )
+            {"rank": None, "scope_kind": scope_kind, "scope_id": scope_id,
+             "name": names.get(scope_id), "composite": composite, "dimensions": dimensions,
+             "contributions": parts}
         )  # fmt: skip
     # Best first; equal scores share a rank (1, 2, 2, 4); ties keep the scope id order.
-    cards.sort(key=lambda c: (c.composite is None, -(c.composite or 0.0), c.scope_id))
+    cards.sort(key=lambda c: (c["composite"] is None, -(c["composite"] or 0.0), c["scope_id"]))
     previous: float | None = None
     for position, card in enumerate(cards, start=1):
-        if card.composite is None:
+        if card["composite"] is None:
             break
-        card.rank = position if card.composite != previous else cards[position - 2].rank
-        previous = card.composite
-    return Ranking(
-        system_version=chosen.version,
-        period=indicators_service.period_view(period),
-        items=cards,
-    )
+        card["rank"] = position if card["composite"] != previous else cards[position - 2]["rank"]
+        previous = card["composite"]
+    # One validation of the whole tree (in pydantic-core) instead of one per object.
+    return Ranking.model_validate(
+        {"system_version": chosen.version,
+         "period": indicators_service.period_view(period).model_dump(), "items": cards}
+    )  # fmt: skip
