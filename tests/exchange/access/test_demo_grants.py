@@ -40,12 +40,12 @@ async def test_every_items_department_gets_its_sourced_fields_once(world: World)
     for (_owner, code), names in wanted.items():
         fields_of.setdefault(code, set()).update(names)
     async with world.app.state.database.sessionmaker() as session:
-        for code, names in fields_of.items():
+        for code, known in fields_of.items():
             dataset: ExchangeDataset = _dataset(
                 f"ds-{code}"[:32], "org-data",
                 share_type="unconditional" if code == "zj-legal-entity" else "conditional",
-                kind="resident_id", key_field=sorted(names)[0],
-                fields=[(n, "string", "personal") for n in sorted(names)],
+                kind="resident_id", key_field=sorted(known)[0],
+                fields=[(n, "string", "personal") for n in sorted(known)],
             )  # fmt: skip
             dataset.code = code
             session.add(dataset)
