@@ -220,6 +220,16 @@ def _closed_loop(base: str, paths: list[str], seconds: float, queue: Any) -> Non
     queue.put(asyncio.run(run()))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -271,18 +281,22 @@ async def main(args: argparse.Namespace) -> None:
         print(f"catalog at {base}: uvicorn (uvloop, httptools), 1 worker, SQLite, JSON logs at "
               f"{args.log_level} to a file; {os.cpu_count()} CPUs")  # fmt: skip
 
+        print(f"loadavg before the search: {_loadavg()}")
         queue = context.Queue()
+        cpu = _cpu_seconds(server.pid)
         generator = context.Process(target=_fixed_rate, args=(base, args.rate, args.seconds, queue))
         generator.start()
         latencies, errors = queue.get()
         generator.join()
+        cpu = _cpu_seconds(server.pid) - cpu
         ms = [v * 1000 for v in latencies]
         print(
             f"search (keyword + 2 filters, 20 per page) at {args.rate:.0f}/s for "
             f"{args.seconds:.0f}s, open loop, separate process: {len(ms)} requests, "
             f"{errors} errors; p50 {_percentile(ms, 0.5):.1f} ms, p90 {_percentile(ms, 0.9):.1f} "
             f"ms, p99 {_percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms "
-            f"(target p99 <= 20 ms)"
+            f"(target p99 <= 20 ms); server CPU {cpu / len(ms) * 1e6:.0f} µs a search; "
+            f"loadavg {_loadavg()}"
         )
 
         paths = [f"/v1/items/{i}" for i in random.Random(3).sample(ids, 1000)]
@@ -293,14 +307,20 @@ async def main(args: argparse.Namespace) -> None:
                 "i = 0\nrequest = function()\n  i = i % #paths + 1\n"
                 "  return wrk.format('GET', paths[i])\nend\n"
             )
+            cpu = _cpu_seconds(server.pid)
             output = subprocess.run(
                 ["wrk", "-t2", "-c32", f"-d{int(args.read_seconds)}s", "-s", str(script), base],
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
+            cpu = _cpu_seconds(server.pid) - cpu
             rate_line = next(line for line in output.splitlines() if "Requests/sec" in line)
+            done = int(
+                next(line for line in output.splitlines() if "requests in" in line).split()[0]
+            )
             errors_line = [line for line in output.splitlines() if "Non-2xx" in line]
             print(f"item reads (GET /v1/items/{{id}}, 1,000 ids), wrk -t2 -c32: "
-                  f"{rate_line.split()[-1]}/s {errors_line or ''} (target >= 2,000/s)")  # fmt: skip
+                  f"{rate_line.split()[-1]}/s {errors_line or ''} (target >= 2,000/s); "
+                  f"server CPU {cpu / done * 1e6:.0f} µs a read; loadavg {_loadavg()}")  # fmt: skip
         else:
             queue = context.Queue()
             reader = context.Process(

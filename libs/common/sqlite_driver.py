@@ -40,10 +40,11 @@ from sqlalchemy.util import await_only
 
 T = TypeVar("T")
 
-# How long a read may hold the event loop before it moves to a worker thread.
+# How much CPU time a read may take on the event loop's thread before it moves to a worker
+# thread (CPU time, not wall time: a read preempted by another process is not a slow read).
 INLINE_BUDGET_S = 0.002
 # SQLite calls the progress handler every this many virtual-machine instructions.
-_PROGRESS_STEPS = 1000
+_PROGRESS_STEPS = 10_000
 # Statements that ran past the budget go to a thread for this many next runs, then are tried
 # inline again (a search's cost depends on its parameters).
 _OFFLOADED_RUNS = 50
@@ -192,7 +193,7 @@ class Connection:
             return _run(connection, operation, parameters, many)
         if _is_offloaded(operation):
             return _in_thread(lambda: _run(connection, operation, parameters, False))
-        self._deadline = time.perf_counter() + INLINE_BUDGET_S
+        self._deadline = time.thread_time() + INLINE_BUDGET_S
         self._interrupted = False
         connection.set_progress_handler(self._over_budget, _PROGRESS_STEPS)
         try:
@@ -208,7 +209,7 @@ class Connection:
         return _in_thread(lambda: _run(connection, operation, parameters, False))
 
     def _over_budget(self) -> int:
-        if time.perf_counter() > self._deadline:
+        if time.thread_time() > self._deadline:
             self._interrupted = True
             return 1
         return 0

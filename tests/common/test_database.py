@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import APIRouter
-from sqlalchemy import String, func, select, text
+from sqlalchemy import String, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.database import (
@@ -47,6 +47,16 @@ async def create_note_then_fail(title: str, session: SessionDep) -> dict[str, st
     session.add(Note(title=title))
     await session.flush()  # the row is written inside the transaction, then the rule fails
     raise Conflict(f"Note {title} clashes with a rule.")
+
+
+@router.get("/notes/unused-session")
+async def unused_session(session: SessionDep) -> dict[str, str]:
+    return {"used": "no"}
+
+
+@router.get("/notes/count")
+async def count_notes(session: SessionDep) -> dict[str, int]:
+    return {"count": int(await session.scalar(select(func.count()).select_from(Note)) or 0)}
 
 
 async def _titles(url: str) -> list[str]:
@@ -157,3 +167,29 @@ async def test_a_sqlite_file_in_a_missing_folder_is_created(tmp_path: Path) -> N
         await database.ping()
     finally:
         await database.dispose()
+
+
+async def test_a_session_the_endpoint_never_uses_costs_no_connection_and_no_commit(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    await engine.dispose()
+    app = build_app(routers=[router], database_url=database_url)
+    seen: list[str] = []
+    sync_engine = app.state.database.engine.sync_engine
+    event.listen(sync_engine, "checkout", lambda *_: seen.append("checkout"))
+    event.listen(sync_engine, "commit", lambda *_: seen.append("commit"))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sample") as client,
+    ):
+        assert (await client.get("/v1/notes/unused-session")).status_code == 200
+        assert seen == []
+        # A session that ran SQL checks a connection out and ends its transaction.
+        assert (await client.get("/v1/notes/count")).json() == {"count": 0}
+        assert seen == ["checkout", "commit"]
+        # Objects added and never flushed are still committed.
+        assert (await client.post("/v1/notes/added")).status_code == 201
+    assert await _titles(database_url) == ["added"]

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Row,
     Select,
     and_,
@@ -124,9 +123,10 @@ async def unlist(session: AsyncSession, *, item_id: str) -> None:
     await session.execute(delete(ServiceItemTerm).where(ServiceItemTerm.item_id == item_id))
 
 
-def _rank(keyword: str) -> ColumnElement[int]:
-    # 0 when the name matches, 1 when only the description does.
-    return case((ServiceItemVersion.name_search.contains(keyword, autoescape=True), 0), else_=1)
+def _like_pattern(keyword: str) -> str:
+    """``%keyword%`` with LIKE's wildcards (and the escape character) taken literally."""
+    escaped = keyword.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
 
 
 # What a search result needs of a version (and name_search, for the relevance cursor).
@@ -145,6 +145,81 @@ SUMMARY_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """Which parts a search statement has; its values are bound parameters."""
+
+    keyword: bool
+    keyword_is_term: bool
+    code: bool
+    owner_org_id: bool
+    region_prefix: bool
+    applicant_type: str | None
+    max_visits: bool
+    kind: bool
+    item_ids: bool
+    sort: str
+    after: bool
+
+
+def _search_statement(shape: _Shape) -> Select[Any]:
+    v = ServiceItemVersion
+    statement = select(*SUMMARY_COLUMNS).where(v.listed.is_(True)).limit(bindparam("limit"))
+    # With a keyword, one term's rows (already in relevance order, carrying copies of the
+    # filtered columns) drive the query, so it reads only matching items and no sort is needed
+    # for a keyword of one or two characters; a longer keyword is checked with LIKE on the few.
+    f: Any = v
+    code: Any = v.code
+    rank: Any = None
+    if shape.keyword:
+        t = ServiceItemTerm
+        statement = statement.join(t, and_(t.item_id == v.item_id, t.version == v.version))
+        statement = statement.where(t.term == bindparam("term"))
+        f, code = t, t.code
+        if shape.keyword_is_term:
+            rank = t.in_name
+        else:
+            statement = statement.where(v.text_search.like(bindparam("pattern"), escape="/"))
+            # 0 when the name matches, 1 when only the description does.
+            rank = case((v.name_search.like(bindparam("pattern"), escape="/"), 0), else_=1)
+    if shape.code:
+        statement = statement.where(f.code == bindparam("code"))
+    if shape.owner_org_id:
+        statement = statement.where(f.owner_org_id == bindparam("owner_org_id"))
+    if shape.region_prefix:
+        statement = statement.where(f.region_code.startswith(bindparam("region_prefix")))
+    if shape.applicant_type == "individual":
+        statement = statement.where(f.for_individuals.is_(True))
+    elif shape.applicant_type == "enterprise":
+        statement = statement.where(f.for_enterprises.is_(True))
+    if shape.max_visits:
+        statement = statement.where(f.max_visits <= bindparam("max_visits"))
+    if shape.kind:
+        statement = statement.where(f.kind == bindparam("kind"))
+    if shape.item_ids:
+        statement = statement.where(v.item_id.in_(bindparam("item_ids", expanding=True)))
+    first: Any = bindparam("after_0")
+    second: Any = bindparam("after_1")
+    if shape.sort == "relevance" and rank is not None:
+        statement = statement.order_by(rank, code)
+        if shape.after:
+            statement = statement.where(or_(rank > first, and_(rank == first, code > second)))
+    elif shape.sort == "name":
+        statement = statement.order_by(v.name, v.code)
+        if shape.after:
+            statement = statement.where(or_(v.name > first, and_(v.name == first, v.code > second)))
+    else:
+        statement = statement.order_by(v.code)
+        if shape.after:
+            statement = statement.where(v.code > first)
+    return statement
+
+
+# One statement per shape, built once: building and keying a select cost more than SQLite
+# takes to answer most searches. The shapes are finite (a few hundred at most).
+_statements: dict[_Shape, Select[Any]] = {}
+
+
 async def search_published(
     session: AsyncSession,
     *,
@@ -159,58 +234,30 @@ async def search_published(
     The cursor position is ``[rank, code]`` for relevance, ``[name, code]`` for name and
     ``[code]`` for code.
     """
-    v = ServiceItemVersion
-    statement = select(*SUMMARY_COLUMNS).where(v.listed.is_(True)).limit(limit)
-    # With a keyword, one term's rows (already in relevance order, carrying copies of the
-    # filtered columns) drive the query, so it reads only matching items and no sort is needed
-    # for a keyword of one or two characters; a longer keyword is checked with LIKE on the few.
-    f: Any = v
-    code: Any = v.code
-    rank: Any = None
-    if filters.keyword:
-        t = ServiceItemTerm
-        term = filters.keyword_term or filters.keyword[:2]
-        statement = statement.join(t, and_(t.item_id == v.item_id, t.version == v.version))
-        statement = statement.where(t.term == term)
-        f, code = t, t.code
-        if term == filters.keyword:
-            rank = t.in_name
-        else:
-            statement = statement.where(v.text_search.contains(filters.keyword, autoescape=True))
-            rank = _rank(filters.keyword)
-    if filters.code is not None:
-        statement = statement.where(f.code == filters.code)
-    if filters.owner_org_id is not None:
-        statement = statement.where(f.owner_org_id == filters.owner_org_id)
-    if filters.region_prefix is not None:
-        statement = statement.where(f.region_code.startswith(filters.region_prefix))
-    if filters.applicant_type == "individual":
-        statement = statement.where(f.for_individuals.is_(True))
-    elif filters.applicant_type == "enterprise":
-        statement = statement.where(f.for_enterprises.is_(True))
-    if filters.max_visits is not None:
-        statement = statement.where(f.max_visits <= filters.max_visits)
-    if filters.kind is not None:
-        statement = statement.where(f.kind == filters.kind)
-    if filters.item_ids is not None:
-        statement = statement.where(v.item_id.in_(filters.item_ids))
-    if sort == "relevance" and rank is not None:
-        statement = statement.order_by(rank, code)
-        if after is not None:
-            statement = statement.where(
-                or_(rank > after[0], and_(rank == after[0], code > after[1]))
-            )
-    elif sort == "name":
-        statement = statement.order_by(v.name, v.code)
-        if after is not None:
-            statement = statement.where(
-                or_(v.name > after[0], and_(v.name == after[0], v.code > after[1]))
-            )
-    else:
-        statement = statement.order_by(v.code)
-        if after is not None:
-            statement = statement.where(v.code > after[0])
-    result = await session.execute(statement)
+    keyword = filters.keyword or None
+    term = (filters.keyword_term or keyword[:2]) if keyword else None
+    shape = _Shape(
+        keyword=keyword is not None, keyword_is_term=term == keyword,
+        code=filters.code is not None, owner_org_id=filters.owner_org_id is not None,
+        region_prefix=filters.region_prefix is not None,
+        applicant_type=filters.applicant_type, max_visits=filters.max_visits is not None,
+        kind=filters.kind is not None, item_ids=filters.item_ids is not None, sort=sort,
+        after=after is not None,
+    )  # fmt: skip
+    statement = _statements.get(shape)
+    if statement is None:
+        statement = _statements[shape] = _search_statement(shape)
+    values: dict[str, Any] = {
+        "limit": limit, "term": term, "pattern": _like_pattern(keyword) if keyword else None,
+        "code": filters.code, "owner_org_id": filters.owner_org_id,
+        "region_prefix": filters.region_prefix, "max_visits": filters.max_visits,
+        "kind": filters.kind, "item_ids": list(filters.item_ids or ()),
+        "after_0": after[0] if after else None,
+        "after_1": after[1] if after and len(after) > 1 else None,
+    }  # fmt: skip
+    # Columns only: Core execution, without the ORM's per-statement work.
+    connection = await session.connection()
+    result = await connection.execute(statement, values)
     return result.all()
 
 

@@ -400,14 +400,15 @@ def version_view(version: ServiceItemVersion) -> ItemVersion:
     )
 
 
-def summary(version: Row[Any]) -> ItemSummary:
+def summary(row: Row[Any]) -> ItemSummary:
     """A search result, from a row of ``items_repository.SUMMARY_COLUMNS``."""
-    types = [t for t, on in (("individual", version.for_individuals),
-                             ("enterprise", version.for_enterprises)) if on]  # fmt: skip
+    (item_id, version, code, name, _name_search, kind, owner_org_id, region_code,
+     for_individuals, for_enterprises, max_visits) = row  # fmt: skip
+    types = [t for t, on in (("individual", for_individuals),
+                             ("enterprise", for_enterprises)) if on]  # fmt: skip
     return ItemSummary(
-        id=version.item_id, code=version.code, name=version.name, kind=version.kind,
-        owner_org_id=version.owner_org_id, region_code=version.region_code,
-        applicant_types=types, max_visits=version.max_visits, version=version.version,
+        id=item_id, code=code, name=name, kind=kind, owner_org_id=owner_org_id,
+        region_code=region_code, applicant_types=types, max_visits=max_visits, version=version,
         status="published",
     )  # fmt: skip
 
