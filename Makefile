@@ -33,8 +33,17 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint
+test: install browser lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the portal's browser tests, when missing and apt-get is usable (as root).
+# Playwright drives it; `playwright install` is never run (it downloads a browser of its own).
+browser: install
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium for the browser tests (log: $(VENV)/chromium.log) ..."; \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
+	    > $(VENV)/chromium.log 2>&1 || { tail -n 30 $(VENV)/chromium.log; exit 1; }; \
+	fi
 
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

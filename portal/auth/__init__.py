@@ -1,0 +1,1 @@
+"""Sign-in with the platform's OpenID Connect provider, and sign-out."""

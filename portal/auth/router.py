@@ -1,0 +1,96 @@
+"""Sign-in (authorization code + PKCE at identity), the callback, and sign-out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from libs.common.database import SessionDep
+from portal.auth.oidc import SignInFailed
+from portal.web import (
+    CsrfChecked,
+    keeper,
+    render,
+    safe_return_to,
+    see_other,
+    settings_of,
+)
+
+router = APIRouter(prefix="/auth", include_in_schema=False)
+log = structlog.get_logger("pingtai.portal.auth")
+
+# Set at sign-out: the next sign-in asks for the password again, even if identity's own session
+# in this browser is still alive (identity has no end-session endpoint yet).
+SIGNED_OUT_COOKIE = "pingtai_portal_signed_out"
+
+
+@router.get("/login")
+async def login(
+    request: Request, db: SessionDep, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    """Send the browser to identity's sign-in, remembering state, nonce and PKCE verifier."""
+    settings = settings_of(request)
+    prompt = "login" if request.cookies.get(SIGNED_OUT_COOKIE) else None
+    cookie, url = await keeper(request).start_sign_in(
+        db, return_to=safe_return_to(next), prompt=prompt
+    )
+    response = see_other(url)
+    response.set_cookie(
+        settings.sign_in_cookie, cookie, max_age=settings.sign_in_ttl_s, path="/auth",
+        secure=bool(settings.cookie_secure), httponly=True, samesite="lax",
+    )  # fmt: skip
+    return response
+
+
+@router.get("/callback")
+async def callback(
+    request: Request,
+    db: SessionDep,
+    state: Annotated[str, Query(max_length=200)] = "",
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """identity's answer: make the session, or say sign-in failed."""
+    settings = settings_of(request)
+    if error or not code:
+        log.info("sign_in_refused_by_identity", error=error)
+        return render(request, "auth_failed.html", {"error": error}, status=400)
+    try:
+        row, cookie, return_to = await keeper(request).finish_sign_in(
+            db, cookie_value=request.cookies.get(settings.sign_in_cookie), state=state, code=code
+        )
+    except SignInFailed as exc:
+        log.warning("sign_in_failed", reason=str(exc))
+        return render(request, "auth_failed.html", {"error": None}, status=400)
+    log.info("signed_in", user_id=row.user_id, roles=row.roles)
+    response = see_other(return_to)
+    response.delete_cookie(settings.sign_in_cookie, path="/auth")
+    response.delete_cookie(SIGNED_OUT_COOKIE, path="/")
+    response.set_cookie(
+        settings.session_cookie, cookie, max_age=settings.session_ttl_s, path="/",
+        secure=bool(settings.cookie_secure), httponly=True, samesite="lax",
+    )  # fmt: skip
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    request: Request,
+    db: SessionDep,
+    visitor: CsrfChecked,
+    everywhere: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """Sign out here, or everywhere: refresh tokens revoked at identity, sessions dropped."""
+    settings = settings_of(request)
+    gone = await keeper(request).sign_out(db, visitor, everywhere=everywhere == "1")
+    log.info("signed_out", user_id=visitor.user_id, sessions=gone, everywhere=everywhere == "1")
+    response = see_other("/?signed_out=1")
+    response.delete_cookie(settings.session_cookie, path="/")
+    response.set_cookie(
+        SIGNED_OUT_COOKIE, "1", path="/", secure=bool(settings.cookie_secure),
+        httponly=True, samesite="lax",
+    )  # fmt: skip
+    return response

@@ -1,0 +1,88 @@
+"""Calls to the platform's APIs through the gateway, with the signed-in person's token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from libs.common.http import service_client
+
+
+@dataclass
+class ApiProblem(Exception):
+    """An API answered with an error: its status and RFC 9457 problem document."""
+
+    status: int
+    title: str = ""
+    detail: str = ""
+    type: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def field_errors(self, prefix: tuple[str, ...] = ()) -> dict[str, str]:
+        """Field name -> message, for the errors whose location starts with ``prefix``."""
+        found: dict[str, str] = {}
+        for error in self.errors:
+            loc = [str(part) for part in error.get("loc", [])]
+            if tuple(loc[: len(prefix)]) == prefix and len(loc) > len(prefix):
+                found.setdefault(loc[len(prefix)], str(error.get("msg", "")))
+        return found
+
+
+class Platform:
+    """The gateway's ``/api/<part>/v1`` APIs; one pooled client per portal process."""
+
+    def __init__(
+        self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.http = service_client(base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self.http.aclose()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        params: Any = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """The response to ``method path``; ApiProblem for any 4xx or 5xx."""
+        sent = dict(headers or {})
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        try:
+            response = await self.http.request(
+                method, path, params=params, json=json, content=content, headers=sent
+            )
+        except httpx.HTTPError as exc:
+            raise ApiProblem(503, "Service unavailable", repr(exc)) from exc
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response
+
+    async def get_json(self, path: str, *, token: str | None = None, params: Any = None) -> Any:
+        """The JSON body of ``GET path``."""
+        return (await self.call("GET", path, token=token, params=params)).json()
+
+
+def _problem(response: httpx.Response) -> ApiProblem:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return ApiProblem(
+        status=response.status_code,
+        title=str(body.get("title", "")),
+        detail=str(body.get("detail", "")),
+        type=str(body.get("type", "")),
+        errors=list(body.get("errors") or []),
+    )

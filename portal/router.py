@@ -1,5 +1,0 @@
-"""The portal part's public API, served under ``/v1``."""
-
-from fastapi import APIRouter
-
-router = APIRouter(prefix="/v1", tags=["portal"])
