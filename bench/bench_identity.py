@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_identity.py [--seconds 8] [--concurrency 32] [--alg ES256]
                                              [--generator auto|wrk|python]
+                                             [--stages cpu,cc,refresh,signin]
                                              [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
 Without ``--database-url`` it migrates a SQLite file in a temporary folder; with a PostgreSQL URL
@@ -11,7 +12,10 @@ used to connect), migrates it and drops it at the end. Either way it then seeds 
 pool of ``--refresh-pool`` live refresh tokens (one family each, as many sign-ins would leave),
 then starts ``uvicorn services.identity.app:create_app`` as a separate process on a free
 127.0.0.1 port.
-Stages, each bounded by ``--seconds``, ``--concurrency`` requests in flight:
+Stage 0 (``cpu``), before the server starts: the app called in this process through ASGI, one
+request at a time, no sockets: CPU time per client-credentials and per refresh grant
+(``time.process_time``), a figure a busy machine disturbs far less than a rate.
+Then stages each bounded by ``--seconds``, ``--concurrency`` requests in flight:
 
 1. client-credentials grants (client_secret_basic): POST /oauth2/token;
 2. refresh-token grants with rotation: each request presents a fresh token from the pool;
@@ -42,6 +46,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -228,6 +233,70 @@ async def run_stage(
     return rate
 
 
+async def _asgi_post(app: Any, body: bytes, authorization: str) -> None:
+    """POST ``body`` to /oauth2/token through ASGI; assert a 200."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"authorization", authorization.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/oauth2/token", "raw_path": b"/oauth2/token",
+        "query_string": b"", "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8001), "state": {},
+    }  # fmt: skip
+    await app(scope, receive, send)
+    assert sent and sent[0]["status"] == 200, sent
+
+
+async def cpu_per_request(
+    url: str, *, auth: dict[str, str], tokens: list[str], alg: str, folder: Path
+) -> None:
+    """Print the CPU time one client-credentials grant and one refresh take in the app."""
+    from services.identity.app import create_app
+    from services.identity.settings import IdentitySettings
+
+    settings = IdentitySettings(
+        env="development",
+        secret_key=SECRET,
+        database_url=url,
+        gateway_url="http://127.0.0.1:8000",
+        var_dir=str(folder),
+        log_level="ERROR",
+        oauth_access_token_alg=alg,
+    )
+    app = create_app(settings)
+    count = len(tokens)
+    async with app.router.lifespan_context(app):
+        for _ in range(200):  # warm caches and the statement cache
+            await _asgi_post(app, b"grant_type=client_credentials", auth["cc"])
+        started = time.process_time()
+        for _ in range(count):
+            await _asgi_post(app, b"grant_type=client_credentials", auth["cc"])
+        middle = time.process_time()
+        for token in tokens:
+            body = f"grant_type=refresh_token&refresh_token={token}".encode()
+            await _asgi_post(app, body, auth["refresh"])
+        ended = time.process_time()
+    grant_us = 1e6 * (middle - started) / count
+    refresh_us = 1e6 * (ended - middle) / count
+    print(
+        f"CPU per request, in process (ASGI, one at a time, {count} each): "
+        f"client credentials {grant_us:.0f} µs, refresh {refresh_us:.0f} µs",
+        flush=True,
+    )
+
+
 async def _postgres_admin(url: str, statement: str) -> None:
     """Run one statement (CREATE/DROP DATABASE) on the server of ``url``, outside a transaction."""
     base = make_url(url)
@@ -267,7 +336,20 @@ async def main(args: argparse.Namespace) -> None:
 
 async def run(args: argparse.Namespace, *, folder: Path, url: str, database_name: str) -> None:
     await asyncio.to_thread(migrate, "services.identity", url)
-    client_secrets, pool = await seed(url, refresh_pool=args.refresh_pool)
+    cpu_count = args.cpu_requests if "cpu" in args.stages else 0
+    client_secrets, pool = await seed(url, refresh_pool=args.refresh_pool + cpu_count)
+    pool, cpu_pool = pool[cpu_count:], pool[:cpu_count]
+    if cpu_pool:
+        await cpu_per_request(
+            url,
+            auth={
+                "cc": basic("bench-system", client_secrets["bench-system"]),
+                "refresh": basic("bench-app", client_secrets["bench-app"]),
+            },
+            tokens=cpu_pool,
+            alg=args.alg,
+            folder=folder,
+        )
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
     if args.generator == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
@@ -335,7 +417,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, database_name
                 return grant
 
             await run_stage("warm-up", seconds=1, workers=args.concurrency, make=client_credentials)
-            if use_wrk:
+            if "cc" in args.stages and use_wrk:
                 await asyncio.to_thread(
                     run_wrk,
                     "client-credentials grants",
@@ -346,7 +428,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, database_name
                     grant="client_credentials",
                     auth=system_auth,
                 )
-            else:
+            elif "cc" in args.stages:
                 await run_stage(
                     "client-credentials grants",
                     seconds=args.seconds,
@@ -355,7 +437,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, database_name
                 )
 
             # Refresh: every request presents a token not used before, from the pool.
-            if use_wrk:
+            if "refresh" in args.stages and use_wrk:
                 await asyncio.to_thread(
                     run_wrk,
                     "refresh grants (rotation)",
@@ -367,7 +449,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, database_name
                     auth=app_auth,
                     tokens=pool,
                 )
-            else:
+            elif "refresh" in args.stages:
                 unused = iter(pool)
 
                 async def refresh(_: int) -> Callable[[], Awaitable[None]]:
@@ -429,12 +511,13 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, database_name
                 return once
 
             browsers: list[aiohttp.ClientSession] = []
-            await run_stage(
-                "password sign-ins (form post + 303)",
-                seconds=args.seconds,
-                workers=args.concurrency,
-                make=sign_in,
-            )
+            if "signin" in args.stages:
+                await run_stage(
+                    "password sign-ins (form post + 303)",
+                    seconds=args.seconds,
+                    workers=args.concurrency,
+                    make=sign_in,
+                )
             for browser in browsers:
                 await browser.close()
     finally:
@@ -451,6 +534,13 @@ if __name__ == "__main__":
     parser.add_argument("--refresh-pool", type=int, default=30_000)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--alg", choices=["ES256", "RS256"], default="ES256")
+    parser.add_argument(
+        "--stages",
+        type=lambda text: set(text.split(",")),
+        default={"cpu", "cc", "refresh", "signin"},
+        help="which stages to run, comma-separated: cpu,cc,refresh,signin (default: all)",
+    )
+    parser.add_argument("--cpu-requests", type=int, default=3000)
     parser.add_argument(
         "--database-url",
         default="",

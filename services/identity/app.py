@@ -22,7 +22,8 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
             "Identity (统一身份认证): people, organisations, roles and credentials; the "
             "OpenID Connect provider."
         ),
-        routers=[router, *oauth_wiring.ROUTERS],
+        # The provider's routes first: they take most requests, and routes match in order.
+        routers=[*oauth_wiring.ROUTERS, router],
         lifespans=[oauth_wiring.lifespan],
         events=EventBus(settings),
     )

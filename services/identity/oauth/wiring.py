@@ -32,10 +32,11 @@ log = structlog.get_logger("pingtai.identity.oauth")
 
 PRUNE_EVERY_S = 600.0
 
+# The token endpoint first: routes are matched in order, and it is the busiest.
 ROUTERS: tuple[APIRouter, ...] = (
+    tokens_router,
     discovery.router,
     authorize_router,
-    tokens_router,
     clients_router,
 )
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +17,8 @@ from services.identity.oauth.tokens.models import (
     RefreshToken,
     RevokedAccessToken,
 )
+from services.identity.organisations.models import Membership
+from services.identity.people.models import User
 
 
 def add_code(session: AsyncSession, code: AuthorizationCode) -> None:
@@ -50,29 +54,127 @@ async def consume_code(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def add_refresh_token(session: AsyncSession, token: RefreshToken) -> None:
-    """Stage a new refresh token."""
-    session.add(token)
+# The refresh grant is the hot path: its statements are built once, in SQLAlchemy Core (no
+# unit of work, no per-call statement construction), and it runs three of them — one read, one
+# conditional consume, one insert — besides BEGIN and COMMIT.
+_refresh_tokens = cast(Table, RefreshToken.__table__)
+_users = cast(Table, User.__table__)
+_memberships = cast(Table, Membership.__table__)
 
-
-async def consume_refresh_token(
-    session: AsyncSession, *, token_hash: str, client_id: str, now: datetime
-) -> bool:
-    """Atomically mark a live refresh token of ``client_id`` used; False if it is unknown,
-    someone else's, used, revoked or expired by now."""
-    result = await session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.token_hash == token_hash,
-            RefreshToken.client_id == client_id,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
+_ROTATION_READ = (
+    select(
+        _refresh_tokens.c.family_id,
+        _refresh_tokens.c.client_id,
+        _refresh_tokens.c.user_id,
+        _refresh_tokens.c.org_id,
+        _refresh_tokens.c.scope,
+        _refresh_tokens.c.auth_time,
+        _refresh_tokens.c.amr,
+        _refresh_tokens.c.generation,
+        _refresh_tokens.c.expires_at,
+        _refresh_tokens.c.used_at,
+        _refresh_tokens.c.revoked_at,
+        _users.c.status,
+        _users.c.acr,
+        _memberships.c.org_id.label("member_of"),
+        _memberships.c.role,
     )
+    .select_from(
+        _refresh_tokens.outerjoin(_users, _users.c.id == _refresh_tokens.c.user_id).outerjoin(
+            _memberships,
+            and_(
+                _memberships.c.user_id == _refresh_tokens.c.user_id,
+                # Only the roles a token for this organisation carries: platform-wide ones and
+                # those held in the organisation acted for.
+                or_(
+                    _memberships.c.org_id.is_(None),
+                    _memberships.c.org_id == _refresh_tokens.c.org_id,
+                ),
+            ),
+        )
+    )
+    .where(_refresh_tokens.c.token_hash == bindparam("token_hash"))
+    .order_by(_memberships.c.created_at)
+)
+_CONSUME = (
+    update(_refresh_tokens)
+    .where(
+        _refresh_tokens.c.token_hash == bindparam("presented"),
+        _refresh_tokens.c.used_at.is_(None),
+        _refresh_tokens.c.revoked_at.is_(None),
+    )
+    .values(used_at=bindparam("consumed_at"))
+)
+_STATE = select(_refresh_tokens.c.used_at, _refresh_tokens.c.revoked_at).where(
+    _refresh_tokens.c.token_hash == bindparam("token_hash")
+)
+_INSERT = insert(_refresh_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A presented refresh token, its holder's account state and roles, read in one query."""
+
+    family_id: str
+    client_id: str
+    user_id: str
+    org_id: str | None
+    scope: str
+    auth_time: datetime
+    amr: list[str]
+    generation: int
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+    # None when the account is gone.
+    user_status: str | None
+    acr: int
+    # (organisation or None, role): platform-wide roles and roles in ``org_id``, oldest first.
+    memberships: tuple[tuple[str | None, str], ...]
+
+
+async def rotation(session: AsyncSession, *, token_hash: str) -> Rotation | None:
+    """The refresh token with this hash (any state) with its holder's status, assurance level
+    and the memberships that count for it; None if no such token."""
+    rows = (await session.execute(_ROTATION_READ, {"token_hash": token_hash})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return Rotation(
+        family_id=first.family_id,
+        client_id=first.client_id,
+        user_id=first.user_id,
+        org_id=first.org_id,
+        scope=first.scope,
+        auth_time=first.auth_time,
+        amr=first.amr,
+        generation=first.generation,
+        expires_at=first.expires_at,
+        used_at=first.used_at,
+        revoked_at=first.revoked_at,
+        user_status=first.status,
+        acr=first.acr or 1,
+        memberships=tuple((row.member_of, row.role) for row in rows if row.role is not None),
+    )
+
+
+async def consume_refresh_token(session: AsyncSession, *, token_hash: str, now: datetime) -> bool:
+    """Mark a refresh token used unless it is used or revoked already; False if it was."""
+    result = await session.execute(_CONSUME, {"presented": token_hash, "consumed_at": now})
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def refresh_token_state(
+    session: AsyncSession, *, token_hash: str
+) -> tuple[datetime | None, datetime | None]:
+    """When a refresh token was used and revoked (None for not yet)."""
+    row = (await session.execute(_STATE, {"token_hash": token_hash})).one()
+    return row.used_at, row.revoked_at
+
+
+async def insert_refresh_token(session: AsyncSession, values: dict[str, object]) -> None:
+    """Insert a refresh token row (every column given)."""
+    await session.execute(_INSERT, values)
 
 
 async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:

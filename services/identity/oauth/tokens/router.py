@@ -20,7 +20,7 @@ from libs.common.database import SessionDep
 from services.identity.oauth.clients import service as clients_service
 from services.identity.oauth.clients.exceptions import ClientAuthenticationFailed
 from services.identity.oauth.clients.models import OAuthClient
-from services.identity.oauth.dependencies import IssuerDep, SettingsDep
+from services.identity.oauth.dependencies import IssuerDep, SettingsDep, unit_of_work
 from services.identity.oauth.errors import (
     NO_STORE,
     OAuthError,
@@ -29,6 +29,8 @@ from services.identity.oauth.errors import (
     oauth_error_response,
 )
 from services.identity.oauth.tokens import service as tokens_service
+from services.identity.oauth.tokens.service import Issuer
+from services.identity.settings import IdentitySettings
 
 router = APIRouter(prefix="/oauth2", tags=["OpenID Connect"])
 
@@ -99,7 +101,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 async def _authenticate(
-    request: Request, session: AsyncSession, settings: SettingsDep, form: dict[str, str]
+    request: Request, session: AsyncSession, settings: IdentitySettings, form: dict[str, str]
 ) -> OAuthClient:
     """The client the request authenticates as: Basic, a secret in the body, or a public id."""
     basic = _basic_credentials(request)
@@ -131,46 +133,56 @@ async def _authenticate(
     responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
     openapi_extra=FORM_BODY,
 )
-async def token(
-    request: Request, session: SessionDep, settings: SettingsDep, issuer: IssuerDep
-) -> Response:
+async def token(request: Request) -> Response:
     """authorization_code (PKCE), refresh_token (rotation), client_credentials."""
-    try:
-        form = await _form(request)
-        grant_type = form.get("grant_type")
-        if grant_type is None:
-            raise invalid_request("grant_type is required.")
-        if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
-            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type} is not supported.")
-        client = await _authenticate(request, session, settings, form)
-        if grant_type == "authorization_code":
-            if "code" not in form:
-                raise invalid_request("code is required.")
-            issued = await tokens_service.exchange_code(
-                session=session,
-                issuer=issuer,
-                client=client,
-                code=form["code"],
-                redirect_uri=form.get("redirect_uri"),
-                code_verifier=form.get("code_verifier"),
-            )
-        elif grant_type == "refresh_token":
-            if "refresh_token" not in form:
-                raise invalid_request("refresh_token is required.")
-            issued = await tokens_service.refresh(
-                session=session,
-                issuer=issuer,
-                client=client,
-                refresh_token=form["refresh_token"],
-                scope=form.get("scope"),
-            )
-        else:
-            issued = await tokens_service.client_credentials(
-                session=session, issuer=issuer, client=client, scope=form.get("scope")
-            )
-    except OAuthError as exc:
-        return oauth_error_response(exc)
+    # The busiest endpoint takes nothing through dependencies: each one costs FastAPI's
+    # machinery per request, and a client-credentials grant runs no SQL at all.
+    settings: IdentitySettings = request.app.state.settings
+    issuer: Issuer = request.app.state.oauth_issuer
+    async with unit_of_work(request) as session:
+        try:
+            issued = await _grant(request, session, settings, issuer)
+        except OAuthError as exc:
+            # Returned, not raised: what a refused grant revoked (a reused token's family)
+            # still commits.
+            return oauth_error_response(exc)
     return JSONResponse(issued.body(), headers=NO_STORE)
+
+
+async def _grant(
+    request: Request, session: AsyncSession, settings: IdentitySettings, issuer: Issuer
+) -> tokens_service.TokenResponse:
+    form = await _form(request)
+    grant_type = form.get("grant_type")
+    if grant_type is None:
+        raise invalid_request("grant_type is required.")
+    if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
+        raise OAuthError("unsupported_grant_type", f"grant_type {grant_type} is not supported.")
+    client = await _authenticate(request, session, settings, form)
+    if grant_type == "authorization_code":
+        if "code" not in form:
+            raise invalid_request("code is required.")
+        return await tokens_service.exchange_code(
+            session=session,
+            issuer=issuer,
+            client=client,
+            code=form["code"],
+            redirect_uri=form.get("redirect_uri"),
+            code_verifier=form.get("code_verifier"),
+        )
+    if grant_type == "refresh_token":
+        if "refresh_token" not in form:
+            raise invalid_request("refresh_token is required.")
+        return await tokens_service.refresh(
+            session=session,
+            issuer=issuer,
+            client=client,
+            refresh_token=form["refresh_token"],
+            scope=form.get("scope"),
+        )
+    return await tokens_service.client_credentials(
+        session=session, issuer=issuer, client=client, scope=form.get("scope")
+    )
 
 
 @router.post(

@@ -22,7 +22,7 @@ from services.identity.oauth.keys.service import KeyRing
 from services.identity.oauth.settings import OAuthSettings
 from services.identity.oauth.tokens import repository as tokens_repository
 from services.identity.oauth.tokens.events import AccessTokensRevoked, RefreshTokenReused
-from services.identity.oauth.tokens.models import AuthorizationCode, RefreshToken
+from services.identity.oauth.tokens.models import AuthorizationCode
 from services.identity.organisations import repository as organisations_repository
 from services.identity.people import repository as people_repository
 
@@ -267,26 +267,27 @@ async def _new_refresh_token(
 ) -> str:
     token = new_opaque_token()
     now = utcnow()
-    tokens_repository.add_refresh_token(
+    await tokens_repository.insert_refresh_token(
         session,
-        RefreshToken(
-            id=new_id(),
-            token_hash=token_digest(token),
-            family_id=family_id,
-            client_id=client_id,
-            user_id=user_id,
-            org_id=org_id,
-            scope=scope,
-            auth_time=auth_time,
-            amr=amr,
-            access_jti=access_jti,
-            access_expires_at=access_expires_at,
-            generation=generation,
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.oauth_refresh_token_ttl_s),
-        ),
+        {
+            "id": new_id(),
+            "token_hash": token_digest(token),
+            "family_id": family_id,
+            "client_id": client_id,
+            "user_id": user_id,
+            "org_id": org_id,
+            "scope": scope,
+            "auth_time": auth_time,
+            "amr": amr,
+            "access_jti": access_jti,
+            "access_expires_at": access_expires_at,
+            "generation": generation,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=settings.oauth_refresh_token_ttl_s),
+            "used_at": None,
+            "revoked_at": None,
+        },
     )
-    await session.flush()
     return token
 
 
@@ -438,23 +439,41 @@ def _narrowed_scope(requested: str | None, granted: str) -> str:
 
 
 async def _refuse_reuse(
-    *, session: AsyncSession, stored: RefreshToken, client: OAuthClient, now: datetime
+    *,
+    session: AsyncSession,
+    family_id: str,
+    user_id: str,
+    revoked: bool,
+    client: OAuthClient,
+    now: datetime,
 ) -> NoReturn:
     """A refresh token used a second time: revoke its family (once) and refuse."""
-    if stored.revoked_at is None:
+    if not revoked:
         live = await _revoke_family(
-            session=session, family_id=stored.family_id, now=now, reason="refresh_token_reuse"
+            session=session, family_id=family_id, now=now, reason="refresh_token_reuse"
         )
         reused = RefreshTokenReused(
-            family_id=stored.family_id,
+            family_id=family_id,
             client_id=client.client_id,
-            user_id=stored.user_id,
+            user_id=user_id,
             kind="refresh_token",
             revoked_access_tokens=len(live),
         )
-        await outbox.add(session, new_event(reused, subject=stored.user_id))
+        await outbox.add(session, new_event(reused, subject=user_id))
         raise invalid_grant("The refresh token was already used; its family is revoked.")
     raise invalid_grant("The refresh token is invalid, expired or revoked.")
+
+
+def _rotation_grant(current: tokens_repository.Rotation) -> PersonGrant | None:
+    """What the rotated token says about the person; None when the account is not active or
+    no longer belongs to the token's organisation (the rules of ``person_grant``)."""
+    if current.user_status != "active":
+        return None
+    org_id = current.org_id
+    if org_id is not None and not any(org == org_id for org, _ in current.memberships):
+        return None
+    roles = list(dict.fromkeys(role for _, role in current.memberships))
+    return PersonGrant(user_id=current.user_id, acr=current.acr, roles=roles, org_id=org_id)
 
 
 async def refresh(
@@ -471,17 +490,26 @@ async def refresh(
         raise OAuthError("unauthorized_client", "This client may not use refresh_token.")
     now = utcnow()
     token_hash = token_digest(refresh_token)
-    # Read first, write last: on SQLite the writes queue for the one write lock, so everything
-    # that only reads (the token, the person, the signature) happens before the queue.
-    current = await tokens_repository.get_refresh_token(session, token_hash)
+    # Read first, write last: one read gives the token, the account and its roles; the
+    # signature is made before the writes, which on SQLite queue for the one write lock and on
+    # PostgreSQL hold the row lock until COMMIT. Then two writes: consume (conditional, so two
+    # concurrent presentations cannot both win) and insert the successor.
+    current = await tokens_repository.rotation(session, token_hash=token_hash)
     if current is None or current.client_id != client.client_id:
         raise invalid_grant("The refresh token is invalid, expired or revoked.")
     if current.used_at is not None:
-        await _refuse_reuse(session=session, stored=current, client=client, now=now)
+        await _refuse_reuse(
+            session=session,
+            family_id=current.family_id,
+            user_id=current.user_id,
+            revoked=current.revoked_at is not None,
+            client=client,
+            now=now,
+        )
     if current.revoked_at is not None or _aware(current.expires_at) <= now:
         raise invalid_grant("The refresh token is invalid, expired or revoked.")
     new_scope = _narrowed_scope(scope, current.scope)
-    grant = await person_grant(session=session, user_id=current.user_id, org_id=current.org_id)
+    grant = _rotation_grant(current)
     if grant is None:
         await _revoke_family(
             session=session, family_id=current.family_id, now=now, reason="account_changed"
@@ -499,13 +527,20 @@ async def refresh(
         acr=grant.acr,
         auth_time=auth_time,
     )
-    if not await tokens_repository.consume_refresh_token(
-        session, token_hash=token_hash, client_id=client.client_id, now=now
-    ):
+    if not await tokens_repository.consume_refresh_token(session, token_hash=token_hash, now=now):
         # Used (or revoked) by a concurrent request since it was read: a reuse all the same.
-        await session.refresh(current)
-        if current.used_at is not None:
-            await _refuse_reuse(session=session, stored=current, client=client, now=now)
+        used_at, revoked_at = await tokens_repository.refresh_token_state(
+            session, token_hash=token_hash
+        )
+        if used_at is not None:
+            await _refuse_reuse(
+                session=session,
+                family_id=current.family_id,
+                user_id=current.user_id,
+                revoked=revoked_at is not None,
+                client=client,
+                now=now,
+            )
         raise invalid_grant("The refresh token is invalid, expired or revoked.")
     new_refresh = await _new_refresh_token(
         session=session,
