@@ -36,12 +36,13 @@ format: install
 test: install browser lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Debian's Chromium for the portal's browser tests, when missing and apt-get is usable (as root).
+# Debian's Chromium (and CJK fonts for its screenshots) for the portal's browser tests, when
+# missing and apt-get is usable (as root).
 # Playwright drives it; `playwright install` is never run (it downloads a browser of its own).
 browser: install
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing Debian's chromium for the browser tests (log: $(VENV)/chromium.log) ..."; \
-	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; } \
 	    > $(VENV)/chromium.log 2>&1 || { tail -n 30 $(VENV)/chromium.log; exit 1; }; \
 	fi
 

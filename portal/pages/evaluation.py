@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from libs.common.database import SessionDep
 from portal.charts import bar_chart, line_chart
+from portal.i18n import _, pick
 from portal.sessions.models import PortalSession
 from portal.web import platform, render, require_roles, token_of
 
@@ -53,6 +54,7 @@ async def dashboard(
             for row in ranking["items"]
         ],
         maximum=100.0,
+        title=_("Composite index ranking"),
     )
     return render(request, "evaluation.html", {
         "ranking": ranking, "values": values, "indicators": indicators, "chart": chart,
@@ -89,9 +91,10 @@ async def drill_down(
         (str(p.get("start", "")), p.get("values", {}).get(indicator))
         for p in series.get("points", [])
     ]
+    chart = line_chart(points, title=_names(indicators).get(indicator, indicator))
     return render(request, "evaluation_scope.html", {
         "values": values, "indicators": indicators, "indicator": indicator, "period": chosen,
-        "scope_kind": scope_kind, "scope_id": scope_id, "chart": line_chart(points),
+        "scope_kind": scope_kind, "scope_id": scope_id, "chart": chart,
     })  # fmt: skip
 
 
@@ -128,3 +131,7 @@ async def export(
     disposition = upstream.headers.get("content-disposition", "attachment; filename=indicators.csv")
     return StreamingResponse(relay(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+def _names(indicators: list[dict[str, Any]]) -> dict[str, str]:
+    return {i["key"]: pick(i.get("name_zh"), i.get("name_en")) for i in indicators}

@@ -12,7 +12,7 @@ from portal.web import CsrfChecked, SignedIn, platform, render, see_other, token
 
 router = APIRouter(prefix="/me", include_in_schema=False)
 
-Whose = Annotated[str, Query(pattern=r"^(|me|enterprise)$")]
+Whose = Annotated[str, Query(pattern=r"^(|self|organisation)$")]
 
 
 @router.get("/data", response_class=HTMLResponse)

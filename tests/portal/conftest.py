@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
@@ -101,9 +102,11 @@ def browsing(gateway: str, browser: Browser) -> Iterator[Browsing]:
         context.close()
 
 
-def sign_in(page: Page, phone: str, *, next_path: str = "/") -> None:
-    """Sign in through the portal and identity's form as the demo person with ``phone``."""
-    page.goto(f"/auth/login?next={next_path}")
+def sign_in(page: Page, phone: str, *, next_path: str | None = "/") -> None:
+    """Sign in through the portal and identity's form as the demo person with ``phone``
+    (``next_path=None``: the page already shows identity's form)."""
+    if next_path is not None:
+        page.goto(f"/auth/login?next={quote(next_path, safe='')}")
     page.fill("#username", phone)
     page.fill("#password", DEMO_PASSWORD)
     page.click("button[type=submit]")
