@@ -243,14 +243,63 @@ async def test_department_admins_manage_roles_in_their_own_department_only(
         departments.append(response.json()["id"])
     market, police = departments
     officer = await register_and_find(client, identity_app, 6)
+    stranger = await register_and_find(client, identity_app, 7)
     market_admin = issuer.headers(roles=["dept_admin"], org=market)
 
+    # A department admin cannot reach a person by an id learnt somewhere: the same 404 as
+    # for an id no one has, and nothing readable afterwards.
+    for user_id in (officer, "0" * 32):
+        by_id = await client.post(
+            "/v1/memberships",
+            json={"user_id": user_id, "org_id": market, "role": "officer"},
+            headers=market_admin,
+        )
+        assert by_id.status_code == 404, by_id.text
+        assert by_id.headers["content-type"] == PROBLEM
+    assert (await client.get(f"/v1/users/{officer}", headers=market_admin)).status_code == 404
+    # They name a new officer by the resident id number the person gave them.
     granted = await client.post(
         "/v1/memberships",
-        json={"user_id": officer, "org_id": market, "role": "officer"},
+        json={"resident_id": resident_id(6), "org_id": market, "role": "officer"},
         headers=market_admin,
     )
     assert granted.status_code == 201, granted.text
+    assert granted.json()["user_id"] == officer
+    unknown = await client.post(
+        "/v1/memberships",
+        json={"resident_id": resident_id(99), "org_id": market, "role": "officer"},
+        headers=market_admin,
+    )
+    assert unknown.status_code == 404
+    for bad in (
+        # A wrong check character.
+        {
+            "resident_id": resident_id(6)[:-1] + "01"[resident_id(6)[-1] == "0"],
+            "org_id": market,
+            "role": "officer",
+        },
+        {"user_id": officer, "resident_id": resident_id(6), "org_id": market, "role": "officer"},
+        {"org_id": market, "role": "officer"},
+    ):
+        refused = await client.post("/v1/memberships", json=bad, headers=market_admin)
+        assert refused.status_code == 422, refused.text
+    # A member of their department they may name by id (here: made a department admin).
+    promoted = await client.post(
+        "/v1/memberships",
+        json={"user_id": officer, "org_id": market, "role": "dept_admin"},
+        headers=market_admin,
+    )
+    assert promoted.status_code == 201, promoted.text
+    assert (
+        await client.delete(f"/v1/memberships/{promoted.json()['id']}", headers=market_admin)
+    ).status_code == 204
+    # A platform admin names anyone by id.
+    by_platform = await client.post(
+        "/v1/memberships",
+        json={"user_id": stranger, "org_id": police, "role": "officer"},
+        headers=admin,
+    )
+    assert by_platform.status_code == 201, by_platform.text
     again = await client.post(
         "/v1/memberships",
         json={"user_id": officer, "org_id": market, "role": "officer"},

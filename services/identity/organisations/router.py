@@ -151,10 +151,13 @@ async def list_memberships(
     responses=AUTH_RESPONSES,
 )
 async def grant_role(
-    draft: MembershipCreate, principal: CurrentPrincipal, session: SessionDep
+    draft: MembershipCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    protector: ProtectorDep,
 ) -> Membership:
     membership = await organisations_service.grant(
-        session=session, principal=principal, draft=draft
+        session=session, protector=protector, principal=principal, draft=draft
     )
     return _membership(membership)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.identity.roles import Role
 
@@ -58,13 +58,32 @@ class Organisation(BaseModel):
 
 
 class MembershipCreate(BaseModel):
-    """Give a person a role, in an organisation or (``org_id`` null) platform-wide."""
+    """Give a person a role, in an organisation or (``org_id`` null) platform-wide.
 
-    model_config = _STRICT
+    The person is named by ``user_id`` or by their exact ``resident_id`` (one of the two). A
+    department admin (or an enterprise agent) names by ``user_id`` only people who already
+    belong to their organisation; anyone else by the resident id number they were given.
+    """
 
-    user_id: str = Field(min_length=1, max_length=32)
+    model_config = ConfigDict(
+        **_STRICT,
+        json_schema_extra={
+            "example": {"resident_id": "330106199001011237", "org_id": "…", "role": "officer"}
+        },
+    )
+
+    user_id: str | None = Field(default=None, min_length=1, max_length=32)
+    resident_id: str | None = Field(
+        default=None, min_length=18, max_length=18, description="GB 11643 number, exact."
+    )
     org_id: str | None = Field(default=None, max_length=32)
     role: Role
+
+    @model_validator(mode="after")
+    def _one_person(self) -> MembershipCreate:
+        if (self.user_id is None) == (self.resident_id is None):
+            raise ValueError("name the person by user_id or by resident_id, not both or neither")
+        return self
 
 
 class Membership(BaseModel):

@@ -36,6 +36,7 @@ from services.identity.organisations.schemas import Organisation as Organisation
 from services.identity.organisations.schemas import Region as RegionView
 from services.identity.people import repository as people_repository
 from services.identity.people.exceptions import PersonNotFound
+from services.identity.people.models import User
 from services.identity.protection import IdentifierProtector
 from services.identity.roles import DEPARTMENT_ROLES, Role
 
@@ -232,23 +233,59 @@ async def _check_role_fits(
     return org
 
 
+async def _grantee(
+    session: AsyncSession,
+    *,
+    protector: IdentifierProtector,
+    principal: Principal,
+    draft: MembershipCreate,
+) -> User:
+    """The person a grant names. Platform admins name anyone; others name by ``user_id`` only
+    people already in their own organisation, and anyone else by the exact resident id number,
+    so an admin cannot reach (and then read) a person by an id they happened to learn. Every
+    miss is the same 404."""
+    if draft.resident_id is not None:
+        try:
+            number = identifiers.parse_resident_id(draft.resident_id).number
+        except identifiers.InvalidIdentifier as exc:
+            raise InvalidInput.for_field("resident_id", str(exc)) from exc
+        user = await people_repository.find_by_login(
+            session, phone=None, email=None, resident_id_hash=protector.lookup_hash(number)
+        )
+        if user is None:
+            raise PersonNotFound("No person holds this resident id number.")
+        return user
+    assert draft.user_id is not None
+    user = await people_repository.get(session, user_id=draft.user_id)
+    if user is not None and not principal.has_role(Role.PLATFORM_ADMIN):
+        memberships = await organisations_repository.memberships_of_user(session, user_id=user.id)
+        if principal.org is None or not any(m.org_id == principal.org for m in memberships):
+            user = None
+    if user is None:
+        raise PersonNotFound(f"No person {draft.user_id}.")
+    return user
+
+
 async def grant(
-    *, session: AsyncSession, principal: Principal, draft: MembershipCreate
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    principal: Principal,
+    draft: MembershipCreate,
 ) -> Membership:
     """Give a person a role; department admins manage their own department's officers."""
     org = await _check_role_fits(session, org_id=draft.org_id, role=draft.role)
     if not _may_manage_role(principal, org=org, role=draft.role):
         raise Forbidden("You may not grant this role here.")
-    if await people_repository.get(session, user_id=draft.user_id) is None:
-        raise PersonNotFound(f"No person {draft.user_id}.")
+    user = await _grantee(session, protector=protector, principal=principal, draft=draft)
     existing = await organisations_repository.find_membership(
-        session, user_id=draft.user_id, org_id=draft.org_id, role=draft.role
+        session, user_id=user.id, org_id=draft.org_id, role=draft.role
     )
     if existing is not None:
         raise MembershipExists(
             "The person holds this role here already.", membership_id=existing.id
         )
-    membership = Membership(user_id=draft.user_id, org_id=draft.org_id, role=draft.role)
+    membership = Membership(user_id=user.id, org_id=draft.org_id, role=draft.role)
     organisations_repository.add(session, membership)
     await session.flush()
     await outbox.add(
