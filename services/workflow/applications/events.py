@@ -5,11 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, Field
+
 from libs.common.events import EventData
 
 
+class ItemVersion(BaseModel):
+    """An item version an application covers (a bundle: each of its items)."""
+
+    item_id: str
+    version: int
+
+
 class ApplicationEvent(EventData):
-    """What every application event carries."""
+    """What every application event carries: who, what was applied for, where, its limits.
+
+    The descriptive fields (from ``kind`` on) let a consumer such as evaluation count an
+    application from any one of its events without a copy of the catalog.
+    """
 
     application_id: str
     applicant_id: str
@@ -17,6 +30,36 @@ class ApplicationEvent(EventData):
     service_code: str
     owner_org_id: str | None
     status: str
+    kind: str | None = None  # item | bundle
+    item_id: str | None = None
+    item_version: int | None = None
+    bundle_id: str | None = None
+    bundle_version: int | None = None
+    item_versions: list[ItemVersion] = Field(default_factory=list)
+    # The departments with a branch in it (a bundle's four items: their four departments).
+    department_org_ids: list[str] = Field(default_factory=list)
+    channel: str = "online"
+    region_code: str | None = None  # GB/T 2260
+    legal_time_limit_days: int | None = None  # a bundle: the largest of its items'
+    promised_time_limit_days: int | None = None
+    max_visits: int | None = None
+    submitted_at: datetime | None = None
+    due_at: datetime | None = None
+    supplement_rounds: int = 0
+
+
+class ApplicationDecided(ApplicationEvent):
+    """What the final events (completed, rejected, withdrawn) add: the counts evaluation keeps."""
+
+    decided_at: datetime
+    # Working days after the (Asia/Shanghai) submission day up to the decision day, by
+    # workflow's holiday calendar; None for one never submitted.
+    working_days_used: int | None
+    visits: int  # on-site visits: 0 online, 1 for a counter submission
+    overdue: bool  # decided after due_at
+    materials_total: int
+    materials_fetched: int
+    materials_uploaded: int
 
 
 class ApplicationSubmitted(ApplicationEvent):
@@ -24,12 +67,6 @@ class ApplicationSubmitted(ApplicationEvent):
 
     event_type: ClassVar[str] = "pingtai.workflow.application.submitted"
 
-    kind: str
-    item_id: str | None
-    item_version: int | None
-    bundle_id: str | None
-    bundle_version: int | None
-    submitted_at: datetime
     materials_total: int
     materials_fetched: int
     materials_pending: int
@@ -60,7 +97,6 @@ class ApplicationStarted(ApplicationEvent):
     event_type: ClassVar[str] = "pingtai.workflow.application.started"
 
     branches: list[str]
-    due_at: datetime | None
     materials_fetched: int
     materials_uploaded: int
 
@@ -70,7 +106,7 @@ class SupplementRequested(ApplicationEvent):
 
     event_type: ClassVar[str] = "pingtai.workflow.application.supplement_requested"
 
-    item_id: str
+    supplement_item_id: str  # the branch that asks
     task_id: str
     comment: str | None
 
@@ -83,27 +119,25 @@ class SupplementProvided(ApplicationEvent):
     changed_fields: list[str]
 
 
-class ApplicationCompleted(ApplicationEvent):
+class ApplicationCompleted(ApplicationDecided):
     """Every branch approved; ``result`` is what was delivered."""
 
     event_type: ClassVar[str] = "pingtai.workflow.application.completed"
 
-    decided_at: datetime
     result: dict[str, Any]
 
 
-class ApplicationRejected(ApplicationEvent):
-    """A branch refused: the application ends refused."""
+class ApplicationRejected(ApplicationDecided):
+    """A branch refused: the application ends refused (``refused_item_id``: the branch)."""
 
     event_type: ClassVar[str] = "pingtai.workflow.application.rejected"
 
-    decided_at: datetime
-    item_id: str
+    refused_item_id: str
     comment: str | None
     result: dict[str, Any]
 
 
-class ApplicationWithdrawn(ApplicationEvent):
+class ApplicationWithdrawn(ApplicationDecided):
     """The applicant withdrew before a decision."""
 
     event_type: ClassVar[str] = "pingtai.workflow.application.withdrawn"

@@ -9,6 +9,12 @@ class ApplicationNotFound(NotFound):
     code = "application-not-found"
 
 
+class ApplicationConflict(Conflict):
+    """A new application's row could not be inserted (an id taken): the client may retry."""
+
+    code = "application-conflict"
+
+
 class OfferingNotFound(NotFound):
     code = "service-not-found"
 

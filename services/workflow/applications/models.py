@@ -66,6 +66,17 @@ class Application(Base):
     # The owning department (an item's; a bundle's, or null for a platform bundle).
     owner_org_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(24))
+    # Where it was submitted (online, app, mini_program, self_service, counter): evaluation's
+    # online and zero-visit rates.
+    channel: Mapped[str] = mapped_column(String(16), server_default="online", default="online")
+    # From the version applied for (a bundle: its first item's region, its items' largest
+    # limits), so every event can carry them.
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    legal_time_limit_days: Mapped[int | None] = mapped_column(Integer)
+    promised_time_limit_days: Mapped[int | None] = mapped_column(Integer)
+    max_visits: Mapped[int | None] = mapped_column(Integer)
+    # The item versions covered and their departments: [{"item_id", "version", "owner_org_id"}].
+    items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     form: Mapped[dict[str, Any]] = mapped_column(JSON)
     # How many supplement rounds were asked (at most one).
     supplement_rounds: Mapped[int] = mapped_column(Integer, default=0)

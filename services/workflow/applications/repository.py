@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.workflow import bulk
 from services.workflow.applications.models import Application, ApplicationMaterial, HistoryEntry
 
 
@@ -16,27 +20,26 @@ async def get(session: AsyncSession, *, application_id: str) -> Application | No
     return await session.get(Application, application_id)
 
 
-async def lock(session: AsyncSession, *, application_id: str) -> Application | None:
-    """The application, read after taking its write lock (None if there is none).
+async def lock(
+    session: AsyncSession, *, application_id: str, updated_at: datetime | None = None
+) -> Application | None:
+    """The application, as it is once its write lock is taken (None if there is none).
 
     Bumping ``version`` first makes concurrent actions on one application wait for each other:
-    a row lock on PostgreSQL, the database's write lock on SQLite; what is read after it is
-    current.
+    a row lock on PostgreSQL, the database's write lock on SQLite; the row comes back with the
+    UPDATE (RETURNING), current. ``updated_at``: set it in the same statement.
     """
+    values: dict[str, Any] = {"version": Application.version + 1}
+    if updated_at is not None:
+        values["updated_at"] = updated_at
     bumped = await session.execute(
         update(Application)
         .where(Application.id == application_id)
-        .values(version=Application.version + 1)
-        .execution_options(synchronize_session=False)
+        .values(**values)
+        .returning(Application)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if bumped.rowcount == 0:  # type: ignore[attr-defined]
-        return None
-    found = await session.execute(
-        select(Application)
-        .where(Application.id == application_id)
-        .execution_options(populate_existing=True)
-    )
-    return found.scalar_one()
+    return bumped.scalar_one_or_none()
 
 
 async def by_idempotency_key(
@@ -89,6 +92,36 @@ async def materials(session: AsyncSession, *, application_id: str) -> list[Appli
         .execution_options(populate_existing=True)
     )
     return list(found.scalars())
+
+
+async def material_counts(session: AsyncSession, *, application_id: str) -> dict[str, int]:
+    """How many of an application's materials are in each state."""
+    found = await session.execute(
+        select(ApplicationMaterial.state, func.count())
+        .where(ApplicationMaterial.application_id == application_id)
+        .group_by(ApplicationMaterial.state)
+    )
+    return dict(found.tuples().all())
+
+
+async def insert_new(session: AsyncSession, application: Application) -> bool:
+    """Insert a new application; False if its (applicant, Idempotency-Key) is already taken.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING), no savepoint: of two concurrent first
+    requests with one key, one inserts and the other finds the first.
+    """
+    statement = _INSERT_NEW[session.get_bind().dialect.name == "postgresql"]
+    inserted = await session.execute(statement, bulk.values_of(application))
+    return inserted.scalar_one_or_none() is not None
+
+
+# Built once: the values come as parameters (building ``.values(...)`` per call costs more
+# than running the statement).
+_TABLE = cast(Table, Application.__table__)
+_INSERT_NEW = {
+    postgres: insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
+    for postgres, insert in ((True, postgresql_insert), (False, sqlite_insert))
+}
 
 
 async def history(session: AsyncSession, *, application_id: str) -> list[HistoryEntry]:

@@ -56,14 +56,15 @@ async def create_application(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Application:
-    application, replayed = await applications_service.create(
+    made = await applications_service.create(
         session, principal=principal, draft=draft, idempotency_key=idempotency_key,
         runtime=runtime,
     )  # fmt: skip
-    response.headers["Location"] = f"/v1/applications/{application.id}"
-    if replayed:
+    response.headers["Location"] = f"/v1/applications/{made.application.id}"
+    if made.replayed or made.changes is None:
         response.headers["Idempotent-Replayed"] = "true"
-    return await views.full(session, application)
+        return await views.full(session, made.application)
+    return views.created(made.application, made.changes)
 
 
 @router.get("/applications", summary="Your applications (an agent's: also the enterprise's)")

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -14,7 +14,12 @@ from fastapi import Depends, FastAPI, Request
 from libs.common.http import service_client
 from services.workflow.clients.exchange import ExchangeClient
 from services.workflow.clients.tokens import ClientCredentialsToken
+from services.workflow.clients.transport import AiohttpPoster, HttpxPoster, JsonPoster
 from services.workflow.settings import WorkflowSettings
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -44,12 +49,16 @@ def _secret_reader(settings: WorkflowSettings) -> str | None:
 
 def build_runtime(
     settings: WorkflowSettings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> tuple[Runtime, list[httpx.AsyncClient]]:
-    """The runtime and the HTTP clients to close at shutdown (``transport``: tests' routing)."""
-    exchange_http = service_client(
-        settings.exchange_url or f"{settings.gateway_url}/api/exchange",
-        timeout=settings.exchange_timeout_s, transport=transport,
-    )  # fmt: skip
+) -> tuple[Runtime, list[Closable]]:
+    """The runtime and the HTTP clients to close at shutdown (``transport``: tests' routing,
+    which goes through httpx)."""
+    exchange_url = settings.exchange_url or f"{settings.gateway_url}/api/exchange"
+    exchange_http: JsonPoster
+    if transport is None and settings.exchange_http_client == "aiohttp":
+        exchange_http = AiohttpPoster(exchange_url, timeout_s=settings.exchange_timeout_s)
+    else:
+        exchange_http = HttpxPoster(service_client(
+            exchange_url, timeout=settings.exchange_timeout_s, transport=transport))  # fmt: skip
     token_http = service_client(settings.issuer, timeout=settings.exchange_timeout_s,
                                 transport=transport)  # fmt: skip
     token = ClientCredentialsToken(
@@ -66,20 +75,20 @@ def build_runtime(
         fetch_retry_interval_s=settings.fetch_retry_interval_s,
         fetch_retry_batch=settings.fetch_retry_batch,
     )
-    return runtime, [exchange_http, token_http]
+    return runtime, [exchange_http, HttpxPoster(token_http)]
 
 
 @asynccontextmanager
 async def runtime_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Make the runtime (unless a test put one on ``app.state.runtime``); close its clients."""
-    clients: list[httpx.AsyncClient] = []
+    clients: list[Closable] = []
     if getattr(app.state, "runtime", None) is None:
         app.state.runtime, clients = build_runtime(app.state.settings)
     try:
         yield
     finally:
         for client in clients:
-            await client.aclose()
+            await client.close()
 
 
 def _runtime(request: Request) -> Runtime:

@@ -23,6 +23,9 @@ ApplicationStatus = Literal[
 ]  # fmt: skip
 
 
+Channel = Literal["online", "app", "mini_program", "self_service", "counter"]
+
+
 class ApplicationCreate(BaseModel):
     """One application for a published service item or a one-thing bundle, with one form."""
 
@@ -47,6 +50,13 @@ class ApplicationCreate(BaseModel):
     )  # fmt: skip
     form: dict[str, Any] = Field(description="Valid against the item's (or bundle's) form.")
     draft: bool = Field(default=False, description="Save as a draft instead of submitting.")
+    channel: Channel = Field(
+        default="online",
+        description=(
+            "Where the application is made: `online` (the portal), `app`, `mini_program`, "
+            "`self_service` (a kiosk), `counter` (at a service hall's window: one visit)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_offering(self) -> ApplicationCreate:
@@ -159,6 +169,7 @@ class ApplicationSummary(BaseModel):
     applicant_id: str
     applicant_org_id: str | None
     status: ApplicationStatus
+    channel: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
     submitted_at: UtcDatetime | None

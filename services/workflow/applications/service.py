@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.auth import InsufficientAssurance, Principal, Role
-from libs.common.events import EventData
 from services.workflow.applications import forms, journal
 from services.workflow.applications import repository as applications_repository
 from services.workflow.applications.events import (
@@ -24,6 +24,7 @@ from services.workflow.applications.events import (
     SupplementProvided,
 )
 from services.workflow.applications.exceptions import (
+    ApplicationConflict,
     ApplicationNotFound,
     IdempotencyKeyReused,
     MaterialNotFound,
@@ -33,16 +34,17 @@ from services.workflow.applications.exceptions import (
     OfferingRetired,
     WrongStatus,
 )
+from services.workflow.applications.journal import Changes
 from services.workflow.applications.models import (
     OPEN_STATUSES,
     Application,
     ApplicationMaterial,
-    HistoryEntry,
 )
 from services.workflow.applications.runtime import Runtime
 from services.workflow.applications.schemas import ApplicationCreate, SupplementAnswer
 from services.workflow.catalogue import repository as catalogue_repository
 from services.workflow.catalogue import templates
+from services.workflow.catalogue.models import OfferingVersion
 from services.workflow.catalogue.schemas import ItemSnapshot, Material
 from services.workflow.ids import new_id, utcnow
 from services.workflow.materials import service as materials_service
@@ -71,6 +73,10 @@ class Offering:
     items: list[tuple[ItemSnapshot, int]]
     applicant_types: set[str] = field(default_factory=set)
     min_acr: int = 1
+    region_code: str | None = None
+    legal_time_limit_days: int | None = None
+    promised_time_limit_days: int | None = None
+    max_visits: int | None = None
 
     @property
     def cache_key(self) -> str:
@@ -79,6 +85,17 @@ class Offering:
     @property
     def owners(self) -> dict[str, str]:
         return {s.item_id: s.owner_org_id for s, _ in self.items}
+
+    @property
+    def item_refs(self) -> list[dict[str, Any]]:
+        """The item versions covered, as an application keeps them."""
+        return [{"item_id": s.item_id, "version": v, "owner_org_id": s.owner_org_id}
+                for s, v in self.items]  # fmt: skip
+
+
+# Published versions never change: each is resolved once per process (the retirement and
+# which version is newest are read every time).
+_OFFERINGS: OrderedDict[str, Offering] = OrderedDict()
 
 
 async def resolve_offering(
@@ -90,37 +107,56 @@ async def resolve_offering(
     for_new: bool,
 ) -> Offering:
     """A published version from the read copy: the latest when ``version`` is None."""
-    if version is None:
-        row = await catalogue_repository.latest(session, kind=kind, offering_id=offering_id)
-    else:
-        row = await catalogue_repository.get(
-            session, kind=kind, offering_id=offering_id, version=version
-        )
-    if row is None:
+    header = await catalogue_repository.version_header(
+        session, kind=kind, offering_id=offering_id, version=version
+    )
+    if header is None:
         raise OfferingNotFound(f"No published {kind} {offering_id}" + (
             f" version {version}." if version else "."))  # fmt: skip
-    if for_new and row.retired_at is not None:
-        raise OfferingRetired(f"The {kind} {row.code} is no longer offered.")
-    if kind == "item":
+    number, retired_at = header
+    key = f"{kind}:{offering_id}:{number}"
+    offering = _OFFERINGS.get(key)
+    if offering is None:
+        row = await catalogue_repository.get(
+            session, kind=kind, offering_id=offering_id, version=number
+        )
+        if row is None:  # removed between the two reads: as if never there
+            raise OfferingNotFound(f"No published {kind} {offering_id}.")
+        offering = templates.remember(_OFFERINGS, key, await _offering(session, row))
+    if for_new and retired_at is not None:
+        raise OfferingRetired(f"The {kind} {offering.code} is no longer offered.")
+    return offering
+
+
+async def _offering(session: AsyncSession, row: OfferingVersion) -> Offering:
+    if row.kind == "item":
         item = templates.item_snapshot(row.offering_id, row.version, row.snapshot)
         return Offering(
-            kind=kind, offering_id=row.offering_id, version=row.version, code=item.code,
+            kind="item", offering_id=row.offering_id, version=row.version, code=item.code,
             name=item.name, owner_org_id=item.owner_org_id, form=item.form,
             materials=[m.model_copy(update={"item_ids": [item.item_id]}) for m in item.materials],
             items=[(item, row.version)], applicant_types=set(item.applicant_types),
-            min_acr=item.min_assurance_level,
+            min_acr=item.min_assurance_level, region_code=item.region_code,
+            legal_time_limit_days=item.legal_time_limit_days,
+            promised_time_limit_days=item.promised_time_limit_days, max_visits=item.max_visits,
         )  # fmt: skip
     bundle = templates.bundle_snapshot(row.offering_id, row.version, row.snapshot)
     keys = [(ref.item_id, ref.version) for ref in bundle.items]
     snapshots = await templates.items(session, keys=keys)
     items = [(snapshots[k], k[1]) for k in keys]
-    # A bundle's applicant must be one every item accepts; its assurance, the highest asked.
-    accepted = set.intersection(*(set(s.applicant_types) for s, _ in items))
+    snaps = [s for s, _ in items]
+    visits = [s.max_visits for s in snaps if s.max_visits is not None]
+    # A bundle's applicant must be one every item accepts; its assurance, the highest asked;
+    # its limits, the longest of its items'; its region, its first item's.
+    accepted = set.intersection(*(set(s.applicant_types) for s in snaps))
     return Offering(
-        kind=kind, offering_id=row.offering_id, version=row.version, code=bundle.code,
+        kind="bundle", offering_id=row.offering_id, version=row.version, code=bundle.code,
         name=bundle.name, owner_org_id=bundle.owner_org_id, form=bundle.merged_form,
         materials=bundle.materials, items=items, applicant_types=accepted,
-        min_acr=max(s.min_assurance_level for s, _ in items),
+        min_acr=max(s.min_assurance_level for s in snaps), region_code=snaps[0].region_code,
+        legal_time_limit_days=max(s.legal_time_limit_days for s in snaps),
+        promised_time_limit_days=max(s.promised_time_limit_days for s in snaps),
+        max_visits=max(visits) if visits else None,
     )  # fmt: skip
 
 
@@ -145,8 +181,22 @@ def applicant_org(principal: Principal, offering: Offering) -> str | None:
 
 def request_hash(draft: ApplicationCreate) -> str:
     """SHA-256 of the request body, canonical, for Idempotency-Key comparisons."""
-    body = json.dumps(draft.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    # The default channel is left out: keys first used before channels existed still match.
+    exclude = {"channel"} if draft.channel == "online" else set()
+    body = json.dumps(
+        draft.model_dump(mode="json", exclude=exclude), sort_keys=True, ensure_ascii=False
+    )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass
+class Created:
+    """What ``create`` made: the application, whether it is a replay, and (for a new one) its
+    materials, branches, tasks and history, which the answer is built from without reading."""
+
+    application: Application
+    replayed: bool
+    changes: Changes | None = None
 
 
 async def create(
@@ -156,10 +206,11 @@ async def create(
     draft: ApplicationCreate,
     idempotency_key: str | None,
     runtime: Runtime,
-) -> tuple[Application, bool]:
+) -> Created:
     """Save a draft or submit an application; a replayed Idempotency-Key returns the first one.
 
-    Returns the application and whether it is a replay.
+    Everything is decided in memory (exchange asked before anything is written), then written
+    in one go: the application, its materials, branches, tasks, clocks, history and events.
     """
     digest = request_hash(draft)
     if idempotency_key is not None:
@@ -167,7 +218,7 @@ async def create(
             session, applicant_id=principal.sub, key=idempotency_key
         )
         if first is not None:
-            return _replay(first, digest), True
+            return Created(_replay(first, digest), True)
     kind = "item" if draft.item_id else "bundle"
     offering = await resolve_offering(
         session, kind=kind, offering_id=draft.item_id or draft.bundle_id or "",
@@ -186,42 +237,37 @@ async def create(
         bundle_id=offering.offering_id if kind == "bundle" else None,
         bundle_version=offering.version if kind == "bundle" else None,
         service_code=offering.code, service_name=offering.name,
-        owner_org_id=offering.owner_org_id, status="draft", form=draft.form,
-        supplement_rounds=0, idempotency_key=idempotency_key,
+        owner_org_id=offering.owner_org_id, status="draft", channel=draft.channel,
+        region_code=offering.region_code, legal_time_limit_days=offering.legal_time_limit_days,
+        promised_time_limit_days=offering.promised_time_limit_days,
+        max_visits=offering.max_visits, items=offering.item_refs, form=draft.form,
+        supplement_rounds=0, supplement=None, result=None, idempotency_key=idempotency_key,
         request_hash=digest if idempotency_key else None,
-        created_at=at, updated_at=at, version=1,
+        created_at=at, updated_at=at, submitted_at=None, due_at=None, decided_at=None, version=1,
     )  # fmt: skip
     materials = _plan(application, offering, runtime)
     fetched = 0
     if not draft.draft:
         # Asked before anything is written: exchange's answers come in with the application.
         fetched = await _fetch(application, materials, runtime)
-    try:
-        async with session.begin_nested():
-            session.add(application)
-            await session.flush()
-    except IntegrityError:
-        # The same Idempotency-Key committed meanwhile by a concurrent request.
-        if idempotency_key is None:
-            raise
-        first = await applications_repository.by_idempotency_key(
-            session, applicant_id=principal.sub, key=idempotency_key
-        )
-        if first is None:
-            raise
-        return _replay(first, digest), True
-    session.add_all(materials)
-    entries = [journal.entry(application, action="draft_saved", at=at, principal=principal,
-                             to_status="draft")]  # fmt: skip
-    events: list[EventData] = []
+    changes = Changes(materials=materials)
+    changes.entries.append(journal.entry(application, action="draft_saved", at=at,
+                                         principal=principal, to_status="draft"))  # fmt: skip
     if not draft.draft:
-        await _submitted(
-            session, application, offering, materials, principal=principal, at=at,
-            fetched=fetched, entries=entries, events=events,
-        )  # fmt: skip
-    await journal.write(session, application, entries=entries, events=events)
-    await session.flush()
-    return application, False
+        _submitted(application, offering, materials, principal=principal, at=at,
+                   fetched=fetched, changes=changes)  # fmt: skip
+    if not await applications_repository.insert_new(session, application):
+        # The same Idempotency-Key committed meanwhile by a concurrent request.
+        first = None
+        if idempotency_key is not None:
+            first = await applications_repository.by_idempotency_key(
+                session, applicant_id=principal.sub, key=idempotency_key
+            )
+        if first is None:
+            raise ApplicationConflict("The application could not be stored; try again.")
+        return Created(_replay(first, digest), True)
+    await journal.write(session, application, changes)
+    return Created(application, False, changes)
 
 
 def _replay(first: Application, digest: str) -> Application:
@@ -253,8 +299,7 @@ async def _fetch(
     )  # fmt: skip
 
 
-async def _submitted(
-    session: AsyncSession,
+def _submitted(
     application: Application,
     offering: Offering,
     materials: list[ApplicationMaterial],
@@ -262,8 +307,7 @@ async def _submitted(
     principal: Principal,
     at: datetime,
     fetched: int,
-    entries: list[HistoryEntry],
-    events: list[EventData],
+    changes: Changes,
 ) -> None:
     """The submission itself: status, history, events; then wherever the materials lead."""
     previous = application.status
@@ -271,32 +315,25 @@ async def _submitted(
     application.submitted_at = at
     application.updated_at = at
     pending = sum(1 for m in materials if m.state == "pending_fetch")
-    entries.append(journal.entry(
+    changes.entries.append(journal.entry(
         application, action="submitted", at=at, principal=principal, from_status=previous,
         to_status="submitted",
         data={"materials_fetched": fetched, "materials_pending_fetch": pending},
     ))  # fmt: skip
-    events.append(ApplicationSubmitted(
-        **journal.event_base(application), kind=application.kind,
-        item_id=application.item_id, item_version=application.item_version,
-        bundle_id=application.bundle_id, bundle_version=application.bundle_version,
-        submitted_at=at, materials_total=len(materials), materials_fetched=fetched,
-        materials_pending=pending,
+    changes.events.append(ApplicationSubmitted(
+        **journal.event_base(application), materials_total=len(materials),
+        materials_fetched=fetched, materials_pending=pending,
     ))  # fmt: skip
-    await _after_materials(
-        session, application, offering, materials, at=at, entries=entries, events=events
-    )
+    _after_materials(application, offering, materials, at=at, changes=changes)
 
 
-async def _after_materials(
-    session: AsyncSession,
+def _after_materials(
     application: Application,
     offering: Offering,
     materials: list[ApplicationMaterial],
     *,
     at: datetime,
-    entries: list[HistoryEntry],
-    events: list[EventData],
+    changes: Changes,
 ) -> None:
     """Move a submitted application on: wait for fetches, ask for uploads, or start."""
     if any(m.state == "pending_fetch" for m in materials):
@@ -306,21 +343,19 @@ async def _after_materials(
         if application.status != "awaiting_materials":
             previous = application.status
             application.status = "awaiting_materials"
-            entries.append(journal.entry(
+            changes.entries.append(journal.entry(
                 application, action="materials_requested", at=at, principal=None,
                 from_status=previous, to_status=application.status,
                 data={"materials": requested},
             ))  # fmt: skip
-            events.append(ApplicationMaterialsRequested(
+            changes.events.append(ApplicationMaterialsRequested(
                 **journal.event_base(application), materials=requested))  # fmt: skip
         return
-    changes = await tasks_service.start_process(
-        session, application, items=offering.items, at=at,
+    changes.merge(tasks_service.start_process(
+        application, items=offering.items, at=at,
         materials_fetched=sum(1 for m in materials if m.state == "fetched"),
         materials_uploaded=sum(1 for m in materials if m.state == "uploaded"),
-    )  # fmt: skip
-    entries.extend(changes.entries)
-    events.extend(changes.events)
+    ))  # fmt: skip
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -435,11 +470,10 @@ async def submit_draft(
                              lock=True)  # fmt: skip
     if application.status != "draft":
         raise WrongStatus(f"Only a draft can be submitted; this one is {application.status}.")
-    entries: list[HistoryEntry] = []
-    events: list[EventData] = []
-    await _submitted(session, application, offering, materials, principal=principal, at=utcnow(),
-                     fetched=fetched, entries=entries, events=events)  # fmt: skip
-    await journal.write(session, application, entries=entries, events=events)
+    changes = Changes()
+    _submitted(application, offering, materials, principal=principal, at=utcnow(),
+               fetched=fetched, changes=changes)  # fmt: skip
+    await journal.write(session, application, changes)
     await session.flush()
     return application
 
@@ -462,8 +496,15 @@ async def withdraw(
         application, action="withdrawn", at=at, principal=principal, from_status=previous,
         to_status="withdrawn", comment=reason,
     ))  # fmt: skip
-    changes.events.append(ApplicationWithdrawn(**journal.event_base(application), reason=reason))
-    await journal.write(session, application, entries=changes.entries, events=changes.events)
+    facts = journal.decision_facts(
+        application, at=at,
+        materials=await applications_repository.material_counts(
+            session, application_id=application.id),
+    )  # fmt: skip
+    changes.events.append(
+        ApplicationWithdrawn(**journal.event_base(application), **facts, reason=reason)
+    )
+    await journal.write(session, application, changes)
     await session.flush()
     return application
 
@@ -492,7 +533,7 @@ async def answer_supplement(
     ))  # fmt: skip
     changes.events.insert(0, SupplementProvided(
         **journal.event_base(application), changed_fields=sorted(answer.form)))  # fmt: skip
-    await journal.write(session, application, entries=changes.entries, events=changes.events)
+    await journal.write(session, application, changes)
     await session.flush()
     return application
 
@@ -540,20 +581,21 @@ async def upload(
     material.uploaded_at = at
     material.last_error = None
     application.updated_at = at
-    entries = [journal.entry(
-        application, action="material_uploaded", at=at, principal=principal,
-        data={"material": key, "size_bytes": size, "sha256": checksum},
-    )]  # fmt: skip
-    events: list[EventData] = [MaterialUploaded(
-        **journal.event_base(application), material=key, content_type=media, size_bytes=size,
-        sha256=checksum,
-    )]  # fmt: skip
+    changes = Changes(
+        entries=[journal.entry(
+            application, action="material_uploaded", at=at, principal=principal,
+            data={"material": key, "size_bytes": size, "sha256": checksum},
+        )],
+        events=[MaterialUploaded(
+            **journal.event_base(application), material=key, content_type=media,
+            size_bytes=size, sha256=checksum,
+        )],
+    )  # fmt: skip
     if application.status == "awaiting_materials":
         offering = await _offering_of(session, application)
         materials = await applications_repository.materials(session, application_id=application.id)
-        await _after_materials(session, application, offering, materials, at=at, entries=entries,
-                               events=events)  # fmt: skip
-    await journal.write(session, application, entries=entries, events=events)
+        _after_materials(application, offering, materials, at=at, changes=changes)
+    await journal.write(session, application, changes)
     await session.flush()
     return material
 
@@ -607,15 +649,13 @@ async def _retry_one(
                 setattr(row, name, getattr(material, name))
         at = utcnow()
         locked.updated_at = at
-        entries: list[HistoryEntry] = []
-        events: list[EventData] = []
+        changes = Changes()
         if fetched:
-            entries.append(journal.entry(
+            changes.entries.append(journal.entry(
                 locked, action="materials_fetched", at=at, principal=None,
                 data={"fetched": fetched},
             ))  # fmt: skip
         offering = await _offering_of(session, locked)
-        await _after_materials(session, locked, offering, list(current.values()), at=at,
-                               entries=entries, events=events)  # fmt: skip
-        await journal.write(session, locked, entries=entries, events=events)
+        _after_materials(locked, offering, list(current.values()), at=at, changes=changes)
+        await journal.write(session, locked, changes)
         return 1 if locked.status != "submitted" else 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.applications import repository as applications_repository
 from services.workflow.applications import schemas
-from services.workflow.applications.models import Application, ApplicationMaterial
+from services.workflow.applications.journal import Changes
+from services.workflow.applications.models import Application, ApplicationMaterial, HistoryEntry
 from services.workflow.tasks import repository as tasks_repository
+from services.workflow.tasks.models import Branch, Task
 
 _SUMMARY_FIELDS = set(schemas.ApplicationSummary.model_fields)
 _MATERIAL_FIELDS = set(schemas.Material.model_fields)
@@ -26,11 +30,35 @@ def material(row: ApplicationMaterial) -> schemas.Material:
 
 
 async def full(session: AsyncSession, application: Application) -> schemas.Application:
-    """An application with its materials, branches, tasks and history."""
-    materials = await applications_repository.materials(session, application_id=application.id)
-    branches = await tasks_repository.branches(session, application_id=application.id)
-    tasks = await tasks_repository.tasks(session, application_id=application.id)
-    history = await applications_repository.history(session, application_id=application.id)
+    """An application with its materials, branches, tasks and history, as stored."""
+    return _assemble(
+        application,
+        materials=await applications_repository.materials(session, application_id=application.id),
+        branches=await tasks_repository.branches(session, application_id=application.id),
+        tasks=await tasks_repository.tasks(session, application_id=application.id),
+        history=await applications_repository.history(session, application_id=application.id),
+    )
+
+
+def created(application: Application, changes: Changes) -> schemas.Application:
+    """A new application as ``full`` would read it back, from the rows just written."""
+    return _assemble(
+        application,
+        materials=changes.materials,
+        branches=sorted(changes.branches, key=lambda b: (b.created_at, b.item_id)),
+        tasks=sorted(changes.tasks, key=lambda t: (t.created_at, t.id)),
+        history=sorted(changes.entries, key=lambda h: h.id),
+    )
+
+
+def _assemble(
+    application: Application,
+    *,
+    materials: Sequence[ApplicationMaterial],
+    branches: Sequence[Branch],
+    tasks: Sequence[Task],
+    history: Sequence[HistoryEntry],
+) -> schemas.Application:
     return schemas.Application(
         **summary(application).model_dump(),
         form=application.form,

@@ -34,6 +34,22 @@ async def latest(session: AsyncSession, *, kind: str, offering_id: str) -> Offer
     return found.scalar_one_or_none()
 
 
+async def version_header(
+    session: AsyncSession, *, kind: str, offering_id: str, version: int | None
+) -> tuple[int, datetime | None] | None:
+    """(version, retired_at) of one version, or of the newest when ``version`` is None.
+
+    The snapshot is not read: versions never change, so callers keep them parsed.
+    """
+    query = select(OfferingVersion.version, OfferingVersion.retired_at).where(
+        OfferingVersion.kind == kind, OfferingVersion.offering_id == offering_id
+    )
+    if version is not None:
+        query = query.where(OfferingVersion.version == version)
+    row = (await session.execute(query.order_by(OfferingVersion.version.desc()).limit(1))).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def get_many(
     session: AsyncSession, *, kind: str, keys: list[tuple[str, int]]
 ) -> dict[tuple[str, int], OfferingVersion]:

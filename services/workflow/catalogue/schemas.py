@@ -83,6 +83,8 @@ class ItemSnapshot(BaseModel):
     min_assurance_level: int
     promised_time_limit_days: int
     legal_time_limit_days: int
+    region_code: str | None = None
+    max_visits: int | None = None
     form: dict[str, Any]
     materials: list[Material] = Field(default_factory=list)
     template: ProcessTemplate

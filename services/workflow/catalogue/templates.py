@@ -18,7 +18,8 @@ _items: OrderedDict[tuple[str, int], ItemSnapshot] = OrderedDict()
 _bundles: OrderedDict[tuple[str, int], BundleSnapshot] = OrderedDict()
 
 
-def _remember(cache: OrderedDict[K, V], key: K, value: V) -> V:
+def remember(cache: OrderedDict[K, V], key: K, value: V) -> V:
+    """Keep ``value`` under ``key`` in a bounded cache (the oldest goes first); return it."""
     cache[key] = value
     while len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
@@ -30,7 +31,7 @@ def item_snapshot(item_id: str, version: int, snapshot: dict[str, object]) -> It
     found = _items.get((item_id, version))
     if found is not None:
         return found
-    return _remember(_items, (item_id, version), ItemSnapshot.model_validate(snapshot))
+    return remember(_items, (item_id, version), ItemSnapshot.model_validate(snapshot))
 
 
 def bundle_snapshot(bundle_id: str, version: int, snapshot: dict[str, object]) -> BundleSnapshot:
@@ -38,7 +39,7 @@ def bundle_snapshot(bundle_id: str, version: int, snapshot: dict[str, object]) -
     found = _bundles.get((bundle_id, version))
     if found is not None:
         return found
-    return _remember(_bundles, (bundle_id, version), BundleSnapshot.model_validate(snapshot))
+    return remember(_bundles, (bundle_id, version), BundleSnapshot.model_validate(snapshot))
 
 
 async def item(session: AsyncSession, *, item_id: str, version: int) -> ItemSnapshot:

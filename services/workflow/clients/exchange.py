@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
 import structlog
 
 from services.workflow.clients.tokens import ClientCredentialsToken, TokenUnavailable
+from services.workflow.clients.transport import Answer, ExchangeUnreachable, JsonPoster
 
 log = structlog.get_logger("pingtai.workflow.exchange")
 
@@ -50,7 +50,7 @@ class RecordResult:
 class ExchangeClient:
     """Asks exchange for records, concurrently per (dataset, department)."""
 
-    def __init__(self, *, http: httpx.AsyncClient, token: ClientCredentialsToken) -> None:
+    def __init__(self, *, http: JsonPoster, token: ClientCredentialsToken) -> None:
         self._http = http
         self._token = token
 
@@ -98,27 +98,25 @@ class ExchangeClient:
         headers = {ON_BEHALF_OF_HEADER: on_behalf_of} if on_behalf_of else {}
         try:
             response = await self._post(BATCH_PATH.format(dataset_id=dataset_id), body, headers)
-        except (httpx.HTTPError, TokenUnavailable) as exc:
+        except (ExchangeUnreachable, TokenUnavailable) as exc:
             log.warning("exchange_unavailable", dataset_id=dataset_id, error=repr(exc))
             return [RecordResult("unavailable", reason=repr(exc)[:300]) for _ in subject_keys]
-        if response.status_code != 200:
+        if response.status != 200 or not isinstance(response.body, dict):
             return [_failure(response) for _ in subject_keys]
-        by_key = {item["subject_key"]: item for item in response.json().get("items", [])}
+        by_key = {item["subject_key"]: item for item in response.body.get("items", [])}
         return [_answer(by_key.get(key)) for key in subject_keys]
 
-    async def _post(
-        self, path: str, body: dict[str, Any], headers: dict[str, str]
-    ) -> httpx.Response:
+    async def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Answer:
         token = await self._token.get()
         response = await self._http.post(
-            path, json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+            path, body, {**headers, "Authorization": f"Bearer {token}"}
         )
-        if response.status_code == 401:
+        if response.status == 401:
             # The token was refused (revoked, keys rotated): one more try with a fresh one.
             self._token.forget()
             token = await self._token.get()
             response = await self._http.post(
-                path, json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+                path, body, {**headers, "Authorization": f"Bearer {token}"}
             )
         return response
 
@@ -138,9 +136,9 @@ def _answer(item: dict[str, Any] | None) -> RecordResult:
     return RecordResult("refused", receipt=receipt, reason=str(item.get("reason") or outcome))
 
 
-def _failure(response: httpx.Response) -> RecordResult:
+def _failure(response: Answer) -> RecordResult:
     """A whole batch refused: a client error is final (ask the applicant), else retry later."""
-    reason = f"exchange answered {response.status_code}: {response.text[:200]}"
-    if response.status_code in (400, 403, 404, 409, 422):
+    reason = f"exchange answered {response.status}: {response.text[:200]}"
+    if response.status in (400, 403, 404, 409, 422):
         return RecordResult("refused", reason=reason)
     return RecordResult("unavailable", reason=reason)

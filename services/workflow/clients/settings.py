@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr
 
 
@@ -19,6 +21,9 @@ class ApplicationsSettings(BaseModel):
     client_secret: SecretStr = SecretStr("")
     # Empty: "<var_dir>/secrets/workflow-client.secret", which `pingtai seed --demo` writes.
     client_secret_file: str = ""
+    # The HTTP client for exchange's queries: aiohttp (pooled, cheap per request) or httpx
+    # (kept to compare; bench/bench_workflow.py measures both).
+    exchange_http_client: Literal["aiohttp", "httpx"] = "aiohttp"
     exchange_timeout_s: float = Field(default=5.0, gt=0, le=120)
     # Materials not fetched because exchange was away are retried this often (per replica).
     fetch_retry_interval_s: float = Field(default=10.0, gt=0, le=3600)

@@ -172,6 +172,22 @@ class HolidayCalendar:
         last = self.nth_working_day_after(local_day, working_days)
         return datetime.combine(last + timedelta(days=1), time(), SHANGHAI).astimezone(UTC)
 
+    def working_days_between(self, start: datetime, end: datetime) -> int:
+        """Working days after ``start``'s day up to and including ``end``'s (Asia/Shanghai).
+
+        0 when decided on the day of submission; the same count as ``due_after``'s, so a
+        matter decided by its deadline used at most its limit.
+        """
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware")
+        day = start.astimezone(SHANGHAI).date()
+        last = end.astimezone(SHANGHAI).date()
+        count = 0
+        while day < last:
+            day += timedelta(days=1)
+            count += self.is_working_day(day)
+        return count
+
     def working_days_before(self, moment: datetime, n: int) -> datetime:
         """The same time of day N working days before ``moment`` (Asia/Shanghai), in UTC.
 
@@ -200,3 +216,8 @@ CALENDAR = HolidayCalendar(packaged_years())
 def due_after(start: datetime, working_days: int) -> datetime:
     """The deadline ``working_days`` working days after ``start``: end of that day, in UTC."""
     return CALENDAR.due_after(start, working_days)
+
+
+def working_days_between(start: datetime, end: datetime) -> int:
+    """Working days used from ``start`` to ``end`` (after the first day, up to the last)."""
+    return CALENDAR.working_days_between(start, end)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,12 +33,53 @@ async def list_for_application(session: AsyncSession, *, application_id: str) ->
     return list(result.scalars())
 
 
-async def stop(session: AsyncSession, *, kind: str, ref_id: str, now: datetime) -> None:
-    """Stop a running clock (nothing if it is stopped or was never started)."""
+async def upsert_running(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert running clocks; one already there for (kind, ref_id) is reset as a new round."""
+    statement = _UPSERT_RUNNING[session.get_bind().dialect.name == "postgresql"]
+    await session.execute(statement, [{**row, "round": 1} for row in rows])
+
+
+def _upsert_running(insert: Any) -> Any:
+    statement = insert(_CLOCKS)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_CLOCKS.c.kind, _CLOCKS.c.ref_id],
+        set_={
+            "application_id": excluded.application_id,
+            "department_org_id": excluded.department_org_id,
+            "started_at": excluded.started_at,
+            "due_at": excluded.due_at,
+            "remind_at": excluded.remind_at,
+            "stopped_at": None,
+            "reminder_raised_at": None,
+            "overdue_raised_at": None,
+            "round": _CLOCKS.c.round + 1,
+        },
+    )
+
+
+_CLOCKS = cast(Table, SlaClock.__table__)
+# Built once per dialect: the rows come as parameters.
+_UPSERT_RUNNING = {True: _upsert_running(postgresql_insert), False: _upsert_running(sqlite_insert)}
+
+
+async def stop_many(
+    session: AsyncSession, *, clocks: Sequence[tuple[str, str]], now: datetime
+) -> None:
+    """Stop the running clocks among (kind, ref_id) pairs, in one statement."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, ref_id in clocks:
+        by_kind.setdefault(kind, []).append(ref_id)
     await session.execute(
         update(SlaClock)
-        .where(SlaClock.kind == kind, SlaClock.ref_id == ref_id, SlaClock.stopped_at.is_(None))
+        .where(
+            or_(
+                *(and_(SlaClock.kind == k, SlaClock.ref_id.in_(ids)) for k, ids in by_kind.items())
+            ),
+            SlaClock.stopped_at.is_(None),
+        )
         .values(stopped_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import event as sa_event
@@ -10,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from libs.common.auth import Principal, Role
 from libs.common.errors import Forbidden, InvalidInput, NotFound
-from services.workflow.ids import utcnow
+from services.workflow.ids import new_id, utcnow
 from services.workflow.sla import repository as sla_repository
 from services.workflow.sla.calendar import CALENDAR, YearCalendar
 from services.workflow.sla.models import CalendarYear as CalendarYearRow
-from services.workflow.sla.models import SlaClock
 from services.workflow.sla.schemas import CalendarYear as CalendarYearView
 from services.workflow.sla.schemas import CalendarYearUpdate
 
@@ -35,6 +36,17 @@ def reminder_time(*, due_at: datetime, now: datetime) -> datetime | None:
     return remind_at if remind_at > now else None
 
 
+@dataclass(frozen=True, slots=True)
+class ClockStart:
+    """A clock to start: a task's or an application's deadline."""
+
+    kind: str
+    ref_id: str
+    application_id: str
+    department_org_id: str | None
+    due_at: datetime
+
+
 async def start_clock(
     session: AsyncSession,
     *,
@@ -45,46 +57,49 @@ async def start_clock(
     due_at: datetime,
 ) -> None:
     """Start (or start again, as a new round) the clock of a task or application."""
-    if kind not in CLOCK_KINDS:
-        raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {kind!r}")
-    if due_at.tzinfo is None:
-        raise ValueError("due_at must be timezone-aware")
-    now = utcnow()
-    due_at = due_at.astimezone(UTC)
-    remind_at = reminder_time(due_at=due_at, now=now)
-    clock = await sla_repository.get_clock(session, kind=kind, ref_id=ref_id)
-    if clock is None:
-        session.add(
-            SlaClock(
-                kind=kind,
-                ref_id=ref_id,
-                application_id=application_id,
-                department_org_id=department_org_id,
-                started_at=now,
-                due_at=due_at,
-                remind_at=remind_at,
-                round=1,
-            )
-        )
-        await session.flush()
+    await start_clocks(
+        session,
+        [ClockStart(kind, ref_id, application_id, department_org_id, due_at)],
+    )
+
+
+async def start_clocks(session: AsyncSession, clocks: Sequence[ClockStart]) -> None:
+    """Start several clocks in one statement; a clock already there starts a new round.
+
+    No read first: one INSERT ... ON CONFLICT (kind, ref_id) DO UPDATE for them all.
+    """
+    if not clocks:
         return
-    clock.application_id = application_id
-    clock.department_org_id = department_org_id
-    clock.started_at = now
-    clock.due_at = due_at
-    clock.remind_at = remind_at
-    clock.stopped_at = None
-    clock.reminder_raised_at = None
-    clock.overdue_raised_at = None
-    clock.round += 1
-    await session.flush()
+    now = utcnow()
+    rows = []
+    for clock in clocks:
+        if clock.kind not in CLOCK_KINDS:
+            raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {clock.kind!r}")
+        if clock.due_at.tzinfo is None:
+            raise ValueError("due_at must be timezone-aware")
+        due_at = clock.due_at.astimezone(UTC)
+        rows.append({
+            "id": new_id(), "kind": clock.kind, "ref_id": clock.ref_id,
+            "application_id": clock.application_id,
+            "department_org_id": clock.department_org_id, "started_at": now,
+            "due_at": due_at, "remind_at": reminder_time(due_at=due_at, now=now),
+        })  # fmt: skip
+    await sla_repository.upsert_running(session, rows=rows)
 
 
 async def stop_clock(session: AsyncSession, *, kind: str, ref_id: str) -> None:
     """Stop the clock of a task or application; nothing happens if it is not running."""
-    if kind not in CLOCK_KINDS:
-        raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {kind!r}")
-    await sla_repository.stop(session, kind=kind, ref_id=ref_id, now=utcnow())
+    await stop_clocks(session, [(kind, ref_id)])
+
+
+async def stop_clocks(session: AsyncSession, clocks: Sequence[tuple[str, str]]) -> None:
+    """Stop several clocks, given as (kind, ref_id), in one statement (those not running: none)."""
+    if not clocks:
+        return
+    for kind, _ in clocks:
+        if kind not in CLOCK_KINDS:
+            raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {kind!r}")
+    await sla_repository.stop_many(session, clocks=clocks, now=utcnow())
 
 
 def _check_year(year: int, update: CalendarYearUpdate) -> None:

@@ -13,9 +13,12 @@ from services.workflow.applications.models import Application
 from services.workflow.tasks.models import ACTIVE_TASK_STATES, Branch, Task
 
 
-async def branches(session: AsyncSession, *, application_id: str) -> list[Branch]:
-    """An application's branches."""
-    await session.flush()  # what this transaction staged counts too
+async def branches(
+    session: AsyncSession, *, application_id: str, flush: bool = True
+) -> list[Branch]:
+    """An application's branches (``flush``: what this transaction staged counts too)."""
+    if flush:
+        await session.flush()
     found = await session.execute(
         select(Branch)
         .where(Branch.application_id == application_id)
@@ -25,9 +28,10 @@ async def branches(session: AsyncSession, *, application_id: str) -> list[Branch
     return list(found.scalars())
 
 
-async def tasks(session: AsyncSession, *, application_id: str) -> list[Task]:
-    """An application's tasks, oldest first."""
-    await session.flush()  # what this transaction staged counts too
+async def tasks(session: AsyncSession, *, application_id: str, flush: bool = True) -> list[Task]:
+    """An application's tasks, oldest first (``flush``: what this transaction staged counts)."""
+    if flush:
+        await session.flush()
     found = await session.execute(
         select(Task)
         .where(Task.application_id == application_id)
@@ -47,13 +51,28 @@ async def get(session: AsyncSession, *, task_id: str, fresh: bool = False) -> Ta
     return found.scalar_one_or_none()
 
 
+async def get_with_application(
+    session: AsyncSession, *, task_id: str
+) -> tuple[Task, Application] | None:
+    """A task and its application, in one query."""
+    found = await session.execute(
+        select(Task, Application)
+        .join(Application, Application.id == Task.application_id)
+        .where(Task.id == task_id)
+    )
+    row = found.first()
+    return None if row is None else (row[0], row[1])
+
+
 async def change_if(
     session: AsyncSession, *, task_id: str, states: Sequence[str], version: int | None,
     values: dict[str, Any],
-) -> bool:  # fmt: skip
-    """Change a task only if it is still in one of ``states`` (and at ``version``): whether it did.
+) -> Task | None:  # fmt: skip
+    """Change a task only if it is still in one of ``states`` (and at ``version``): the task as
+    changed, or None if it was not.
 
-    The condition is checked by the UPDATE itself, so of two concurrent changes one wins.
+    The condition is checked by the UPDATE itself, so of two concurrent changes one wins; the
+    changed row comes back with it (RETURNING), so nothing is read again.
     """
     condition = [Task.id == task_id, Task.state.in_(states)]
     if version is not None:
@@ -62,9 +81,10 @@ async def change_if(
         update(Task)
         .where(*condition)
         .values(**values, version=Task.version + 1)
-        .execution_options(synchronize_session=False)
+        .returning(Task)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return bool(changed.rowcount)  # type: ignore[attr-defined]
+    return changed.scalar_one_or_none()
 
 
 async def inbox(

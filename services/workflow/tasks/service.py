@@ -34,7 +34,8 @@ from services.workflow.applications.exceptions import (
     TaskNotFound,
     WrongStatus,
 )
-from services.workflow.applications.models import Application, HistoryEntry
+from services.workflow.applications.journal import Changes
+from services.workflow.applications.models import Application
 from services.workflow.catalogue import templates
 from services.workflow.catalogue.schemas import Action, ItemSnapshot
 from services.workflow.ids import as_utc, new_id, utcnow
@@ -53,18 +54,6 @@ from services.workflow.tasks.models import ACTIVE_TASK_STATES, Branch, Task
 ACTING_ROLES = frozenset({Role.OFFICER, Role.DEPT_ADMIN})
 
 
-@dataclass
-class Changes:
-    """What one step of the engine wrote: history entries and events, flushed together."""
-
-    entries: list[HistoryEntry]
-    events: list[EventData]
-
-    @classmethod
-    def empty(cls) -> Changes:
-        return cls([], [])
-
-
 def _task_event_base(task: Task) -> dict[str, Any]:
     return {
         "task_id": task.id, "application_id": task.application_id, "item_id": task.item_id,
@@ -72,19 +61,16 @@ def _task_event_base(task: Task) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _open(session: AsyncSession, task: Task, *, at: datetime) -> None:
+def _open(task: Task, *, at: datetime, changes: Changes) -> None:
     """Put a task in its inbox with a deadline and start its SLA clock."""
     task.state = "open"
     task.opened_at = at
     task.due_at = sla.due_after(at, task.sla_days)
-    await sla.start_clock(
-        session, kind="task", ref_id=task.id, application_id=task.application_id,
-        department_org_id=task.department_org_id, due_at=task.due_at,
-    )  # fmt: skip
+    changes.clocks_started.append(sla.ClockStart(
+        "task", task.id, task.application_id, task.department_org_id, task.due_at))  # fmt: skip
 
 
-async def _create_tasks(
-    session: AsyncSession,
+def _create_tasks(
     application: Application,
     branch: Branch,
     steps: Sequence[engine.Step],
@@ -92,19 +78,19 @@ async def _create_tasks(
     at: datetime,
     waiting: bool,
     changes: Changes,
-) -> list[Task]:
-    made = []
+) -> None:
     for step in steps:
         task = Task(
             id=new_id(), application_id=application.id, item_id=branch.item_id,
             item_code=branch.item_code, step=step.key, name=step.name, decisions=step.decisions,
             department_org_id=step.department_org_id, role=step.role,
             state="waiting", sla_days=step.sla_days, created_at=at, version=1,
+            claimed_by=None, claimed_at=None, opened_at=None, due_at=None, completed_at=None,
+            completed_by=None, decision=None, comment=None,
         )  # fmt: skip
         if not waiting:
-            await _open(session, task, at=at)
-        session.add(task)
-        made.append(task)
+            _open(task, at=at, changes=changes)
+        changes.tasks.append(task)
         changes.events.append(
             TaskCreated(
                 **_task_event_base(task), state=task.state, decisions=task.decisions,
@@ -120,11 +106,9 @@ async def _create_tasks(
                 },
             )
         )  # fmt: skip
-    return made
 
 
-async def start_process(
-    session: AsyncSession,
+def start_process(
     application: Application,
     *,
     items: Sequence[tuple[ItemSnapshot, int]],
@@ -132,29 +116,29 @@ async def start_process(
     materials_fetched: int,
     materials_uploaded: int,
 ) -> Changes:
-    """Start one branch per item in its start state, open its first tasks and the SLA clock."""
-    changes = Changes.empty()
+    """Start one branch per item in its start state, open its first tasks and the SLA clock.
+
+    Nothing is written yet: the new branches, tasks and clocks are in the changes returned.
+    """
+    changes = Changes()
     previous = application.status
     application.status = "in_progress"
     days = max((s.promised_time_limit_days or s.legal_time_limit_days) for s, _ in items)
     application.due_at = sla.due_after(at, max(days, 1))
     application.updated_at = at
-    await sla.start_clock(
-        session, kind="application", ref_id=application.id, application_id=application.id,
-        department_org_id=application.owner_org_id, due_at=application.due_at,
-    )  # fmt: skip
+    changes.clocks_started.append(sla.ClockStart(
+        "application", application.id, application.id, application.owner_org_id,
+        application.due_at))  # fmt: skip
     for snapshot, version in items:
         branch = Branch(
             application_id=application.id, item_id=snapshot.item_id, item_version=version,
             item_code=snapshot.code, item_name=snapshot.name,
             department_org_id=snapshot.owner_org_id, status="active",
-            marking=[snapshot.template.start], created_at=at,
+            marking=[snapshot.template.start], created_at=at, finished_at=None,
         )  # fmt: skip
-        session.add(branch)
+        changes.branches.append(branch)
         steps = engine.enabled_steps(snapshot.template, branch.marking, snapshot.owner_org_id)
-        await _create_tasks(
-            session, application, branch, steps, at=at, waiting=False, changes=changes
-        )
+        _create_tasks(application, branch, steps, at=at, waiting=False, changes=changes)
     changes.entries.insert(
         0,
         journal.entry(
@@ -167,23 +151,20 @@ async def start_process(
         0,
         ApplicationStarted(
             **journal.event_base(application), branches=[s.item_id for s, _ in items],
-            due_at=application.due_at, materials_fetched=materials_fetched,
-            materials_uploaded=materials_uploaded,
+            materials_fetched=materials_fetched, materials_uploaded=materials_uploaded,
         ),
     )  # fmt: skip
     return changes
 
 
-async def _cancel(
-    session: AsyncSession, tasks: Sequence[Task], *, at: datetime, reason: str, changes: Changes
-) -> None:
+def _cancel(tasks: Sequence[Task], *, at: datetime, reason: str, changes: Changes) -> None:
     for task in tasks:
         if task.state not in ACTIVE_TASK_STATES:
             continue
         task.state = "cancelled"
         task.completed_at = at
         task.version += 1
-        await sla.stop_clock(session, kind="task", ref_id=task.id)
+        changes.stop_clock("task", task.id)
         changes.events.append(TaskCancelled(**_task_event_base(task), reason=reason))
 
 
@@ -191,26 +172,24 @@ async def stop_process(
     session: AsyncSession, application: Application, *, at: datetime, reason: str
 ) -> Changes:
     """Cancel every active task and branch (a withdrawal); the caller sets the status."""
-    changes = Changes.empty()
-    await _cancel(
-        session, await tasks_repository.active(session, application_id=application.id),
-        at=at, reason=reason, changes=changes,
-    )  # fmt: skip
+    changes = Changes()
+    _cancel(await tasks_repository.active(session, application_id=application.id),
+            at=at, reason=reason, changes=changes)  # fmt: skip
     for branch in await tasks_repository.branches(session, application_id=application.id):
         if branch.status == "active":
             branch.status = "cancelled"
             branch.finished_at = at
-    await sla.stop_clock(session, kind="application", ref_id=application.id)
+    changes.stop_clock("application", application.id)
     return changes
 
 
 async def open_waiting(session: AsyncSession, application: Application, *, at: datetime) -> Changes:
     """Open the tasks that waited for the applicant's supplement."""
-    changes = Changes.empty()
+    changes = Changes()
     for task in await tasks_repository.active(session, application_id=application.id):
         if task.state != "waiting":
             continue
-        await _open(session, task, at=at)
+        _open(task, at=at, changes=changes)
         task.version += 1
         changes.events.append(TaskOpened(**_task_event_base(task), due_at=task.due_at))
     return changes
@@ -242,26 +221,26 @@ async def get_task(session: AsyncSession, *, principal: Principal, task_id: str)
 
 async def claim(session: AsyncSession, *, principal: Principal, task_id: str) -> Task:
     """Take an open task; of two officers claiming it at once, one gets a 409 problem."""
-    task = await get_task(session, principal=principal, task_id=task_id)
+    task, application = await _task_and_application(session, principal=principal, task_id=task_id)
     at = utcnow()
     won = await tasks_repository.change_if(
         session, task_id=task.id, states=["open"], version=None,
         values={"state": "claimed", "claimed_by": principal.sub, "claimed_at": at},
     )  # fmt: skip
-    task = await _reread(session, task.id)
-    if not won:
+    if won is None:
+        task = await _reread(session, task.id)
         raise TaskConflict(f"The task is {task.state}" + (
             f" by {task.claimed_by}." if task.claimed_by else "."))  # fmt: skip
     await _journal_task(
-        session, task, action="task_claimed", principal=principal, at=at,
-        event=TaskClaimed(**_task_event_base(task), claimed_by=principal.sub),
+        session, won, application, action="task_claimed", principal=principal, at=at,
+        event=TaskClaimed(**_task_event_base(won), claimed_by=principal.sub),
     )  # fmt: skip
-    return task
+    return won
 
 
 async def unclaim(session: AsyncSession, *, principal: Principal, task_id: str) -> Task:
     """Put a claimed task back in the inbox (its claimant, or a department admin)."""
-    task = await get_task(session, principal=principal, task_id=task_id)
+    task, application = await _task_and_application(session, principal=principal, task_id=task_id)
     if task.claimed_by != principal.sub and not principal.has_role(Role.DEPT_ADMIN):
         raise Forbidden("Only the officer who claimed the task, or an admin, can put it back.")
     at = utcnow()
@@ -269,14 +248,25 @@ async def unclaim(session: AsyncSession, *, principal: Principal, task_id: str) 
         session, task_id=task.id, states=["claimed"], version=task.version,
         values={"state": "open", "claimed_by": None, "claimed_at": None},
     )  # fmt: skip
-    task = await _reread(session, task.id)
-    if not won:
+    if won is None:
+        task = await _reread(session, task.id)
         raise TaskConflict(f"The task changed meanwhile: it is {task.state}.")
     await _journal_task(
-        session, task, action="task_unclaimed", principal=principal, at=at,
-        event=TaskUnclaimed(**_task_event_base(task), unclaimed_by=principal.sub),
+        session, won, application, action="task_unclaimed", principal=principal, at=at,
+        event=TaskUnclaimed(**_task_event_base(won), unclaimed_by=principal.sub),
     )  # fmt: skip
-    return task
+    return won
+
+
+async def _task_and_application(
+    session: AsyncSession, *, principal: Principal, task_id: str
+) -> tuple[Task, Application]:
+    """A task of the caller's department and its application, in one query."""
+    found = await tasks_repository.get_with_application(session, task_id=task_id)
+    if found is None:
+        raise TaskNotFound(f"No task {task_id} in your department.")
+    _may_act(principal, found[0])
+    return found
 
 
 async def _reread(session: AsyncSession, task_id: str) -> Task:
@@ -288,24 +278,21 @@ async def _reread(session: AsyncSession, task_id: str) -> Task:
 async def _journal_task(
     session: AsyncSession,
     task: Task,
+    application: Application,
     *,
     action: str,
     principal: Principal,
     at: datetime,
     event: EventData,
-    comment: str | None = None,
 ) -> None:
-    application = await applications_repository.get(session, application_id=task.application_id)
-    assert application is not None
-    await journal.write(
-        session, application,
+    await journal.write(session, application, Changes(
         entries=[journal.entry(
             application, action=action, at=at, principal=principal, task_id=task.id,
-            department_org_id=task.department_org_id, comment=comment,
+            department_org_id=task.department_org_id,
             data={"item_id": task.item_id, "step": task.step},
         )],
         events=[event],
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 async def act(
@@ -323,10 +310,15 @@ async def act(
         raise InvalidInput.for_field(
             "decision", f"not one of this task's decisions: {', '.join(task.decisions)}"
         )
-    application = await applications_repository.lock(session, application_id=task.application_id)
+    at = utcnow()
+    application = await applications_repository.lock(
+        session, application_id=task.application_id, updated_at=at
+    )
     if application is None:
         raise ApplicationNotFound(f"No application {task.application_id}.")
-    task = await _reread(session, task.id)
+    # Read after the lock: what the decisions before this one left.
+    tasks = await tasks_repository.tasks(session, application_id=application.id, flush=False)
+    task = next(t for t in tasks if t.id == task.id)
     if task.state not in ("open", "claimed"):
         raise TaskConflict(f"The task is {task.state}; it cannot be decided now.")
     if task.state == "claimed" and task.claimed_by != principal.sub:
@@ -335,10 +327,8 @@ async def act(
         raise TaskConflict(f"The task is at version {task.version}, not {expected_version}.")
     if application.status not in ("in_progress", "supplement_requested"):
         raise WrongStatus(f"The application is {application.status}.")
-    branch = next(
-        b for b in await tasks_repository.branches(session, application_id=application.id)
-        if b.item_id == task.item_id
-    )  # fmt: skip
+    branches = await tasks_repository.branches(session, application_id=application.id, flush=False)
+    branch = next(b for b in branches if b.item_id == task.item_id)
     snapshot = await templates.item(session, item_id=branch.item_id, version=branch.item_version)
     action = engine.action_of(snapshot.template, decision)
     assert action is not None
@@ -346,19 +336,18 @@ async def act(
         raise SupplementAlreadyRequested(
             "The applicant was asked for a supplement once already; ask nothing more, decide."
         )
-    at = utcnow()
     won = await tasks_repository.change_if(
         session, task_id=task.id, states=["open", "claimed"], version=task.version,
         values={"state": "completed", "completed_at": at, "completed_by": principal.sub,
                 "decision": decision, "comment": comment, "claimed_by": principal.sub,
                 "claimed_at": task.claimed_at or at},
     )  # fmt: skip
-    if not won:
+    if won is None:
         raise TaskConflict("Another decision on this task came first.")
-    task = await _reread(session, task.id)
-    await sla.stop_clock(session, kind="task", ref_id=task.id)
+    task = won
+    changes = Changes()
+    changes.stop_clock("task", task.id)
     overdue = task.due_at is not None and as_utc(task.due_at) < at
-    changes = Changes.empty()
     changes.entries.append(
         journal.entry(
             application, action="task_completed", at=at, principal=principal, task_id=task.id,
@@ -372,14 +361,23 @@ async def act(
             comment=comment, completed_at=at, overdue=overdue,
         )
     )  # fmt: skip
+    active = [t for t in tasks if t.state in ACTIVE_TASK_STATES and t.id != task.id]
     await _advance(
         session, application, branch, snapshot, action, task=task, principal=principal,
         comment=comment, at=at, changes=changes,
+        step=_Step(branches=branches, active=active),
     )  # fmt: skip
-    application.updated_at = at
-    await journal.write(session, application, entries=changes.entries, events=changes.events)
+    await journal.write(session, application, changes)
     await session.flush()
     return task
+
+
+@dataclass
+class _Step:
+    """What ``act`` read under the application's lock: its branches and active tasks."""
+
+    branches: list[Branch]
+    active: list[Task]
 
 
 async def _advance(
@@ -394,6 +392,7 @@ async def _advance(
     comment: str | None,
     at: datetime,
     changes: Changes,
+    step: _Step,
 ) -> None:
     """Fire ``action`` in ``branch``; open what it enables; finish the branch and application."""
     template = snapshot.template
@@ -401,12 +400,9 @@ async def _advance(
     still = {
         s.key: s for s in engine.enabled_steps(template, branch.marking, branch.department_org_id)
     }
-    active = [
-        t for t in await tasks_repository.active(session, application_id=application.id)
-        if t.item_id == branch.item_id
-    ]  # fmt: skip
+    active = [t for t in step.active if t.item_id == branch.item_id]
     stale = [t for t in active if t.step not in still]
-    await _cancel(session, stale, at=at, reason="no longer possible", changes=changes)
+    _cancel(stale, at=at, reason="no longer possible", changes=changes)
     kept = {t.step for t in active if t.step in still}
     new_steps = [s for key, s in still.items() if key not in kept]
     if action.supplement:
@@ -426,17 +422,15 @@ async def _advance(
         )  # fmt: skip
         changes.events.append(
             SupplementRequested(
-                **journal.event_base(application), item_id=branch.item_id, task_id=task.id,
-                comment=comment,
+                **journal.event_base(application), supplement_item_id=branch.item_id,
+                task_id=task.id, comment=comment,
             )
         )  # fmt: skip
     waiting = (
         application.status == "supplement_requested"
         and (application.supplement or {}).get("item_id") == branch.item_id
     )
-    await _create_tasks(
-        session, application, branch, new_steps, at=at, waiting=waiting, changes=changes
-    )
+    _create_tasks(application, branch, new_steps, at=at, waiting=waiting, changes=changes)
     outcome = engine.finished(template, branch.marking)
     if outcome is None and not still:
         outcome = "rejected"  # a dead end: nothing more can happen in this branch
@@ -444,18 +438,19 @@ async def _advance(
         return
     branch.status = outcome
     branch.finished_at = at
-    await _cancel(
-        session, [t for t in active if t.step in still], at=at, reason="branch finished",
+    _cancel(
+        [t for t in active if t.step in still] + changes.tasks, at=at, reason="branch finished",
         changes=changes,
     )  # fmt: skip
     if outcome == "rejected":
         await _finish(session, application, outcome="rejected", branch=branch,
-                      principal=principal, comment=comment, at=at, changes=changes)  # fmt: skip
+                      principal=principal, comment=comment, at=at, changes=changes,
+                      step=step)  # fmt: skip
         return
-    branches = await tasks_repository.branches(session, application_id=application.id)
-    if all(b.status == "approved" for b in branches):
+    if all(b.status == "approved" for b in step.branches):
         await _finish(session, application, outcome="completed", branch=branch,
-                      principal=principal, comment=comment, at=at, changes=changes)  # fmt: skip
+                      principal=principal, comment=comment, at=at, changes=changes,
+                      step=step)  # fmt: skip
 
 
 async def _finish(
@@ -468,14 +463,15 @@ async def _finish(
     comment: str | None,
     at: datetime,
     changes: Changes,
+    step: _Step,
 ) -> None:
     """The final decision: every branch approved (completed) or one refused (rejected)."""
-    branches = await tasks_repository.branches(session, application_id=application.id)
+    branches = step.branches
     previous = application.status
     if outcome == "rejected":
         # A one-thing bundle is one decision: a refusal in one branch ends the others.
-        others = await tasks_repository.active(session, application_id=application.id)
-        await _cancel(session, others, at=at, reason="another branch refused", changes=changes)
+        _cancel(step.active + changes.tasks, at=at, reason="another branch refused",
+                changes=changes)  # fmt: skip
         for other in branches:
             if other.status == "active":
                 other.status = "cancelled"
@@ -499,7 +495,7 @@ async def _finish(
         "delivery": {"method": "electronic", "delivered_at": at.isoformat()},
         "documents": documents if outcome == "completed" else [],
     }
-    await sla.stop_clock(session, kind="application", ref_id=application.id)
+    changes.stop_clock("application", application.id)
     changes.entries.append(
         journal.entry(
             application, action=outcome, at=at, principal=principal, comment=comment,
@@ -507,16 +503,21 @@ async def _finish(
             data={"result": application.result},
         )
     )  # fmt: skip
+    facts = journal.decision_facts(
+        application, at=at,
+        materials=await applications_repository.material_counts(
+            session, application_id=application.id),
+    )  # fmt: skip
     if outcome == "completed":
         changes.events.append(
             ApplicationCompleted(
-                **journal.event_base(application), decided_at=at, result=application.result
+                **journal.event_base(application), **facts, result=application.result
             )
         )
     else:
         changes.events.append(
             ApplicationRejected(
-                **journal.event_base(application), decided_at=at, item_id=branch.item_id,
+                **journal.event_base(application), **facts, refused_item_id=branch.item_id,
                 comment=comment, result=application.result,
             )
         )  # fmt: skip

@@ -54,7 +54,7 @@ async def app(
     async with app.router.lifespan_context(app):
         yield app
     for client in clients:
-        await client.aclose()
+        await client.close()
 
 
 @pytest.fixture

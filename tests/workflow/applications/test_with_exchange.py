@@ -88,7 +88,7 @@ async def workflow(
     async with app.router.lifespan_context(app):
         yield app
     for made in clients:
-        await made.aclose()
+        await made.close()
 
 
 async def test_materials_come_from_the_real_exchange_and_stand_in_its_ledger(
