@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from libs.common.app import create_service_app
 from libs.common.events import EventBus
+from services.identity.notifications import CodeSender
 from services.identity.oauth import wiring as oauth_wiring
 from services.identity.protection import IdentifierProtector
 from services.identity.router import router
@@ -28,4 +29,5 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         events=EventBus(settings),
     )
     app.state.protector = IdentifierProtector(settings.secret_key)
+    app.state.code_sender = CodeSender(development=settings.env == "development")
     return app

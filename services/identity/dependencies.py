@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.identity.notifications import CodeSender
 from services.identity.protection import IdentifierProtector
 
 
@@ -15,3 +16,11 @@ async def _protector(request: Request) -> IdentifierProtector:
 
 
 ProtectorDep = Annotated[IdentifierProtector, Depends(_protector)]
+
+
+async def _code_sender(request: Request) -> CodeSender:
+    sender: CodeSender = request.app.state.code_sender
+    return sender
+
+
+CodeSenderDep = Annotated[CodeSender, Depends(_code_sender)]

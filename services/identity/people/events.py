@@ -43,3 +43,27 @@ class ResidentIdRevealed(EventData):
 
     user_id: str
     revealed_to: str
+
+
+class EmailChangeRequested(EventData):
+    """A person asked to use a new e-mail address; a code went to it (not in this event)."""
+
+    event_type: ClassVar[str] = "pingtai.identity.person.email_change_requested"
+
+    user_id: str
+
+
+class EmailChangeConflict(EventData):
+    """Someone asked to use the e-mail address this account holds; tell its holder."""
+
+    event_type: ClassVar[str] = "pingtai.identity.person.email_change_conflict"
+
+    user_id: str
+
+
+class EmailChanged(EventData):
+    """A person's e-mail address changed (confirmed by code, or removed)."""
+
+    event_type: ClassVar[str] = "pingtai.identity.person.email_changed"
+
+    user_id: str

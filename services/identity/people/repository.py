@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.identity.ids import utcnow
 from services.identity.organisations.models import Membership
-from services.identity.people.models import User
+from services.identity.people.models import EmailChange, User
 
 
 async def get(session: AsyncSession, *, user_id: str) -> User | None:
@@ -73,3 +75,38 @@ async def search(
 def add(session: AsyncSession, user: User) -> None:
     """Stage a new person."""
     session.add(user)
+
+
+async def pending_email_change(session: AsyncSession, *, user_id: str) -> EmailChange | None:
+    """The e-mail change waiting for its code, if any."""
+    return await session.get(EmailChange, user_id)
+
+
+async def put_email_change(
+    session: AsyncSession, *, user_id: str, email: str, code_hash: str, expires_at: datetime
+) -> None:
+    """Store a pending e-mail change, replacing the person's previous one."""
+    change = await session.get(EmailChange, user_id)
+    if change is None:
+        change = EmailChange(user_id=user_id)
+        session.add(change)
+    change.email = email
+    change.code_hash = code_hash
+    change.attempts = 0
+    change.created_at = utcnow()
+    change.expires_at = expires_at
+    await session.flush()
+
+
+async def drop_email_change(session: AsyncSession, *, user_id: str) -> None:
+    """Forget a person's pending e-mail change."""
+    change = await session.get(EmailChange, user_id)
+    if change is not None:
+        await session.delete(change)
+        await session.flush()
+
+
+async def holder_of_email(session: AsyncSession, *, email: str) -> str | None:
+    """The id of the account using ``email``, if any."""
+    holder: str | None = await session.scalar(select(User.id).where(User.email == email))
+    return holder

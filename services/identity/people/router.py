@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import JSONResponse, Response
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
+from libs.common.errors import problem_response
 from libs.common.pagination import Page, PageDep, encode_cursor
 from libs.common.subjects import SubjectRefsDep
-from services.identity.dependencies import ProtectorDep
+from services.identity.dependencies import CodeSenderDep, ProtectorDep
 from services.identity.people import service as people_service
 from services.identity.people.schemas import (
+    EmailConfirmation,
     Person,
     PersonUpdate,
     Registration,
@@ -60,13 +63,53 @@ async def me(
     )
 
 
-@router.patch("/me", summary="Change your name or e-mail", responses=AUTH_RESPONSES)
+@router.patch(
+    "/me",
+    summary="Change your name or e-mail",
+    description=(
+        "A new e-mail address is not used at once: a six-digit code goes to it, and "
+        "`pending_email` shows it until you confirm (POST /v1/me/email/confirmation). The answer "
+        "is the same whether or not another account uses the address. `null` removes it."
+    ),
+    responses=AUTH_RESPONSES,
+)
 async def update_me(
-    update: PersonUpdate, principal: CurrentPrincipal, session: SessionDep, protector: ProtectorDep
+    update: PersonUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    protector: ProtectorDep,
+    sender: CodeSenderDep,
 ) -> Person:
     return await people_service.update_self(
-        session=session, protector=protector, principal=principal, update=update
+        session=session, protector=protector, sender=sender, principal=principal, update=update
     )
+
+
+@router.post(
+    "/me/email/confirmation",
+    summary="Confirm a new e-mail address with the code sent to it",
+    responses={**AUTH_RESPONSES, 422: {"description": "Wrong or expired code (one answer)"}},
+)
+async def confirm_email(
+    confirmation: EmailConfirmation,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    protector: ProtectorDep,
+) -> Response:
+    person = await people_service.confirm_email(
+        session=session, protector=protector, principal=principal, confirmation=confirmation
+    )
+    if person is None:
+        # Returned, not raised: the failed try is counted (the request's transaction commits).
+        refused = people_service.email_code_refused()
+        return problem_response(
+            refused.status,
+            code=refused.code,
+            title=refused.title,
+            detail=refused.detail,
+            errors=refused.field_errors,
+        )
+    return JSONResponse(person.model_dump(mode="json"))
 
 
 @router.get(

@@ -63,15 +63,29 @@ class Person(BaseModel):
     status: str
     memberships: list[MembershipView] = Field(default_factory=list)
     created_at: datetime
+    pending_email: str | None = Field(
+        default=None,
+        description="Your own view only: the address you asked to use, waiting for the code "
+        "sent to it (POST /v1/me/email/confirmation).",
+    )
 
 
 class PersonUpdate(BaseModel):
-    """What a person may change about themselves."""
+    """What a person may change about themselves. A new e-mail address waits for the code sent
+    to it; ``null`` removes the address at once."""
 
     model_config = _STRICT
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     email: EmailStr | None = None
+
+
+class EmailConfirmation(BaseModel):
+    """The code sent to the address a person asked to use."""
+
+    model_config = _STRICT
+
+    code: str = Field(pattern=r"^\d{6}$", description="Six digits.")
 
 
 class Verification(BaseModel):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,11 +16,16 @@ from libs.common.errors import Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
 from libs.common.subjects import SubjectRefs
 from services.identity import identifiers, passwords
+from services.identity.ids import utcnow
+from services.identity.notifications import CodeSender
 from services.identity.organisations import repository as organisations_repository
 from services.identity.organisations.models import Membership
 from services.identity.people import repository as people_repository
 from services.identity.people.events import (
     AssuranceRaised,
+    EmailChangeConflict,
+    EmailChanged,
+    EmailChangeRequested,
     PersonRegistered,
     RegistrationConflict,
     ResidentIdRevealed,
@@ -25,6 +33,7 @@ from services.identity.people.events import (
 from services.identity.people.exceptions import PersonNotFound
 from services.identity.people.models import User
 from services.identity.people.schemas import (
+    EmailConfirmation,
     MembershipView,
     Person,
     PersonUpdate,
@@ -38,6 +47,8 @@ RESIDENT_ID_PURPOSE = "users.resident_id"
 # Who may raise a person's assurance level besides a platform admin: a trusted department
 # system or officer whose token carries this scope.
 VERIFY_SCOPE = "identity:verify"
+EMAIL_CODE_TTL = timedelta(minutes=15)
+EMAIL_CODE_MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -212,30 +223,141 @@ async def view(
                 ResidentIdRevealed(user_id=user.id, revealed_to=principal.sub), subject=user.id
             ),
         )
-    return to_person(
+    person = to_person(
         user,
         memberships,
         protector=protector,
         reveal=reveal,
         full_phone=_can_reveal(principal, user),
     )
+    if principal.sub == user.id:
+        change = await people_repository.pending_email_change(session, user_id=user.id)
+        person.pending_email = change.email if change is not None else None
+    return person
 
 
 async def update_self(
     *,
     session: AsyncSession,
     protector: IdentifierProtector,
+    sender: CodeSender,
     principal: Principal,
     update: PersonUpdate,
 ) -> Person:
-    """Change the caller's own name or e-mail."""
+    """Change the caller's own name, remove their e-mail address, or ask to use a new one.
+
+    A new address waits for the code sent to it. The answer is the same whether or not another
+    account uses the address (no enumeration): then no code is sent, that account's holder is
+    told, and the change can never be confirmed.
+    """
     user, memberships = await get_visible(
         session=session, principal=principal, user_id=principal.sub
     )
     if update.name is not None:
         user.name = update.name
+    pending = None
     if "email" in update.model_fields_set:
-        user.email = update.email.lower() if update.email else None
+        email = update.email.lower() if update.email else None
+        if email is None:
+            await people_repository.drop_email_change(session, user_id=user.id)
+            if user.email is not None:
+                user.email = None
+                await _email_changed(session, user.id)
+        elif email != user.email:
+            await _ask_for_email(
+                session, protector=protector, sender=sender, user=user, email=email
+            )
+            pending = email
+        else:
+            await people_repository.drop_email_change(session, user_id=user.id)
+    await session.flush()
+    if pending is None:
+        change = await people_repository.pending_email_change(session, user_id=user.id)
+        pending = change.email if change is not None else None
+    person = to_person(user, memberships, protector=protector, reveal=False, full_phone=True)
+    person.pending_email = pending
+    return person
+
+
+def _email_code_hash(protector: IdentifierProtector, *, user_id: str, email: str, code: str) -> str:
+    # Keyed and bound to the person and the address: a code proves only this change.
+    return protector.lookup_hash(f"email-change:{user_id}:{email}:{code}")
+
+
+async def _ask_for_email(
+    session: AsyncSession,
+    *,
+    protector: IdentifierProtector,
+    sender: CodeSender,
+    user: User,
+    email: str,
+) -> None:
+    code = f"{secrets.randbelow(10**6):06d}"
+    await people_repository.put_email_change(
+        session,
+        user_id=user.id,
+        email=email,
+        code_hash=_email_code_hash(protector, user_id=user.id, email=email, code=code),
+        expires_at=utcnow() + EMAIL_CODE_TTL,
+    )
+    holder = await people_repository.holder_of_email(session, email=email)
+    if holder is not None:
+        # The code goes nowhere: the change cannot complete, and the caller cannot tell.
+        await outbox.add(session, new_event(EmailChangeConflict(user_id=holder), subject=holder))
+    else:
+        sender.send_code(channel="email", address=email, code=code, purpose="email_change")
+    await outbox.add(session, new_event(EmailChangeRequested(user_id=user.id), subject=user.id))
+
+
+async def _email_changed(session: AsyncSession, user_id: str) -> None:
+    await outbox.add(session, new_event(EmailChanged(user_id=user_id), subject=user_id))
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives naive datetimes back; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def email_code_refused() -> InvalidInput:
+    """The one answer to every failed confirmation."""
+    return InvalidInput.for_field(
+        "code", "the code is wrong or expired: ask for a new one by changing your e-mail again"
+    )
+
+
+async def confirm_email(
+    *,
+    session: AsyncSession,
+    protector: IdentifierProtector,
+    principal: Principal,
+    confirmation: EmailConfirmation,
+) -> Person | None:
+    """Use the address a person asked for, given the code sent to it. None when refused (no
+    pending change, expired, too many tries, wrong code, address taken meanwhile): the caller
+    answers ``email_code_refused()`` and keeps what this counted (tries, a dropped change)."""
+    user, memberships = await get_visible(
+        session=session, principal=principal, user_id=principal.sub
+    )
+    change = await people_repository.pending_email_change(session, user_id=user.id)
+    if change is None:
+        return None
+    expected = _email_code_hash(
+        protector, user_id=user.id, email=change.email, code=confirmation.code
+    )
+    if (
+        change.attempts >= EMAIL_CODE_MAX_ATTEMPTS
+        or _aware(change.expires_at) <= utcnow()
+        or not hmac.compare_digest(expected, change.code_hash)
+    ):
+        change.attempts += 1
+        await session.flush()
+        return None
+    if await people_repository.holder_of_email(session, email=change.email) is not None:
+        await people_repository.drop_email_change(session, user_id=user.id)
+        return None
+    user.email = change.email
+    await people_repository.drop_email_change(session, user_id=user.id)
+    await _email_changed(session, user.id)
     await session.flush()
     return to_person(user, memberships, protector=protector, reveal=False, full_phone=True)
 
