@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
+from libs.common import identifiers as common_identifiers
 from services.identity import regions
 
 
-class InvalidIdentifier(ValueError):
+class InvalidIdentifier(common_identifiers.InvalidIdentifier):
     """An identifier that does not follow its standard; ``part`` names what is wrong."""
 
     def __init__(self, message: str, *, part: str) -> None:
@@ -38,8 +39,10 @@ class InvalidIdentifier(ValueError):
         self.part = part
 
 
-def _normalise(value: str) -> str:
-    return unicodedata.normalize("NFKC", value).strip().upper()
+# The canonical normalisation and check characters are libs.common.identifiers' (every part
+# must agree on them); this module adds what identity shows people: the meaning of each part
+# and an explanation of what is wrong.
+_normalise = common_identifiers.normalise_input
 
 
 _DIGITS = frozenset("0123456789")
@@ -56,8 +59,7 @@ def _first_not_in(value: str, allowed: frozenset[str], start: int = 0) -> int | 
 # --- 居民身份证号码 (GB 11643-1999) ------------------------------------------------------------
 
 RESIDENT_ID_LENGTH = 18
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK_CHARS = "10X98765432"
+_ID_CHECK_CHARS = frozenset("0123456789X")
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # Birth dates are Beijing time's: a server on UTC would otherwise call a baby born after
 # midnight in China "born in the future" for eight hours. China has kept UTC+8 since 1991.
@@ -107,10 +109,10 @@ def china_today() -> date:
 
 def resident_id_check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for the first 17 digits of an identity number."""
-    if len(first17) != RESIDENT_ID_LENGTH - 1 or _first_not_in(first17, _DIGITS) is not None:
-        raise InvalidIdentifier("the check character is computed over 17 digits", part="format")
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK_CHARS[total % 11]
+    try:
+        return common_identifiers.resident_id_check_char(first17)
+    except common_identifiers.InvalidIdentifier as exc:
+        raise InvalidIdentifier(str(exc), part="format") from None
 
 
 def _resident_region(code: str, *, strict: bool) -> None:
@@ -210,12 +212,8 @@ def make_resident_id(region_code: str, birth_date: date, sequence: int) -> str:
 # --- 统一社会信用代码 (GB 32100-2015) ----------------------------------------------------------
 
 CREDIT_CODE_LENGTH = 18
-# GB 32100 leaves out I, O, Z, S and V (easily misread as 1, 0, 2, 5 and U).
-CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_VALUES = {char: value for value, char in enumerate(CREDIT_CODE_CHARSET)}
+CREDIT_CODE_CHARSET = common_identifiers.CREDIT_CODE_CHARSET
 _CREDIT_CHARS = frozenset(CREDIT_CODE_CHARSET)
-_CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 # 登记管理部门代码 -> (the authority, its 机构类别代码 -> the entity type): GB 32100-2015's table,
 # plus the later assignments 54/55 (村民/居民委员会) and G (公安, 境外非政府组织代表机构).
@@ -269,27 +267,18 @@ class CreditCode:
 
 def organisation_code_check_char(first8: str) -> str:
     """The GB 11714 check character of an eight-character organisation code."""
-    if len(first8) != 8 or _first_not_in(first8, _CREDIT_CHARS) is not None:
-        raise InvalidIdentifier(
-            "an organisation code's check character is computed over 8 characters of "
-            + CREDIT_CODE_CHARSET,
-            part="organisation_code",
-        )
-    # GB 11714 values a letter by its place in the whole alphabet: A=10 ... Z=35.
-    values = (int(char) if char in _DIGITS else ord(char) - ord("A") + 10 for char in first8)
-    remainder = 11 - sum(v * w for v, w in zip(values, _ORG_WEIGHTS, strict=True)) % 11
-    return {10: "X", 11: "0"}.get(remainder, str(remainder))
+    try:
+        return common_identifiers.organisation_code_check_char(first8)
+    except common_identifiers.InvalidIdentifier as exc:
+        raise InvalidIdentifier(str(exc), part="organisation_code") from None
 
 
 def credit_code_check_char(first17: str) -> str:
     """The GB 32100 MOD 31 check character over the first 17 characters of a credit code."""
-    if len(first17) != CREDIT_CODE_LENGTH - 1 or _first_not_in(first17, _CREDIT_CHARS) is not None:
-        raise InvalidIdentifier(
-            "the check character is computed over 17 characters of " + CREDIT_CODE_CHARSET,
-            part="format",
-        )
-    total = sum(_CREDIT_VALUES[c] * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
-    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
+    try:
+        return common_identifiers.credit_code_check_char(first17)
+    except common_identifiers.InvalidIdentifier as exc:
+        raise InvalidIdentifier(str(exc), part="format") from None
 
 
 def _credit_region(code: str, *, strict: bool) -> None:
