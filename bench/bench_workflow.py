@@ -211,6 +211,36 @@ def _actions(base: str, work: list[tuple[str, str]], queue: Any) -> None:
     queue.put(asyncio.run(run()))
 
 
+def _cpu(servers: list[subprocess.Popen[bytes]]) -> list[float]:
+    """CPU seconds (user + system) each server process used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = []
+    for server in servers:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used.append((int(fields[11]) + int(fields[12])) / ticks)
+    return used
+
+
+def _print_cpu(ports: dict[str, int], used: list[float], count: int) -> None:
+    """CPU per operation in each server: what a free core would sustain, whatever the load."""
+    parts = ", ".join(
+        f"{part} {seconds / max(count, 1) * 1000:.1f} ms ({max(count, 1) / seconds:.0f}/s "
+        "per free core)" if seconds else f"{part} 0 ms"
+        for part, seconds in zip(ports, used, strict=True)
+    )  # fmt: skip
+    print(f"  CPU per operation: {parts}")
+
+
+def _server_errors(folder: Path) -> None:
+    """The servers' first logged errors (what a 500 was)."""
+    for log in sorted(folder.glob("*.log")):
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if '"level": "error"' in line]  # fmt: skip
+        for line in lines[:2]:
+            record = json.loads(line)
+            print(f"  {log.stem}: {record.get('event')}: {record.get('exception', '')[-1200:]}")
+
+
 def _serve(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory",
@@ -236,11 +266,14 @@ async def _ready(base: str) -> None:
 async def run(
     args: argparse.Namespace, *, folder: Path, urls: dict[str, str], backend: str
 ) -> None:
+    if args.stub_exchange:  # workflow alone: no exchange process
+        urls = {"workflow": urls["workflow"]}
     for part, url in urls.items():
         await asyncio.to_thread(migrate, f"services.{part}", url)
     total = int(args.rate * args.seconds)
     keys = subject_keys(max(total + 200, 1000))
-    await seed(urls["exchange"], keys)
+    if not args.stub_exchange:
+        await seed(urls["exchange"], keys)
     bundle_id = await seed_read_copy(urls["workflow"])
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -273,7 +306,7 @@ async def run(
     await web.TCPSite(runner, "127.0.0.1", helper_port).start()
     helper_url = f"http://127.0.0.1:{helper_port}"
 
-    ports = {"exchange": free_port(), "workflow": free_port()}
+    ports = {part: free_port() for part in urls}
     env = {**os.environ, "PINGTAI_ENV": "development", "PINGTAI_LOG_LEVEL": args.log_level,
            "PINGTAI_VAR_DIR": str(folder), "PINGTAI_ISSUER": ISSUER,
            "PINGTAI_EXCHANGE_DATABASE_URL": urls["exchange"],
@@ -281,7 +314,7 @@ async def run(
            "PINGTAI_WORKFLOW_DATABASE_URL": urls["workflow"],
            "PINGTAI_WORKFLOW_AUTH_JWKS_URL": f"{helper_url}/jwks.json",
            "PINGTAI_WORKFLOW_EXCHANGE_URL": helper_url if args.stub_exchange
-           else f"http://127.0.0.1:{ports['exchange']}",
+           else f"http://127.0.0.1:{ports.get('exchange')}",
            "PINGTAI_WORKFLOW_TOKEN_URL": f"{helper_url}/oauth2/token",
            "PINGTAI_WORKFLOW_CLIENT_SECRET": "bench",
            "PINGTAI_WORKFLOW_SLA_TIMER_ENABLED": "false"}  # fmt: skip
@@ -291,17 +324,17 @@ async def run(
     base = f"http://127.0.0.1:{ports['workflow']}"
     context = multiprocessing.get_context("spawn")
     try:
-        await _ready(f"http://127.0.0.1:{ports['exchange']}")
-        await _ready(base)
+        for port in ports.values():
+            await _ready(f"http://127.0.0.1:{port}")
         bodies = [
             (_token(key, sub=f"citizen-{n}", roles=["citizen"], acr="2"),
              json.dumps({"bundle_id": bundle_id, "form": {
                  "resident_id": keys[n], "name": "张伟", "phone": "13800000001"}}))
             for n in range(total + 50)
         ]  # fmt: skip
-        exchange = f"http://127.0.0.1:{ports['exchange']}"
+        exchange = f"http://127.0.0.1:{ports.get('exchange')}"
         async with aiohttp.ClientSession(exchange) as http:  # exchange's keys, fetched once
-            for _ in range(100):
+            for _ in range(0 if args.stub_exchange else 100):
                 async with http.get(
                     f"/v1/datasets/{DATASET}/records/{keys[-1]}",
                     params={"purpose": "warm-up", "basis": "application:warm-up"},
@@ -331,8 +364,10 @@ async def run(
               f"{os.cpu_count()} CPUs; loadavg before: {_loadavg()}")  # fmt: skip
 
         generator = context.Process(target=_submissions, args=(base, bodies[50:], args.rate, queue))
+        cpu = _cpu(servers)
         generator.start()
         latencies, errors, elapsed = await asyncio.to_thread(queue.get)
+        used = [after - before for before, after in zip(cpu, _cpu(servers), strict=True)]
         generator.join()
         ms = [v * 1000 for v in latencies]
         print(f"bundle submissions at {args.rate:.0f}/s for {args.seconds:.0f}s, open loop: "
@@ -340,8 +375,10 @@ async def run(
               f"p50 {_percentile(ms, 0.5):.1f} ms, p90 {_percentile(ms, 0.9):.1f} ms, "
               f"p99 {_percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms "
               f"(target >= 100/s, p99 <= 150 ms)")  # fmt: skip
+        _print_cpu(ports, used, len(ms))
         if errors:
             print(f"  first errors: {errors[:3]}")
+            _server_errors(folder)
         print(f"loadavg after submissions: {_loadavg()}")
 
         database = Database(urls["workflow"])
@@ -353,13 +390,16 @@ async def run(
                   for d in DEPARTMENTS}  # fmt: skip
         work = [(tokens[department], task_id) for task_id, department in rows]
         actor = context.Process(target=_actions, args=(base, work, queue))
+        cpu = _cpu(servers)
         actor.start()
         latencies, errors, elapsed = await asyncio.to_thread(queue.get)
+        used = [after - before for before, after in zip(cpu, _cpu(servers), strict=True)]
         actor.join()
         ms = [v * 1000 for v in latencies]
         print(f"officer actions (accept), 32 connections: {len(ms)} in {elapsed:.1f}s "
               f"({len(ms) / elapsed:.0f}/s), {len(errors)} errors; p50 {_percentile(ms, 0.5):.1f} "
               f"ms, p99 {_percentile(ms, 0.99):.1f} ms (target >= 300/s)")  # fmt: skip
+        _print_cpu(ports, used, len(ms))
         if errors:
             print(f"  first errors: {errors[:3]}")
         print(f"loadavg after actions: {_loadavg()}")

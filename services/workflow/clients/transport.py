@@ -22,6 +22,9 @@ from libs.common.middleware import REQUEST_ID_HEADER
 
 # Connections kept to exchange (one per request in flight; a bundle asks four at once).
 POOL_SIZE = 128
+# Idle connections are dropped before the server's own keep-alive timeout (uvicorn: 5 s) so a
+# request is not written to a connection the server is closing.
+KEEPALIVE_S = 3.0
 
 
 class ExchangeUnreachable(Exception):
@@ -73,7 +76,7 @@ class AiohttpPoster:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30)
+            connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_S)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 

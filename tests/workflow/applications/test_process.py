@@ -106,6 +106,52 @@ async def test_four_department_branches_approved_in_parallel_complete_the_bundle
     assert types[-1] == "pingtai.workflow.application.completed"
     history = [h["action"] for h in done["history"]]
     assert history.count("task_completed") == 8 and history[-1] == "completed"
+    # Every application event describes the application; the final one adds what evaluation
+    # counts (docs/workflow.md, "Events").
+    events = dict(await outbox_events(app))
+    completed = events["pingtai.workflow.application.completed"]
+    for data in (events["pingtai.workflow.application.submitted"], completed):
+        assert (data["kind"], data["bundle_id"], data["item_id"]) == ("bundle", bundle_id, None)
+        assert data["item_versions"] == [{"item_id": i.item_id, "version": 1} for i in items]
+        assert data["department_org_ids"] == sorted(i.owner for i in items)
+        assert (data["channel"], data["region_code"]) == ("online", "330100")
+        assert (data["legal_time_limit_days"], data["promised_time_limit_days"]) == (20, 5)
+        assert data["submitted_at"] is not None
+    assert completed["due_at"] is not None
+    assert completed["working_days_used"] == 0  # decided on the day it was submitted
+    assert (completed["visits"], completed["overdue"]) == (0, False)
+    assert (completed["materials_total"], completed["materials_fetched"],
+            completed["materials_uploaded"]) == (4, 4, 0)  # fmt: skip
+
+
+async def test_a_counter_submission_counts_one_visit_and_the_rejected_branch_is_named(
+    app: FastAPI, api: httpx.AsyncClient, issuer: Issuer, exchange: FakeExchange
+) -> None:
+    item = await ready_item(app, exchange, "zj-counter-001")
+    sub = uuid.uuid4().hex
+    response = await api.post(
+        "/v1/applications",
+        json={"item_id": item.item_id, "form": GOOD_FORM, "channel": "counter"},
+        headers=citizen(issuer, sub),
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["channel"] == "counter"
+    headers = officer(issuer, item.owner)
+    [task] = await inbox(api, headers, application_id=response.json()["id"])
+    assert (await decide(api, headers, task["id"], "accept")).status_code == 200
+    [task] = await inbox(api, headers, application_id=response.json()["id"])
+    assert (await decide(api, headers, task["id"], "reject", "不符合条件")).status_code == 200
+    rejected = dict(await outbox_events(app))["pingtai.workflow.application.rejected"]
+    assert (rejected["channel"], rejected["visits"]) == ("counter", 1)
+    assert (rejected["item_id"], rejected["refused_item_id"]) == (item.item_id, item.item_id)
+    assert rejected["working_days_used"] == 0 and rejected["overdue"] is False
+    bad = await api.post(
+        "/v1/applications",
+        json={"item_id": item.item_id, "form": GOOD_FORM, "channel": "fax"},
+        headers=citizen(issuer, sub),
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["loc"] == ["body", "channel"]
 
 
 async def test_a_refusal_in_one_branch_refuses_the_bundle_and_cancels_the_others(

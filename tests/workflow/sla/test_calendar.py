@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from services.workflow.sla import due_after
+from services.workflow.sla import due_after, working_days_between
 from services.workflow.sla.calendar import (
     CALENDAR,
     SHANGHAI,
@@ -116,3 +116,18 @@ def test_an_admin_year_replaces_the_packaged_one_and_may_reach_into_the_next() -
     assert not calendar.is_working_day(date(2026, 10, 1))  # 2026 still packaged
     calendar.replace([])
     assert calendar.is_working_day(date(2026, 12, 31))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "used"),
+    [
+        ("2026-11-27T10:00", "2026-11-27T18:00", 0),  # decided the same day
+        ("2026-11-27T10:00", "2026-11-30T09:00", 1),  # Fri -> Mon: the weekend does not count
+        ("2026-09-30T10:00", "2026-10-10T09:00", 3),  # 国庆 off; Thu, Fri, and Sat 10-10 worked
+        ("2026-02-13T10:00", "2026-02-24T12:00", 2),  # Sat 02-14 worked, 春节 off, Tue 02-24
+    ],
+)
+def test_working_days_used_is_the_count_due_after_makes(start: str, end: str, used: int) -> None:
+    assert working_days_between(at(start), at(end)) == used
+    # Decided before the deadline of ``used`` working days, never after it.
+    assert at(end) < due_after(at(start), used)

@@ -1,0 +1,104 @@
+"""Workflow's exchange client over aiohttp, against a real HTTP server on a local port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from pingtai.natsserver import free_port
+from services.workflow.clients.exchange import ExchangeClient, RecordRequest
+from services.workflow.clients.tokens import ClientCredentialsToken
+from services.workflow.clients.transport import AiohttpPoster
+
+
+class Exchange:
+    """A batch endpoint that records what it was sent; it closes connections when told."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.close_connections = False
+
+    async def batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append({"body": body, "headers": dict(request.headers),
+                           "dataset_id": request.match_info["dataset_id"]})  # fmt: skip
+        if request.headers.get("Authorization") != "Bearer wf-token":
+            return web.json_response({"status": 401}, status=401)
+        items = [{"subject_key": s["subject_key"], "outcome": "read", "record": {"name": "张*"},
+                  "masked_fields": ["name"], "ledger_position": len(self.calls)}
+                 for s in body["subjects"]]  # fmt: skip
+        headers = {"Connection": "close"} if self.close_connections else {}
+        return web.json_response({"items": items}, headers=headers)
+
+
+@pytest.fixture
+async def exchange() -> AsyncIterator[tuple[Exchange, str]]:
+    fake = Exchange()
+    app = web.Application()
+    app.router.add_post("/v1/datasets/{dataset_id}/records:batch", fake.batch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def _token() -> ClientCredentialsToken:
+    answer = httpx.Response(200, json={"access_token": "wf-token", "expires_in": 300})
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _request: answer))
+    return ClientCredentialsToken(
+        http=http, token_url="http://identity/oauth2/token", client_id="workflow",
+        secret=lambda: "s3cret",
+    )  # fmt: skip
+
+
+def _requests() -> list[RecordRequest]:
+    return [
+        RecordRequest(dataset_id=f"ds-{n}", subject_key="330106198803121234",
+                      fields=("name",), on_behalf_of=f"org-{n}")
+        for n in range(4)
+    ]  # fmt: skip
+
+
+async def test_four_materials_are_asked_concurrently_over_aiohttp(
+    exchange: tuple[Exchange, str],
+) -> None:
+    fake, url = exchange
+    poster = AiohttpPoster(url, timeout_s=5)
+    client = ExchangeClient(http=poster, token=_token())
+    try:
+        results = await client.fetch(_requests(), application_id="app-1", purpose="开办企业")
+        assert [r.outcome for r in results] == ["read"] * 4
+        assert results[0].record == {"name": "张*"} and results[0].masked_fields == ["name"]
+        assert {c["dataset_id"] for c in fake.calls} == {f"ds-{n}" for n in range(4)}
+        assert {c["headers"]["X-On-Behalf-Of"] for c in fake.calls} == {
+            f"org-{n}" for n in range(4)}  # fmt: skip
+        assert {c["body"]["basis"] for c in fake.calls} == {"application:app-1"}
+        # The server closing each connection after answering: the next calls open new ones.
+        fake.close_connections = True
+        for _ in range(3):
+            again = await client.fetch(_requests(), application_id="app-2", purpose="开办企业")
+            assert [r.outcome for r in again] == ["read"] * 4
+    finally:
+        await poster.close()
+
+
+async def test_an_unreachable_exchange_leaves_the_materials_to_be_fetched_later() -> None:
+    poster = AiohttpPoster(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    client = ExchangeClient(http=poster, token=_token())
+    try:
+        results = await asyncio.wait_for(
+            client.fetch(_requests(), application_id="app-3", purpose="开办企业"), timeout=10
+        )
+    finally:
+        await poster.close()
+    assert [r.outcome for r in results] == ["unavailable"] * 4
+    assert "ClientConnectorError" in (results[0].reason or "")
