@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,12 @@ class ApiProblem(Exception):
     detail: str = ""
     type: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def shown_on_form(self) -> bool:
+        """A refusal the page shows beside its form; 401 (sign in), 404 and 5xx go to the
+        portal's error handling instead."""
+        return 400 <= self.status < 500 and self.status not in {401, 404}
 
     def field_errors(self, prefix: tuple[str, ...] = ()) -> dict[str, str]:
         """Field name -> message, for the errors whose location starts with ``prefix``."""
@@ -86,3 +93,12 @@ def _problem(response: httpx.Response) -> ApiProblem:
         type=str(body.get("type", "")),
         errors=list(body.get("errors") or []),
     )
+
+
+async def relay(response: httpx.Response) -> AsyncIterator[bytes]:
+    """A streamed upstream body, chunk by chunk as it arrives (events, CSV), closed at the end."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()

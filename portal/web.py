@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -89,10 +90,20 @@ def settings_of(request: Request) -> PortalSettings:
     return found
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What pages show of the signed-in person: a copy, still readable after a rollback."""
+
+    name: str
+    roles: frozenset[str]
+    csrf_token: str
+
+
 async def _visitor(request: Request, db: SessionDep) -> PortalSession | None:
     cookie = request.cookies.get(settings_of(request).session_cookie)
     row = await keeper(request).load(db, cookie)
-    request.state.visitor = row
+    if row is not None:
+        request.state.shown = Shown(row.name, frozenset(row.roles), row.csrf_token)
     return row
 
 
@@ -142,11 +153,11 @@ def render(
     request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> HTMLResponse:
     """The page ``template`` in the visitor's language."""
-    visitor: PortalSession | None = getattr(request.state, "visitor", None)
+    visitor: Shown | None = getattr(request.state, "shown", None)
     language = i18n.current_language.get()
     full = {
         "visitor": visitor,
-        "roles": set(visitor.roles) if visitor else set(),
+        "roles": visitor.roles if visitor else frozenset(),
         "csrf_token": visitor.csrf_token if visitor else "",
         "lang": language,
         "html_lang": i18n.HTML_LANG[language],
@@ -160,6 +171,21 @@ def render(
 def see_other(url: str) -> RedirectResponse:
     """Post/redirect/get: a 303 to ``url``."""
     return RedirectResponse(url, status_code=303)
+
+
+def set_cookie(
+    response: Response,
+    settings: PortalSettings,
+    name: str,
+    value: str,
+    max_age: int | None,
+    path: str = "/",
+) -> None:
+    """Set a cookie the way all of the portal's are: HttpOnly, SameSite=Lax, Secure per settings."""
+    response.set_cookie(
+        name, value, max_age=max_age, path=path, secure=bool(settings.cookie_secure),
+        httponly=True, samesite="lax",
+    )  # fmt: skip
 
 
 def safe_return_to(value: str | None) -> str:

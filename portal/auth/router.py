@@ -16,6 +16,7 @@ from portal.web import (
     render,
     safe_return_to,
     see_other,
+    set_cookie,
     settings_of,
 )
 
@@ -38,10 +39,7 @@ async def login(
         db, return_to=safe_return_to(next), prompt=prompt
     )
     response = see_other(url)
-    response.set_cookie(
-        settings.sign_in_cookie, cookie, max_age=settings.sign_in_ttl_s, path="/auth",
-        secure=bool(settings.cookie_secure), httponly=True, samesite="lax",
-    )  # fmt: skip
+    set_cookie(response, settings, settings.sign_in_cookie, cookie, settings.sign_in_ttl_s, "/auth")
     return response
 
 
@@ -69,10 +67,7 @@ async def callback(
     response = see_other(return_to)
     response.delete_cookie(settings.sign_in_cookie, path="/auth")
     response.delete_cookie(SIGNED_OUT_COOKIE, path="/")
-    response.set_cookie(
-        settings.session_cookie, cookie, max_age=settings.session_ttl_s, path="/",
-        secure=bool(settings.cookie_secure), httponly=True, samesite="lax",
-    )  # fmt: skip
+    set_cookie(response, settings, settings.session_cookie, cookie, settings.session_ttl_s)
     return response
 
 
@@ -89,8 +84,5 @@ async def logout(
     log.info("signed_out", user_id=visitor.user_id, sessions=gone, everywhere=everywhere == "1")
     response = see_other("/?signed_out=1")
     response.delete_cookie(settings.session_cookie, path="/")
-    response.set_cookie(
-        SIGNED_OUT_COOKIE, "1", path="/", secure=bool(settings.cookie_secure),
-        httponly=True, samesite="lax",
-    )  # fmt: skip
+    set_cookie(response, settings, SIGNED_OUT_COOKIE, "1", None)
     return response

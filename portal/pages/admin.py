@@ -115,7 +115,7 @@ async def create_item(
             json=_parse(definition),
         )  # fmt: skip
     except ApiProblem as problem:
-        if problem.status in {401, 404} or problem.status >= 500:
+        if not problem.shown_on_form:
             raise
         return _editor(request, None, definition, problem)
     return see_other(f"/admin/items/{created.json()['id']}?saved=1")
@@ -147,7 +147,7 @@ async def save_item(
             "PATCH", f"/api/catalog/v1/items/{item_id}", token=token, json=_parse(definition)
         )
     except ApiProblem as problem:
-        if problem.status in {401, 404} or problem.status >= 500:
+        if not problem.shown_on_form:
             raise
         found = await api.get_json(f"/api/catalog/v1/items/{item_id}", token=token)
         return _editor(request, found, definition, problem)
@@ -164,7 +164,7 @@ async def publish_item(
     try:
         await api.call("POST", f"/api/catalog/v1/items/{item_id}/publish", token=token)
     except ApiProblem as problem:
-        if problem.status in {401, 404} or problem.status >= 500:
+        if not problem.shown_on_form:
             raise
         found = await api.get_json(f"/api/catalog/v1/items/{item_id}", token=token)
         definition = {k: v for k, v in found.items() if k not in _VIEW_ONLY}

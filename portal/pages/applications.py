@@ -3,7 +3,6 @@ supplement answer, withdrawal and the review (好差评)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
@@ -12,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from libs.common.database import SessionDep
 from portal.forms import changed_values
-from portal.platform import ApiProblem
+from portal.platform import ApiProblem, relay
 from portal.web import (
     CsrfChecked,
     SignedIn,
@@ -64,12 +63,23 @@ async def application_page(
     """One application: status, deadlines, materials (fetched or to upload), history, result."""
     token = await token_of(request, db, visitor)
     await directory(request).refresh(platform(request), token)
-    application = await _application(request, token, application_id)
-    context = {"application": application, "directory": directory(request),
-               "ratings": RATINGS, "finished": application["status"] in FINISHED,
-               "problem": None}  # fmt: skip
     template = "application_live.html" if part == "live" else "application.html"
-    return render(request, template, context)
+    return await _render(request, token, application_id, template=template)
+
+
+async def _render(
+    request: Request,
+    token: str,
+    application_id: str,
+    *,
+    template: str = "application.html",
+    problem: ApiProblem | None = None,
+) -> HTMLResponse:
+    application = await _application(request, token, application_id)
+    return render(request, template, {
+        "application": application, "directory": directory(request), "ratings": RATINGS,
+        "finished": application["status"] in FINISHED, "problem": problem,
+    }, status=problem.status if problem else 200)  # fmt: skip
 
 
 @router.get("/{application_id}/live")
@@ -92,15 +102,8 @@ async def live(
         await response.aclose()
         return Response(status_code=404 if response.status_code in {403, 404} else 502)
 
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in response.aiter_raw():
-                yield chunk
-        finally:
-            await response.aclose()
-
     return StreamingResponse(
-        relay(), media_type="text/event-stream",
+        relay(response), media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )  # fmt: skip
 
@@ -109,7 +112,7 @@ async def _act(request: Request, path: str, token: str, **kwargs: Any) -> ApiPro
     try:
         await platform(request).call("POST", path, token=token, **kwargs)
     except ApiProblem as problem:
-        if problem.status in {401, 404} or problem.status >= 500:
+        if not problem.shown_on_form:
             raise
         return problem
     return None
@@ -120,11 +123,7 @@ async def _after(
 ) -> Response:
     if problem is None:
         return see_other(f"/me/applications/{application_id}")
-    application = await _application(request, token, application_id)
-    return render(request, "application.html", {
-        "application": application, "directory": directory(request), "ratings": RATINGS,
-        "finished": application["status"] in FINISHED, "problem": problem,
-    }, status=problem.status)  # fmt: skip
+    return await _render(request, token, application_id, problem=problem)
 
 
 @router.post("/{application_id}/materials/{key}")

@@ -44,8 +44,10 @@ async def search(
 ) -> HTMLResponse:
     """Search published items (or bundles): words, department, at most how many visits."""
     api = platform(request)
-    if visitor is not None:
-        await directory(request).refresh(api, await keeper(request).access_token(db, visitor))
+    # A signed-in visitor's calls carry their token: the gateway counts them per person, not
+    # with every anonymous visitor of the portal's address.
+    token = await keeper(request).access_token(db, visitor) if visitor is not None else None
+    await directory(request).refresh(api, token)
     params: dict[str, Any] = {"limit": PAGE_SIZE}
     if q.strip():
         params["q"] = q.strip()
@@ -55,7 +57,7 @@ async def search(
         params["cursor"] = cursor
     if kind == "items" and max_visits in {"0", "1", "2"}:
         params["max_visits"] = int(max_visits)
-    page = await api.get_json(f"/api/catalog/v1/{kind}", params=params)
+    page = await api.get_json(f"/api/catalog/v1/{kind}", token=token, params=params)
     context = {
         "kind": kind, "q": q, "department": department, "max_visits": max_visits,
         "page": page, "directory": directory(request),

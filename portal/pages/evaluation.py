@@ -3,7 +3,6 @@ server-rendered SVG, drill-down into one scope's indicators over time, CSV expor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -13,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from libs.common.database import SessionDep
 from portal.charts import bar_chart, line_chart
 from portal.i18n import _, pick
+from portal.platform import relay
 from portal.sessions.models import PortalSession
 from portal.web import platform, render, require_roles, token_of
 
@@ -121,15 +121,8 @@ async def export(
         await upstream.aclose()
         return Response(status_code=upstream.status_code)
 
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in upstream.aiter_raw():
-                yield chunk
-        finally:
-            await upstream.aclose()
-
     disposition = upstream.headers.get("content-disposition", "attachment; filename=indicators.csv")
-    return StreamingResponse(relay(), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(relay(upstream), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": disposition})  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from portal import i18n
-from portal.web import Visitor, render, safe_return_to, see_other, settings_of
+from portal.web import Visitor, render, safe_return_to, see_other, set_cookie, settings_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,8 +26,5 @@ async def switch_language(
     """Serve the portal in ``code`` (zh or en) from now on."""
     response = see_other(safe_return_to(next))
     if code in i18n.LANGUAGES:
-        response.set_cookie(
-            i18n.LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, path="/",
-            secure=bool(settings_of(request).cookie_secure), httponly=True, samesite="lax",
-        )  # fmt: skip
+        set_cookie(response, settings_of(request), i18n.LANGUAGE_COOKIE, code, 365 * 24 * 3600)
     return response

@@ -74,7 +74,7 @@ async def _act(request: Request, token: str, task_id: str, path: str, body: Any)
             "POST", f"/api/workflow/v1/tasks/{task_id}/{path}", token=token, json=body
         )
     except ApiProblem as problem:
-        if problem.status in {401, 404} or problem.status >= 500:
+        if not problem.shown_on_form:
             raise
         return await _task_page(request, token, task_id, problem)
     return see_other(f"/work/tasks/{task_id}" if path == "claim" else "/work/inbox?done=1")

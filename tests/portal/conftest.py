@@ -41,27 +41,36 @@ def gateway() -> Iterator[str]:
         up = Up(Path(folder))
         try:
             up.wait_for_line("ready in")
-            seeded = subprocess.run(
-                [sys.executable, "-m", "pingtai", "seed", "--demo", "--gateway", up.gateway],
-                cwd=folder, capture_output=True, text=True, timeout=180,
-                env={**_clean_env(), "PINGTAI_VAR_DIR": str(Path(folder) / "var")},
-            )  # fmt: skip
-            # The browser tests need the people and the catalogue; later demo steps are
-            # other parts' and may still be settling.
-            loaded = "catalog: 48 loaded" in seeded.stdout or "3 one-thing bundles" in seeded.stdout
-            assert loaded, seeded.stdout + seeded.stderr
+            # The demo seed is idempotent; on a loaded machine a step may time out: once more.
+            for _ in range(2):
+                seeded = subprocess.run(
+                    [sys.executable, "-m", "pingtai", "seed", "--demo", "--gateway", up.gateway],
+                    cwd=folder, capture_output=True, text=True, timeout=180,
+                    env={**_clean_env(), "PINGTAI_VAR_DIR": str(Path(folder) / "var")},
+                )  # fmt: skip
+                if _loaded(seeded.stdout):
+                    break
+            assert _loaded(seeded.stdout), seeded.stdout + seeded.stderr[-3000:]
             yield up.gateway
         finally:
             up.stop()
+
+
+def _loaded(output: str) -> bool:
+    """The browser tests need the people, the catalogue and the hosted records; the demo's
+    applications (workflow's step, after these) they do not."""
+    return "3 one-thing bundles" in output and "records in 5 hosted datasets" in output
 
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless; its profile folders in a temporary place."""
+    """Debian's Chromium, headless; its profile folders in a temporary place. Per module:
+    Playwright's sync API keeps an event loop in this thread while it runs, which the async
+    tests of other modules need for their own."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
     with tempfile.TemporaryDirectory(prefix="pingtai-chromium-") as home:

@@ -2,12 +2,14 @@
 business" bundle, sees the business licence fetched, uploads the rest, follows the application
 live while officers of four departments accept and their admins approve in their inboxes,
 receives the result, reviews it and sees the access in "who used my data". A department admin
-approves a data-grant request on the way."""
+approves a data-grant request on the way; an evaluator sees the ranking change, drills down and
+exports the figures."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +33,8 @@ DEPARTMENTS = {
     "hrss": ("13800000015", "13800000015"),
 }
 BUNDLE = "zj-bundle-open-business"
+EVALUATOR = "13800000043"  # 吕方
+MARKET = "杭州市市场监督管理局"
 PDF = b"%PDF-1.4\n% portal test\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -99,6 +103,14 @@ def prepared(gateway: str) -> dict[str, str]:
         admin.close()
 
 
+def _ranking(page: Page) -> dict[str, tuple[int, str]]:
+    """Name -> (rank, composite) as the evaluation page shows them (fresh)."""
+    page.goto("/evaluation")
+    rows = page.locator("#ranking tbody tr").all()
+    cells = [[c.inner_text() for c in row.locator("td").all()] for row in rows]
+    return {name: (int(rank), value) for rank, name, value in cells}
+
+
 def _ask(admin: httpx.Client, bearer: dict[str, str], request: dict[str, Any]) -> dict[str, Any]:
     """Ask for a grant; one left by an earlier run is revoked first, so each run asks anew."""
     asked = admin.post("/api/exchange/v1/grants", headers=bearer, json=request)
@@ -130,6 +142,11 @@ def test_apply_once_for_a_business_with_four_departments(
     expect(civil.locator(".notice, table")).not_to_have_count(0)
     expect(civil.locator(f"form[action$='{prepared['grant']}/approve']")).to_have_count(0)
 
+    # The evaluator's ranking before.
+    evaluator = browsing.page()
+    sign_in(evaluator, EVALUATOR, next_path="/evaluation")
+    before = _ranking(evaluator)
+
     # The agent applies once, for four departments.
     agent = browsing.page(width=PHONE)
     sign_in(agent, AGENT, next_path="/services?kind=bundles")
@@ -153,7 +170,9 @@ def test_apply_once_for_a_business_with_four_departments(
 
     # The business licence is fetched from the register; the rest is asked for.
     licence = agent.locator(".materials li", has_text="营业执照")
-    expect(licence).to_contain_text("已由政府部门共享获取")
+    # (When exchange cannot answer at once, workflow fetches again in the background every 10 s
+    # and the page follows live.)
+    expect(licence).to_contain_text("已由政府部门共享获取", timeout=30_000)
     expect(licence).to_contain_text("账本第")
     while agent.locator(".materials form.upload").count():
         form = agent.locator(".materials form.upload").first
@@ -205,3 +224,24 @@ def test_apply_once_for_a_business_with_four_departments(
     expect(entry).to_contain_text("已读取")
     assert_accessible(agent)
     screenshot(agent, "who-used-my-data")
+
+    # The evaluation service counts the finished application and the review: the ranking moves.
+    deadline = time.monotonic() + 30
+    while (after := _ranking(evaluator)) == before and time.monotonic() < deadline:
+        time.sleep(1)
+    assert after != before and MARKET in after, (before, after)
+    ranks = [rank for rank, _ in after.values()]
+    assert sorted(ranks)[0] == 1
+    expect(evaluator.locator("svg.chart rect.chart-bar").first).to_be_attached()
+    assert_accessible(evaluator)
+    screenshot(evaluator, "evaluation")
+    evaluator.get_by_role("link", name=MARKET).click()
+    expect(evaluator.locator("h1")).to_have_text(MARKET)
+    expect(evaluator.locator("svg.chart")).to_be_attached()
+    assert_accessible(evaluator)
+    screenshot(evaluator, "evaluation-department")
+    evaluator.goto("/evaluation")
+    with evaluator.expect_download() as download:
+        evaluator.get_by_role("link", name="下载逐日数据（CSV）").click()
+    lines = download.value.path().read_text(encoding="utf-8").splitlines()
+    assert len(lines) > 1 and lines[0].count(",") >= 3
