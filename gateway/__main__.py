@@ -1,6 +1,5 @@
-"""``python -m gateway``: serve the gateway part."""
+"""``python -m gateway``: serve the gateway part (``PINGTAI_GATEWAY_WORKERS`` processes)."""
 
-from gateway.settings import GatewaySettings
-from libs.common.serve import serve
+from gateway.serve import serve
 
-serve("gateway.app:create_app", GatewaySettings())
+serve()

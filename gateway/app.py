@@ -5,18 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
 
 from gateway.applications.events import ApiKeyRevoked
 from gateway.applications.keys import KeyHasher
 from gateway.developers.openapi import OpenApiAggregator
 from gateway.developers.router import portal_router
-from gateway.dispatcher import dispatch_first, forwarding_app
+from gateway.dispatcher import dispatch_first
 from gateway.edge.counters import CounterStore, MemoryCounters, NatsCounters
 from gateway.edge.guard import EdgeGuard
 from gateway.edge.keys import KeyDirectory
 from gateway.edge.limits import Limiter
 from gateway.edge.policies import DAY_S, MINUTE_S
+from gateway.forwarding import Forwarder
 from gateway.plans.events import PlanChanged
 from gateway.proxy import Proxy, UpstreamPool
 from gateway.router import router
@@ -91,20 +91,27 @@ def create_app(
     )
     limiter = Limiter(store, max_lease=settings.limits_max_lease)
 
-    def edge(inner: ASGIApp) -> ASGIApp:
-        return EdgeGuard(
-            inner,
-            settings=settings,
-            verifier=lambda: token_verifier(app),
-            keys=keys,
-            limiter=limiter,
-            usage=usage,
-        )
+    guard = EdgeGuard(
+        settings=settings,
+        verifier=lambda: token_verifier(app),
+        keys=keys,
+        limiter=limiter,
+        usage=usage,
+    )
+    forwarder = Forwarder(
+        Proxy(pool),
+        guard,
+        part=settings.part,
+        max_body_bytes=settings.max_body_bytes,
+        cors_origins=settings.cors_origins,
+        access_log=settings.access_log,
+        access_log_slow_ms=settings.access_log_slow_ms,
+    )
 
     # The merged document replaces FastAPI's own at /openapi.json (which /docs reads).
     app.router.routes[:] = [r for r in app.router.routes if not _is_openapi_route(r)]
     app.include_router(portal_router)
-    dispatch_first(app, table=table, forward=forwarding_app(Proxy(pool), settings, edge=edge))
+    dispatch_first(app, table=table, forward=forwarder)
     app.state.routes = table
     app.state.upstreams = pool
     app.state.keys = keys

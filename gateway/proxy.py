@@ -11,7 +11,6 @@ import structlog
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
@@ -53,8 +52,12 @@ _REPLACED_ON_REQUEST: frozenset[bytes] = frozenset(
 # Response fields the gateway's own server and middleware set (nginx hides Date and Server
 # too); x-request-id comes back once, from RequestContextMiddleware, with the same value.
 _REPLACED_ON_RESPONSE: frozenset[bytes] = frozenset({b"date", b"server", b"x-request-id"})
+_DROPPED_ON_RESPONSE: frozenset[bytes] = HOP_BY_HOP | _REPLACED_ON_RESPONSE
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _HEALTH_TIMEOUT_S = 1.5
+# A response body with a Content-Length up to this is read whole and sent in one message (it is
+# in aiohttp's buffer already, or nearly); a longer one, or one without a length, streams.
+SMALL_BODY_BYTES = 64 * 1024
 # RFC 9110 §9.2.2; only these are retried, and only without a body (a stream is not replayable).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -68,27 +71,47 @@ def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
     return tokens
 
 
-def _is_hop_by_hop(name: bytes, declared: set[bytes]) -> bool:
-    return name in HOP_BY_HOP or name.startswith(b"proxy-") or name in declared
+_TRACE_FIELDS: frozenset[bytes] = frozenset({b"traceparent", b"tracestate", b"baggage"})
+# Every request field looked at by name; the others are copied as they are.
+_SPECIAL_ON_REQUEST: frozenset[bytes] = HOP_BY_HOP | _REPLACED_ON_REQUEST | _TRACE_FIELDS
 
 
-def request_headers(scope: Scope, route: Route, request_id: str | None) -> list[tuple[str, str]]:
-    """The headers to send upstream: the client's minus hop-by-hop ones, plus X-Forwarded-*."""
-    incoming: list[tuple[bytes, bytes]] = scope["headers"]
-    declared = _connection_tokens(incoming)
+def request_headers(
+    scope: Scope,
+    route: Route,
+    request_id: str | None,
+    trace_fields: dict[str, str] | None = None,
+) -> list[tuple[str, str]]:
+    """The headers to send upstream: the client's minus hop-by-hop ones, plus X-Forwarded-*,
+    ``X-Request-ID`` and ``trace_fields`` (``traceparent``... replacing the client's).
+
+    ASGI hands the field names over lower-cased; one pass over them.
+    """
+    trace_fields = trace_fields or {}
     out: list[tuple[str, str]] = []
     host = ""
     forwarded_for = ""
-    for raw_name, raw_value in incoming:
-        name = raw_name.lower()
-        if name in _REPLACED_ON_REQUEST or _is_hop_by_hop(name, declared):
+    connection: list[bytes] = []
+    for name, raw_value in scope["headers"]:
+        if name in _SPECIAL_ON_REQUEST:
             if name == b"host":
                 host = raw_value.decode("latin-1")
             elif name == b"x-forwarded-for":
                 value = raw_value.decode("latin-1").strip()
                 forwarded_for = f"{forwarded_for}, {value}" if forwarded_for else value
+            elif name == b"connection":
+                connection.append(raw_value)
+            elif name in _TRACE_FIELDS and name.decode() not in trace_fields:
+                out.append((name.decode(), raw_value.decode("latin-1")))
+            continue
+        if name.startswith(b"proxy-"):
             continue
         out.append((name.decode("latin-1"), raw_value.decode("latin-1")))
+    if connection:
+        declared = {
+            t.decode("latin-1") for t in _connection_tokens((b"connection", v) for v in connection)
+        }
+        out = [(n, v) for n, v in out if n not in declared]
     client = scope.get("client")
     if client:
         # Appended, as nginx does: a part trusts only the last hop (uvicorn's
@@ -108,35 +131,32 @@ def request_headers(scope: Scope, route: Route, request_id: str | None) -> list[
         out.append(("x-forwarded-prefix", route.mount))
     if request_id:
         out.append(("x-request-id", request_id))
+    out.extend(trace_fields.items())
     return out
 
 
 def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The upstream's response headers minus hop-by-hop ones and those the gateway sets."""
-    raw = list(raw)
-    declared = _connection_tokens(raw)
     out: list[tuple[bytes, bytes]] = []
+    declared: set[bytes] | None = None
     for raw_name, value in raw:
         name = raw_name.lower()
-        if name in _REPLACED_ON_RESPONSE or _is_hop_by_hop(name, declared):
+        if name in _DROPPED_ON_RESPONSE or name.startswith(b"proxy-"):
+            if name == b"connection":
+                declared = _connection_tokens([(name, value)]) | (declared or set())
             continue
         out.append((name, value))
+    if declared:
+        out = [(n, v) for n, v in out if n not in declared]
     return out
 
 
-def _inject_trace_context(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Set ``traceparent`` (and ``tracestate``, ``baggage``) from the current span.
-
-    With no valid span (tracing off for this path) the client's own fields pass unchanged.
-    """
+def trace_fields() -> dict[str, str]:
+    """``traceparent`` (and ``tracestate``, ``baggage``) of the current span; empty without a
+    valid span, and the client's own fields then pass unchanged."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    if not carrier:
-        return headers
-    replaced = {name.lower() for name in carrier}
-    kept = [(n, v) for n, v in headers if n not in replaced]
-    kept.extend(carrier.items())
-    return kept
+    return carrier
 
 
 def upstream_path(scope: Scope, route: Route) -> str:
@@ -187,13 +207,6 @@ class _RequestBody:
             if not message.get("more_body", False):
                 self.complete = True
                 return
-
-
-def _has_body(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
-            return True
-    return False
 
 
 class UpstreamPool:
@@ -288,22 +301,27 @@ class Proxy:
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
 
-    async def forward(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+    async def forward(
+        self, route: Route, scope: Scope, receive: Receive, send: Send, *, has_body: bool
+    ) -> None:
         """Send the request to ``route.target`` and stream its response back unchanged.
 
-        The current span (the gateway's server span) becomes the parent in ``traceparent``.
+        The current span (the gateway's server span, or its trace context alone while spans
+        are not recorded) becomes the parent in ``traceparent``.
         """
         part = route.target
         assert part is not None
         session = self.pool.session(part)
         method: str = scope["method"]
         url = URL(f"{self.pool.urls[part]}{upstream_path(scope, route)}", encoded=True)
-        headers = _inject_trace_context(request_headers(scope, route, current_request_id()))
-        body = _RequestBody(receive) if _has_body(scope) else None
+        headers = request_headers(scope, route, current_request_id(), trace_fields())
+        body = _RequestBody(receive) if has_body else None
         span = trace.get_current_span()
+        recording = span.is_recording()
         breaker = self.pool.breakers[part]
         if not breaker.allow():
-            span.set_status(Status(StatusCode.ERROR, "circuit open"))
+            if recording:
+                span.set_status(Status(StatusCode.ERROR, "circuit open"))
             await _circuit_open(breaker, part)(scope, receive, send)
             return
         attempts = 1 + (self.pool.retries if body is None and method in IDEMPOTENT_METHODS else 0)
@@ -328,25 +346,31 @@ class Proxy:
                     breaker.failed()
                 else:
                     breaker.released()
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                if recording:
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 await self._answer_failure(exc, body, part, scope, receive, send)
                 return
         breaker.succeeded()
-        span.set_attribute("http.response.status_code", upstream.status)
-        if upstream.status >= 500:
+        status = upstream.status
+        if recording and status >= 500:
             span.set_status(Status(StatusCode.ERROR))
         try:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": upstream.status,
+                    "status": status,
                     "headers": response_headers(upstream.raw_headers),
                 }
             )
-            if method == "HEAD":
+            length = upstream.content_length
+            if method == "HEAD" or length == 0:
                 completed = await _relay(upstream, send, 0)
-            elif upstream.content_length is not None:
-                completed = await _relay(upstream, send, upstream.content_length)
+            elif length is not None and length <= SMALL_BODY_BYTES:
+                # Already in aiohttp's buffer or about to be: one read, one message.
+                await send({"type": "http.response.body", "body": await upstream.read()})
+                completed = True
+            elif length is not None:
+                completed = await _relay(upstream, send, length)
             else:
                 # An open-ended stream (server-sent events): stop when the client leaves, or
                 # it would run as long as the part keeps talking.
@@ -378,16 +402,9 @@ class Proxy:
         if body is not None and body.disconnected:
             return  # nobody to answer
         if body is not None and isinstance(body.error, PingtaiError):
-            # Refused while reading the body (RequestContextMiddleware's size limit).
+            # Refused while reading the body (the forwarder's size limit).
             error = body.error
             response = problem_response(error.status, code=error.code, detail=error.detail)
-        elif body is not None and isinstance(body.error, HTTPException):
-            error_status = body.error.status_code
-            response = problem_response(
-                error_status,
-                code="payload-too-large" if error_status == 413 else None,
-                detail=body.error.detail,
-            )
         elif isinstance(exc, TimeoutError):
             log.warning("upstream_timeout", upstream=part, error=repr(exc))
             response = problem_response(

@@ -135,6 +135,17 @@ class GatewaySettings(PartSettings):
     api_key_cache_s: float = Field(default=30.0, ge=0)
     usage_flush_s: float = Field(default=5.0, gt=0)
 
+    # The access log of forwarded requests: "all" (one line per request at INFO, the default),
+    # "errors" (only answers of 400 and above, and those slower than access_log_slow_ms), "off".
+    # A line costs about 15 µs of the gateway's CPU here (docs/gateway.md, "Observability").
+    access_log: Literal["all", "errors", "off"] = "all"
+    access_log_slow_ms: float = Field(default=1000.0, ge=0)
+
+    # Worker processes of `python -m gateway` (each a full gateway: its own pools, key cache and
+    # limit leases; the limits hold across them through NATS, as across replicas). 1: one
+    # process, as every part; in Kubernetes the replicas are the unit of scale.
+    workers: int = Field(default=1, ge=1, le=64)
+
     # The merged OpenAPI document: each part's is fetched at most this often.
     openapi_cache_s: float = Field(default=30.0, ge=0)
 

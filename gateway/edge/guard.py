@@ -1,7 +1,8 @@
 """The edge check of every forwarded request: headers, credentials, route policy, limits.
 
-It runs inside RequestContextMiddleware (so its refusals carry the request id and are logged and
-measured like any answer) and before the proxy. Order: header limits (431), body limit of the
+The forwarder (gateway/forwarding.py) runs it after the request id, the gateway-wide body limit
+and CORS, before the proxy, and answers its refusals (with the request id, logged and measured like
+any answer). Order: header limits (431), body limit of the
 route (413), the API key (401), the bearer token (401, or 503 while no signing key is known), what
 the route and the key's plan require (401/403), then the rate limits and quota (429). Services
 verify the token again (defence in depth); the gateway only stops what it can tell is wrong.
@@ -12,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import structlog
 from prometheus_client import Counter
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from gateway.edge.keys import ApiKeyRequired, KeyDirectory, KeyGrant
 from gateway.edge.limits import Decision, Limit, Limiter
@@ -27,6 +26,7 @@ from gateway.edge.policies import (
     ratelimit_headers,
     subject_counter,
 )
+from gateway.exchange import Exchange
 from gateway.routes import Route
 from gateway.settings import GatewaySettings
 from gateway.usage.recorder import UsageRecorder
@@ -54,7 +54,8 @@ class HeadersTooLarge(PingtaiError):
     title = "Request header fields too large"
 
 
-def _problem(exc: PingtaiError) -> ASGIApp:
+def problem_for(exc: PingtaiError) -> ASGIApp:
+    """The problem document answering ``exc``, with its headers."""
     return problem_response(
         exc.status, code=exc.code, title=exc.title, detail=exc.detail, headers=exc.headers,
         **exc.extra,
@@ -62,11 +63,15 @@ def _problem(exc: PingtaiError) -> ASGIApp:
 
 
 class EdgeGuard:
-    """Checks a forwarded request against its route's policy before ``app`` forwards it."""
+    """Checks a forwarded request against its route's policy before the proxy forwards it.
+
+    Not a middleware: the forwarder calls ``admit`` with the request's ``Exchange`` (its head read
+    once) and answers a refusal itself; the grant, the principal and the ``RateLimit`` fields are
+    left on the exchange, and ``count`` measures the answer.
+    """
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         settings: GatewaySettings,
         verifier: Callable[[], TokenVerifier],
@@ -74,7 +79,6 @@ class EdgeGuard:
         limiter: Limiter,
         usage: UsageRecorder,
     ) -> None:
-        self.app = app
         self.settings = settings
         self.verifier = verifier
         self.keys = keys
@@ -83,40 +87,24 @@ class EdgeGuard:
         # Children of GATEWAY_REQUESTS by labels: labels() costs more than the increment.
         self._counters: dict[tuple[str, str, int], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route: Route = scope["route"]
-        grant: KeyGrant | None = None
-        status = 500
+    async def admit(self, scope: Scope, exchange: Exchange) -> None:
+        """Let the request through, or raise the PingtaiError to answer (431, 413, 401, 403,
+        429); the RateLimit fields of the limits counted are added to ``exchange.headers``."""
+        route = exchange.route
         decisions: list[Decision] = []
         try:
-            receive = self._check_size(scope, route, receive)
-            grant, principal = await self._identify(scope, route)
-            await self._limit(scope, route, grant, principal, decisions)
-        except PingtaiError as exc:
-            status = exc.status
-            extra = ratelimit_headers(decisions)
-            await _problem(exc)(scope, receive, _adding(send, extra))
-            self._count(route, grant, status)
-            return
-
-        extra = ratelimit_headers(decisions)
-        _pass_identity(scope, grant)
-
-        async def send_counted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if extra:
-                    message = {**message, "headers": [*message.get("headers", ()), *extra]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_counted)
+            self._check_size(route, exchange)
+            await self._identify(route, exchange)
+            await self._limit(scope, route, exchange, decisions)
         finally:
-            self._count(route, grant, status)
+            exchange.headers += ratelimit_headers(decisions)
+        _pass_identity(scope, exchange.grant)
 
-    def _count(self, route: Route, grant: KeyGrant | None, status: int) -> None:
-        labels = (route.path, grant.application_id if grant else "-", status)
+    def count(self, exchange: Exchange) -> None:
+        """Measure the answer: per route, application and status; usage of the key."""
+        grant = exchange.grant
+        status = exchange.status
+        labels = (exchange.route.path, grant.application_id if grant else "-", status)
         counter = self._counters.get(labels)
         if counter is None:
             counter = GATEWAY_REQUESTS.labels(labels[0], labels[1], str(status))
@@ -125,42 +113,21 @@ class EdgeGuard:
         if grant is not None:
             self.usage.record(grant.key_id, grant.application_id, status)
 
-    def _check_size(self, scope: Scope, route: Route, receive: Receive) -> Receive:
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
+    def _check_size(self, route: Route, exchange: Exchange) -> None:
         settings = self.settings
-        if len(headers) > settings.max_header_count:
+        if exchange.header_count > settings.max_header_count:
             raise HeadersTooLarge(f"More than {settings.max_header_count} header fields.")
-        if sum(len(n) + len(v) for n, v in headers) > settings.max_header_bytes:
+        if exchange.header_bytes > settings.max_header_bytes:
             raise HeadersTooLarge(f"The header fields exceed {settings.max_header_bytes} bytes.")
         limit = route.policy.max_body_bytes
-        if limit is None or limit >= settings.max_body_bytes:
-            return receive  # RequestContextMiddleware holds the gateway-wide limit
-        detail = f"The request body is larger than {limit} bytes."
-        for name, value in headers:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                raise PayloadTooLarge(detail)
-        received = 0
+        length = exchange.content_length
+        if limit is not None and length is not None and length > limit:
+            # A streamed body is held to the same limit by the forwarder's receive.
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
 
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise HTTPException(413, detail)
-            return message
-
-        return limited
-
-    async def _identify(
-        self, scope: Scope, route: Route
-    ) -> tuple[KeyGrant | None, Principal | None]:
-        api_key: str | None = None
-        authorization: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"x-api-key":
-                api_key = value.decode("latin-1").strip()
-            elif name == b"authorization":
-                authorization = value.decode("latin-1")
+    async def _identify(self, route: Route, exchange: Exchange) -> None:
+        api_key = exchange.api_key
+        authorization = exchange.authorization
         grant = await self.keys.verify(api_key) if api_key is not None else None
         principal: Principal | None = None
         if authorization is not None:
@@ -183,24 +150,16 @@ class EdgeGuard:
                 raise Forbidden("This key's plan needs a client-credentials token, not a person's.")
             if grant.client_id is not None and principal.client_id != grant.client_id:
                 raise Forbidden("The token's client is not the one this key's application names.")
-        if grant is not None:
-            structlog.contextvars.bind_contextvars(
-                app=grant.application_id, key=grant.key_id, org=grant.org_id
-            )
-        if principal is not None:
-            structlog.contextvars.bind_contextvars(client=principal.client_id, sub=principal.sub)
-        return grant, principal
+        exchange.grant = grant
+        exchange.principal = principal
 
     async def _limit(
-        self,
-        scope: Scope,
-        route: Route,
-        grant: KeyGrant | None,
-        principal: Principal | None,
-        decisions: list[Decision],
+        self, scope: Scope, route: Route, exchange: Exchange, decisions: list[Decision]
     ) -> None:
         """Count the request under each limit that applies (into ``decisions``); 429 over one."""
         policy = route.policy
+        grant = exchange.grant
+        principal = exchange.principal
         limits: list[Limit]
         if grant is not None:
             name = key_counter(grant.key_id)
@@ -247,15 +206,3 @@ def _pass_identity(scope: Scope, grant: KeyGrant | None) -> None:
     if grant is not None:
         kept.append((b"x-pingtai-application", grant.application_id.encode()))
     scope["headers"] = kept
-
-
-def _adding(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    if not extra:
-        return send
-
-    async def send_with(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
-        await send(message)
-
-    return send_with

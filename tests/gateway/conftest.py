@@ -237,7 +237,7 @@ def platform(tmp_path: Path) -> StartPlatform:
 
     @asynccontextmanager
     async def start(*, upstreams_all_up: bool = False, **settings: Any) -> AsyncIterator[Platform]:
-        names = ("identity", "catalog", "portal")
+        names: tuple[str, ...] = ("identity", "catalog", "portal")
         if upstreams_all_up:
             names = (*SERVICE_PARTS, "portal")
         parts = {name: FakePart(name) for name in names}

@@ -31,7 +31,7 @@ def test_the_breaker_opens_after_failures_and_lets_one_probe_through() -> None:
     for _ in range(3):
         assert breaker.allow()
         breaker.failed()
-    assert breaker.state is BreakerState.OPEN
+    assert breaker.state is BreakerState.OPEN  # type: ignore[comparison-overlap]
     assert not breaker.allow()
     assert breaker.retry_after_s() == 5
     clock.advance(5)

@@ -185,3 +185,46 @@ async def test_a_route_limits_each_token_subject(
         response, _ = await call(client, "GET", url, headers=other)
         assert response.status == 200
         assert response.headers["RateLimit-Policy"] == '"minute";q=3;w=60'
+
+
+async def test_access_log_line_carries_trace_and_token(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    """One line per forwarded request, with the trace the part received and the token's
+    client and subject (``client`` stays the caller's address)."""
+    async with platform() as p:
+        caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        headers = {
+            **ISSUER_KEYS.headers(sub="person-1", client_id="app-client"),
+            "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01",
+        }
+        with structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars]
+        ) as logs:
+            response, echo = await call(
+                client, "GET", f"{p.url}/api/identity/v1/me", headers=headers
+            )
+        assert response.status == 200
+        (line,) = [e for e in logs if e["event"] == "request"]
+        assert line["client_id"] == "app-client"
+        assert line["sub"] == "person-1"
+        assert line["client"] == "127.0.0.1"
+        assert line["route"] == "/api/identity/*"
+        assert line["status"] == 200
+        sent = dict(echo["headers"])["traceparent"]
+        assert sent.split("-")[1] == caller_trace
+        assert response.headers["x-request-id"] == dict(echo["headers"])["x-request-id"]
+
+
+async def test_access_log_can_keep_only_errors_or_be_off(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    for setting, expected in (("errors", [404]), ("off", [])):
+        async with platform(access_log=setting) as p:
+            with structlog.testing.capture_logs(
+                processors=[structlog.contextvars.merge_contextvars]
+            ) as logs:
+                ok, _ = await call(client, "GET", f"{p.url}/api/identity/v1/x")
+                missing, _ = await call(client, "GET", f"{p.url}/api/nothing/v1/x")
+            assert (ok.status, missing.status) == (200, 404)
+            assert [e["status"] for e in logs if e["event"] == "request"] == expected

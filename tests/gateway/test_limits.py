@@ -20,8 +20,8 @@ from gateway.edge.counters import CountersUnavailable, MemoryCounters
 from gateway.edge.limits import Limit, Limiter
 from libs.common.migrations import migrate
 from pingtai.natsserver import NatsServer, free_port
-from tests.common.auth.conftest import FakeClock
-from tests.gateway.conftest import ISSUER, FakePart, serve
+from tests.common.auth.conftest import ISSUER, FakeClock
+from tests.gateway.conftest import FakePart, serve
 from tests.gateway.test_keys import ADMIN, AGENT, call
 
 PER_MINUTE = Limit("minute", 20, 60)
@@ -129,14 +129,15 @@ async def gateway_process(env: dict[str, str], port: int, log: Path) -> AsyncIte
 
 
 @asynccontextmanager
-async def two_gateways(
+async def gateway_env(
     tmp_path: Path, nats: NatsServer, **settings: Any
-) -> AsyncIterator[tuple[str, str]]:
+) -> AsyncIterator[dict[str, str]]:
+    """Fake identity and catalog running, and the environment of a gateway in front of them."""
     identity, catalog = FakePart("identity"), FakePart("catalog")
     async with serve(identity.app()) as identity_url, serve(catalog.app()) as catalog_url:
         database_url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
         await asyncio.to_thread(migrate, "gateway", database_url)
-        env = {
+        yield {
             "PINGTAI_ENV": "test",
             "PINGTAI_NATS_URL": nats.url,
             "PINGTAI_ISSUER": ISSUER,
@@ -147,11 +148,18 @@ async def two_gateways(
             ),
             **{f"PINGTAI_GATEWAY_{k.upper()}": v for k, v in settings.items()},
         }
-        async with (
-            gateway_process(env, free_port(), tmp_path / "gateway-a.log") as a,
-            gateway_process(env, free_port(), tmp_path / "gateway-b.log") as b,
-        ):
-            yield a, b
+
+
+@asynccontextmanager
+async def two_gateways(
+    tmp_path: Path, nats: NatsServer, **settings: Any
+) -> AsyncIterator[tuple[str, str]]:
+    async with (
+        gateway_env(tmp_path, nats, **settings) as env,
+        gateway_process(env, free_port(), tmp_path / "gateway-a.log") as a,
+        gateway_process(env, free_port(), tmp_path / "gateway-b.log") as b,
+    ):
+        yield a, b
 
 
 async def _wait_for_room_in_the_minute(seconds: float = 15) -> None:
@@ -249,3 +257,43 @@ async def test_anonymous_limit_per_ip_holds_across_two_gateway_processes(
         assert 8 <= len(admitted) <= 10
         problem = [r for r in responses if r.status == 429][0]
         assert "Retry-After" in problem.headers
+
+
+def _worker_processes(supervisor: int) -> list[int]:
+    """The uvicorn worker processes (multiprocessing spawns) under ``supervisor``."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [
+        int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+async def test_workers_of_one_gateway_share_the_limits(
+    tmp_path: Path, nats_server: NatsServer, client: aiohttp.ClientSession
+) -> None:
+    """PINGTAI_GATEWAY_WORKERS=2: two worker processes answer on one port, and the anonymous
+    limit holds across them as across replicas."""
+    async with (
+        gateway_env(tmp_path, nats_server, anonymous_per_minute="10", workers="2") as env,
+        gateway_process(env, free_port(), tmp_path / "gateway.log") as url,
+    ):
+        supervisor = next(
+            pid
+            for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if _is_gateway_on(pid, url)
+        )
+        assert len(_worker_processes(supervisor)) == 2
+        await _wait_for_room_in_the_minute()
+        responses = await _hammer(client, (url, url), "/api/identity/v1/x", 30)
+        admitted = [r for r in responses if r.status == 200]
+        assert 8 <= len(admitted) <= 10
+        assert {r.status for r in responses} == {200, 429}
+
+
+def _is_gateway_on(pid: int, url: str) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    port = url.rsplit(":", 1)[1].encode()
+    return cmdline.endswith(b"-m\0gateway\0") and b"PINGTAI_GATEWAY_PORT=" + port in environ

@@ -141,3 +141,22 @@ def test_response_headers() -> None:
         (b"set-cookie", b"b=2"),
         (b"content-length", b"2"),
     ]
+
+
+def test_request_headers_carry_the_gateways_trace_fields() -> None:
+    """The gateway's traceparent replaces the client's; a field it does not set passes."""
+    scope = _scope(
+        "/api/identity/x",
+        b"/api/identity/x",
+        headers=[
+            (b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            (b"baggage", b"tenant=a"),
+            (b"connection", b"x-secret"),
+            (b"x-secret", b"1"),
+        ],
+    )
+    gateway_trace = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"}
+    headers = request_headers(scope, TABLE.match("/api/identity/x"), None, gateway_trace)
+    assert [v for n, v in headers if n == "traceparent"] == [gateway_trace["traceparent"]]
+    assert ("baggage", "tenant=a") in headers
+    assert not [n for n, _ in headers if n in ("connection", "x-secret")]
