@@ -6,7 +6,13 @@ First the ``workflow`` client is registered in identity (client credentials, exc
 enterprise agents sign in (authorization code with PKCE through the portal's client, as a browser
 would) and apply, and demo officers act, so that applications exist as drafts, awaiting
 uploads, in progress, waiting for a supplement, completed, rejected and withdrawn. Each
-submission carries an Idempotency-Key, so running the seed again changes nothing.
+submission carries an Idempotency-Key, so running the seed again changes nothing (and a run
+that stopped half-way is resumed: uploads and decisions already made are not made again).
+
+Deadlines are honest: nothing is backdated. The first step of every application (受理, accept)
+is due at the end of the next working day, so the demo's open tasks come near their deadline
+(a reminder) the next working day and pass it (``pingtai.workflow.sla.overdue``) the one after;
+the inbox's ``due_before`` finds them.
 """
 
 from __future__ import annotations
@@ -215,26 +221,29 @@ async def _run(
             if answer.status_code != 503:
                 break
             await asyncio.sleep(min(0.5 * (attempt + 1), 3.0))
+        # A replay (the seed run again, or resumed after a failure) goes on from where the
+        # application stands: what is uploaded and decided is not done twice.
         application = (await _expect(answer, 201)).json()
-        if answer.headers.get("Idempotent-Replayed") == "true":
-            return str(application["status"])
         path = f"/api/workflow/v1/applications/{application['id']}"
-        if scenario.upload:
+        if scenario.upload and application["status"] in ("draft", "awaiting_materials"):
             for material in application["materials"]:
                 if material["state"] == "requested":
                     await _expect(await http.post(
                         f"{path}/materials/{material['key']}", content=PDF,
                         params={"filename": f"{material['key']}.pdf"},
                         headers={**headers, "Content-Type": "application/pdf"}), 200)  # fmt: skip
-        for suffix, org_key, decision, comment in scenario.steps:
+        decided = sum(1 for h in application["history"] if h["action"] == "task_completed")
+        for suffix, org_key, decision, comment in scenario.steps[decided:]:
             officer = {"Authorization": f"Bearer {await token(suffix, org_key)}"}
             inbox = (await _expect(await http.get("/api/workflow/v1/tasks", params={
                 "application_id": application["id"]}, headers=officer), 200)).json()["items"]  # fmt: skip
-            task = next(t for t in inbox if decision in t["decisions"])
+            task = next((t for t in inbox if decision in t["decisions"]), None)
+            if task is None:
+                raise RuntimeError(f"no task to {decision} in the inbox of demo person {suffix}")
             await _expect(await http.post(
                 f"/api/workflow/v1/tasks/{task['id']}/actions",
                 json={"decision": decision, "comment": comment}, headers=officer), 200)  # fmt: skip
-        if scenario.withdraw:
+        if scenario.withdraw and application["status"] != "withdrawn":
             await _expect(await http.post(f"{path}/withdraw", json={"reason": "不再需要"},
                                           headers=headers), 200)  # fmt: skip
         final = (await _expect(await http.get(path, headers=headers), 200)).json()

@@ -33,8 +33,10 @@ def org_id() -> str:
     return uuid.uuid4().hex
 
 
-def template(*, supplement_days: int = 1) -> dict[str, Any]:
-    """The demo items' template: accept, one supplement, approve or reject."""
+def template(*, supplement_days: int = 1, admin_review: bool = False) -> dict[str, Any]:
+    """The demo items' template: accept, one supplement, approve or reject (``admin_review``:
+    by a department admin, as the demo province's items do)."""
+    reviewer = "dept_admin" if admin_review else "officer"
     return {
         "start": "submitted",
         "states": [
@@ -53,9 +55,9 @@ def template(*, supplement_days: int = 1) -> dict[str, Any]:
             {"key": "resubmit", "name": "补正后重新受理", "from_states": ["supplementing"],
              "to_states": ["accepted"], "role": "officer", "sla_days": 5},
             {"key": "approve", "name": "审核办结", "from_states": ["accepted"],
-             "to_states": ["approved"], "role": "officer", "sla_days": 3},
+             "to_states": ["approved"], "role": reviewer, "sla_days": 3},
             {"key": "reject", "name": "不予许可", "from_states": ["accepted"],
-             "to_states": ["rejected"], "role": "officer", "sla_days": 3},
+             "to_states": ["rejected"], "role": reviewer, "sla_days": 3},
         ],
     }  # fmt: skip
 
@@ -70,6 +72,7 @@ class Item:
     uploads: list[str] = field(default_factory=list)
     applicant_types: list[str] = field(default_factory=lambda: ["individual"])
     min_acr: int = 2
+    admin_review: bool = False
 
     def snapshot(self) -> dict[str, Any]:
         materials: list[dict[str, Any]] = [
@@ -88,7 +91,7 @@ class Item:
             "owner_org_id": self.owner, "applicant_types": self.applicant_types,
             "min_assurance_level": self.min_acr, "promised_time_limit_days": 5,
             "legal_time_limit_days": 20, "form": PERSON_FORM, "materials": materials,
-            "template": template(), "kind": "public_service", "region_code": "330100",
+            "template": template(admin_review=self.admin_review), "kind": "public_service", "region_code": "330100",
         }  # fmt: skip
 
 

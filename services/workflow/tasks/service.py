@@ -397,13 +397,16 @@ async def _advance(
     """Fire ``action`` in ``branch``; open what it enables; finish the branch and application."""
     template = snapshot.template
     branch.marking = engine.fire(template, branch.marking, action)
+    # A step is known by its states, department and role: after one state, an officer's step
+    # (ask for the supplement) and a department admin's (approve or reject) are two tasks.
     still = {
-        s.key: s for s in engine.enabled_steps(template, branch.marking, branch.department_org_id)
+        (s.key, s.department_org_id, s.role): s
+        for s in engine.enabled_steps(template, branch.marking, branch.department_org_id)
     }
     active = [t for t in step.active if t.item_id == branch.item_id]
-    stale = [t for t in active if t.step not in still]
+    stale = [t for t in active if _step_of(t) not in still]
     _cancel(stale, at=at, reason="no longer possible", changes=changes)
-    kept = {t.step for t in active if t.step in still}
+    kept = {_step_of(t) for t in active if _step_of(t) in still}
     new_steps = [s for key, s in still.items() if key not in kept]
     if action.supplement:
         application.supplement_rounds += 1
@@ -439,8 +442,8 @@ async def _advance(
     branch.status = outcome
     branch.finished_at = at
     _cancel(
-        [t for t in active if t.step in still] + changes.tasks, at=at, reason="branch finished",
-        changes=changes,
+        [t for t in active if _step_of(t) in still] + changes.tasks, at=at,
+        reason="branch finished", changes=changes,
     )  # fmt: skip
     if outcome == "rejected":
         await _finish(session, application, outcome="rejected", branch=branch,
@@ -451,6 +454,10 @@ async def _advance(
         await _finish(session, application, outcome="completed", branch=branch,
                       principal=principal, comment=comment, at=at, changes=changes,
                       step=step)  # fmt: skip
+
+
+def _step_of(task: Task) -> tuple[str, str, str]:
+    return (task.step, task.department_org_id, task.role)
 
 
 async def _finish(

@@ -124,6 +124,30 @@ async def test_four_department_branches_approved_in_parallel_complete_the_bundle
             completed["materials_uploaded"]) == (4, 4, 0)  # fmt: skip
 
 
+async def test_an_officer_step_and_an_admin_step_from_one_state_are_two_tasks(
+    app: FastAPI, api: httpx.AsyncClient, issuer: Issuer, exchange: FakeExchange
+) -> None:
+    item = make_item("zj-admin-review", admin_review=True)
+    await publish_item(app, item)
+    exchange.records[(item.dataset_id, RESIDENT_ID)] = {"name": "张伟", "status": "ok"}
+    body = await submit(api, citizen(issuer, uuid.uuid4().hex), item_id=item.item_id)
+    clerk, admin = officer(issuer, item.owner), officer(issuer, item.owner, role="dept_admin")
+    [task] = await inbox(api, clerk, application_id=body["id"])
+    assert (await decide(api, clerk, task["id"], "accept")).status_code == 200
+    [asks] = await inbox(api, clerk, application_id=body["id"])
+    assert asks["decisions"] == ["request_supplement"]
+    both = await inbox(api, admin, application_id=body["id"])  # an admin sees officers' tasks too
+    [review] = [t for t in both if t["role"] == "dept_admin"]
+    assert review["decisions"] == ["approve", "reject"]
+    forbidden = await decide(api, clerk, review["id"], "approve")
+    assert forbidden.status_code == 403
+    assert (await decide(api, admin, review["id"], "approve", "准予")).status_code == 200
+    assert await inbox(api, clerk, application_id=body["id"]) == []  # the ask is cancelled
+    done = (await api.get(f"/v1/applications/{body['id']}", headers=admin)).json()
+    assert done["status"] == "completed"
+    assert sorted(t["state"] for t in done["tasks"]) == ["cancelled", "completed", "completed"]
+
+
 async def test_a_counter_submission_counts_one_visit_and_the_rejected_branch_is_named(
     app: FastAPI, api: httpx.AsyncClient, issuer: Issuer, exchange: FakeExchange
 ) -> None:
