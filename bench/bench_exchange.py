@@ -64,6 +64,7 @@ from services.exchange.records.models import HostedRecord
 from services.identity.identifiers import make_resident_id
 
 ISSUER = "https://bench.pingtai.test"
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 DATASET = "bench-population"
 OWNER = "org-police"
 CONSUMER = "org-hrss"
@@ -304,29 +305,30 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
               f"{sample['ledger_position']}")  # fmt: skip
         print(f"loadavg before: {_loadavg()}")
 
-        cpu_before = _cpu_seconds(server.pid)
-        queue = context.Queue()
-        generator = context.Process(
-            target=_fixed_rate, args=(base, paths, token, args.rate, args.seconds, queue)
-        )
-        generator.start()
-        latencies, errors, elapsed = queue.get()
-        generator.join()
-        if server.poll() is not None:
-            tail = (folder / "exchange.log").read_text(errors="replace")[-3000:]
-            raise SystemExit(f"the exchange exited ({server.returncode}):\n{tail}")
-        answered += len(latencies) - errors
-        cpu_ms = (_cpu_seconds(server.pid) - cpu_before) * 1000 / max(1, len(latencies))
-        ms = [v * 1000 for v in latencies]
-        print(
-            f"single-record queries at {args.rate:.0f}/s for {args.seconds:.0f}s, open loop, "
-            f"separate process: {len(ms)} requests in {elapsed:.1f}s "
-            f"({len(ms) / elapsed:.0f}/s), {errors} errors; p50 {_percentile(ms, 0.5):.1f} ms, "
-            f"p90 {_percentile(ms, 0.9):.1f} ms, p99 {_percentile(ms, 0.99):.1f} ms, "
-            f"max {max(ms):.1f} ms (target >= 1,000/s with p99 <= 20 ms); the server used "
-            f"{cpu_ms:.2f} ms of CPU per query (one core's ceiling {1000 / cpu_ms:.0f}/s)"
-        )
-        print(f"loadavg after the open loop: {_loadavg()}")
+        if args.seconds > 0:
+            cpu_before = _cpu_seconds(server.pid)
+            queue = context.Queue()
+            generator = context.Process(
+                target=_fixed_rate, args=(base, paths, token, args.rate, args.seconds, queue)
+            )
+            generator.start()
+            latencies, errors, elapsed = queue.get()
+            generator.join()
+            if server.poll() is not None:
+                tail = (folder / "exchange.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(f"the exchange exited ({server.returncode}):\n{tail}")
+            answered += len(latencies) - errors
+            cpu_ms = (_cpu_seconds(server.pid) - cpu_before) * 1000 / max(1, len(latencies))
+            ms = [v * 1000 for v in latencies]
+            print(
+                f"single-record queries at {args.rate:.0f}/s for {args.seconds:.0f}s, open loop, "
+                f"separate process: {len(ms)} requests in {elapsed:.1f}s "
+                f"({len(ms) / elapsed:.0f}/s), {errors} errors; p50 {_percentile(ms, 0.5):.1f} ms, "
+                f"p90 {_percentile(ms, 0.9):.1f} ms, p99 {_percentile(ms, 0.99):.1f} ms, "
+                f"max {max(ms):.1f} ms (target >= 1,000/s with p99 <= 20 ms); the server used "
+                f"{cpu_ms:.2f} ms of CPU per query (one core's ceiling {1000 / cpu_ms:.0f}/s)"
+            )
+            print(f"loadavg after the open loop: {_loadavg()}")
 
         if shutil.which("wrk") and args.wrk_seconds > 0:
             script = folder / "paths.lua"
@@ -339,10 +341,21 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
                 "  io.write(string.format('p99_us %d\\n', latency:percentile(99)))\nend\n"
             )
             cpu_before = _cpu_seconds(server.pid)
+            profiler = None
+            if args.profile:
+                profiler = subprocess.Popen(
+                    [PY_SPY, "record", "--format", "raw", "--rate", "200", "--nonblocking",
+                     "--pid", str(server.pid), "--duration", str(int(args.wrk_seconds)),
+                     "--output", args.profile],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
             output = subprocess.run(
                 ["wrk", "-t2", "-c32", f"-d{int(args.wrk_seconds)}s", "-s", str(script), base],
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
+            if profiler is not None:
+                profiler.wait(timeout=60)
+                print(f"py-spy profile of the server under wrk (collapsed stacks): {args.profile}")
             lines = output.splitlines()
             rate_line = next(line for line in lines if "Requests/sec" in line)
             total = next(line for line in lines if "requests in" in line)
@@ -373,6 +386,9 @@ if __name__ == "__main__":
     parser.add_argument("--wrk-seconds", type=float, default=8.0)
     parser.add_argument("--database-url", default="", help="a postgresql+asyncpg:// server")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PG is configured")
+    parser.add_argument(
+        "--profile", default="", help="py-spy the server under wrk into this file (collapsed)"
+    )
     parser.add_argument(
         "--log-level", default="INFO",
         help="the server's PINGTAI_LOG_LEVEL: INFO logs a JSON line per request (as deployed)",

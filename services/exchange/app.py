@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from libs.common.app import create_service_app
 from libs.common.events import EventBus
 from services.exchange.access import SUBSCRIPTIONS as access_subscriptions
+from services.exchange.access.cache import GrantCache, cache_broadcasts
 from services.exchange.datasets.consumers import catalogue_datasets
 from services.exchange.ledger import ledger_lifespan
 from services.exchange.records.setup import records_lifespan
@@ -17,7 +18,8 @@ from services.exchange.settings import ExchangeSettings
 def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
     """Build the exchange app from ``settings`` (read from the environment when omitted)."""
     settings = settings or ExchangeSettings()
-    return create_service_app(
+    events = EventBus(settings, subscriptions=[catalogue_datasets, *access_subscriptions])
+    app = create_service_app(
         settings,
         title="Pingtai Exchange",
         description=(
@@ -26,5 +28,12 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
         ),
         routers=[router],
         lifespans=[ledger_lifespan, records_lifespan],
-        events=EventBus(settings, subscriptions=[catalogue_datasets, *access_subscriptions]),
+        events=events,
     )
+    # Grants and datasets held in memory for record queries; every process forgets a changed
+    # one when its event arrives (docs/exchange.md, "Caching").
+    cache = GrantCache(settings.access_grant_cache_ttl_s, app.state.database)
+    app.state.grant_cache = cache
+    for broadcast in cache_broadcasts(cache):
+        events.add_broadcast(broadcast)
+    return app

@@ -116,6 +116,14 @@ class ExchangeAccessRecorded(BaseModel):
     )
 
 
+class ExchangeAccessesRecorded(BaseModel):
+    """``pingtai.exchange.access.batch_recorded``: the entries of one group commit."""
+
+    model_config = _TOLERANT
+
+    entries: list[ExchangeAccessRecorded] = Field(default_factory=list)
+
+
 class ExchangeRecordsImported(BaseModel):
     """``pingtai.exchange.records.imported``: a department pushed records to a hosted dataset."""
 

@@ -29,6 +29,7 @@ from services.evaluation.clock import as_utc, local_day
 from services.evaluation.facts.events import (
     CatalogBundlePublished,
     CatalogItemPublished,
+    ExchangeAccessesRecorded,
     ExchangeAccessRecorded,
     ExchangeRecordsImported,
     OrganisationChanged,
@@ -54,7 +55,8 @@ from services.evaluation.upserts import upsert
 APPLICATION = "pingtai.workflow.application."
 TASK = "pingtai.workflow.task."
 SLA_OVERDUE = "pingtai.workflow.sla.overdue"
-ACCESS = "pingtai.exchange.access.recorded"
+ACCESS = "pingtai.exchange.access.recorded"  # one entry (the exchange's earlier events)
+ACCESSES = "pingtai.exchange.access.batch_recorded"  # a group commit's entries
 IMPORTED = "pingtai.exchange.records.imported"
 ITEM_PUBLISHED = "pingtai.catalog.item.published"
 BUNDLE_PUBLISHED = "pingtai.catalog.bundle.published"
@@ -209,36 +211,43 @@ class Projection:
     async def _exchange(
         self, session: AsyncSession, events: Sequence[CloudEvent], deltas: Deltas
     ) -> None:
-        keyed: dict[str, CloudEvent] = {}
+        # Each access counts once, by its ledger position, whether it came alone or in a batch.
+        accesses: dict[str, tuple[ExchangeAccessRecorded, CloudEvent]] = {}
+        imports: dict[str, CloudEvent] = {}
         for event in events:
             if event.type == ACCESS:
-                position = event.data_as(ExchangeAccessRecorded).position
-                keyed.setdefault(
-                    f"ledger:{position}" if position is not None else f"event:{event.id}", event
-                )
+                access = event.data_as(ExchangeAccessRecorded)
+                key = f"ledger:{access.position}" if access.position is not None else None
+                accesses.setdefault(key or f"event:{event.id}", (access, event))
+            elif event.type == ACCESSES:
+                for index, access in enumerate(event.data_as(ExchangeAccessesRecorded).entries):
+                    key = f"ledger:{access.position}" if access.position is not None else None
+                    accesses.setdefault(key or f"event:{event.id}:{index}", (access, event))
             elif event.type == IMPORTED:
                 import_id = event.data_as(ExchangeRecordsImported).import_id
-                keyed.setdefault(f"import:{import_id}" if import_id else f"event:{event.id}", event)
-        if not keyed:
+                imports.setdefault(
+                    f"import:{import_id}" if import_id else f"event:{event.id}", event
+                )
+        if not accesses and not imports:
             return
-        fresh = await _first_seen(session, list(keyed))
-        for key, event in keyed.items():
+        fresh = await _first_seen(session, [*accesses, *imports])
+        for key, (access, event) in accesses.items():
             if key not in fresh:
                 continue
-            if event.type == ACCESS:
-                access = event.data_as(ExchangeAccessRecorded)
-                day = local_day(access.recorded_at or event.time, self.rules.timezone)
-                for kind, scope_id, counter in _access_counters(access):
-                    deltas.setdefault((kind, scope_id, day), Counter())[counter] += 1
-            elif event.type == IMPORTED:
-                imported = event.data_as(ExchangeRecordsImported)
-                day = local_day(event.time, self.rules.timezone)
-                targets = [("platform", "")]
-                if imported.owner_org_id:
-                    targets.append(("department", imported.owner_org_id))
-                for kind, scope_id in targets:
-                    bucket = deltas.setdefault((kind, scope_id, day), Counter())
-                    bucket["records_imported"] += imported.accepted
+            day = local_day(access.recorded_at or event.time, self.rules.timezone)
+            for kind, scope_id, counter in _access_counters(access):
+                deltas.setdefault((kind, scope_id, day), Counter())[counter] += 1
+        for key, event in imports.items():
+            if key not in fresh:
+                continue
+            imported = event.data_as(ExchangeRecordsImported)
+            day = local_day(event.time, self.rules.timezone)
+            targets = [("platform", "")]
+            if imported.owner_org_id:
+                targets.append(("department", imported.owner_org_id))
+            for kind, scope_id in targets:
+                bucket = deltas.setdefault((kind, scope_id, day), Counter())
+                bucket["records_imported"] += imported.accepted
 
 
 async def _first_seen(session: AsyncSession, keys: Sequence[str]) -> set[str]:

@@ -14,24 +14,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal
 from libs.common.context import current_request_id
 from libs.common.errors import FieldError, Forbidden, InvalidInput, PingtaiError
-from libs.common.subjects import SubjectRefs
 from services.exchange.access import consents as consents_service
 from services.exchange.access import repository as access_repository
-from services.exchange.access.cache import GrantCache, GrantSnapshot
+from services.exchange.access.cache import GrantSnapshot
+from services.exchange.access.dependencies import QueryServices
 from services.exchange.access.exceptions import AccessRefused
 from services.exchange.access.grants import is_department_caller
 from services.exchange.access.masking import mask_value
-from services.exchange.access.models import utcnow
+from services.exchange.access.models import Consent, utcnow
 from services.exchange.datasets import ExchangeDataset
 from services.exchange.datasets.exceptions import DatasetNotFound
 from services.exchange.datasets.models import DatasetField
 from services.exchange.datasets.service import check_subject_key
-from services.exchange.ledger import AccessRecord, Ledger
-from services.exchange.records import RecordSource
+from services.exchange.ledger import AccessRecord
 
 # The scope a token needs to cite a workflow application as the legal basis: the workflow
 # service's client holds it (it has checked the application and its applicant).
 APPLICATION_BASIS_SCOPE = "exchange:application-basis"
+# The department a system holding that scope reads for: the grant checked is this department's,
+# and the ledger names it as the organisation that read (workflow fetches materials for the
+# department an application is for; its own client belongs to no such department).
+ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
+_ORG_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 BASIS_KINDS = ("application", "consent", "statute")
 _BASIS_REF = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
 PLAIN = frozenset({"public", "internal"})
@@ -102,10 +106,13 @@ class Refusal(Exception):
 
 
 def _check_request(
-    dataset: ExchangeDataset, grant: GrantSnapshot | None, asked: Sequence[str] | None
+    dataset: ExchangeDataset,
+    retired: bool,
+    grant: GrantSnapshot | None,
+    asked: Sequence[str] | None,
 ) -> None:
     now = utcnow()
-    if dataset.status != "published":
+    if retired:
         raise Refusal("dataset-retired", f"Dataset {dataset.id} is retired.")
     if grant is None:
         raise Refusal("no-grant", "Your organisation holds no grant for this dataset.")
@@ -123,7 +130,7 @@ def _check_request(
 
 
 async def _check_basis(
-    session: AsyncSession,
+    consents: _ConsentReader,
     *,
     principal: Principal,
     dataset: ExchangeDataset,
@@ -131,7 +138,15 @@ async def _check_basis(
     basis: Basis,
     subject_ref: str,
     personal: Sequence[str],
+    org_id: str,
+    on_behalf: bool,
 ) -> None:
+    if on_behalf and basis.kind != "application":
+        raise Refusal(
+            "on-behalf-needs-application",
+            f"Reading on behalf of a department ({ON_BEHALF_OF_HEADER}) needs an application "
+            "as the basis.",
+        )
     if basis.kind == "none":
         raise Refusal(
             "no-basis", "A query needs a legal basis: application:, consent: or statute:."
@@ -151,12 +166,8 @@ async def _check_basis(
                 f"consent or narrow fields= to leave out {', '.join(personal)}.",
             )
         return
-    consent = await access_repository.get_consent(session, consent_id=basis.ref or "")
-    if (
-        consent is None
-        or consent.subject_ref != subject_ref
-        or consent.grantee_org_id != principal.org
-    ):
+    consent = await consents.consent(basis.ref or "")
+    if consent is None or consent.subject_ref != subject_ref or consent.grantee_org_id != org_id:
         raise Refusal("consent-not-valid", "The consent cited is not this subject's for you.")
     if consent.status == "revoked":
         raise Refusal("consent-revoked", f"Consent {consent.id} was revoked.")
@@ -186,25 +197,29 @@ def _mask(
 
 async def query(
     *,
-    session: AsyncSession,
-    ledger: Ledger,
-    source: RecordSource,
-    cache: GrantCache,
-    subject_refs: SubjectRefs,
+    services: QueryServices,
     principal: Principal,
     dataset_id: str,
     subjects: Sequence[SubjectQuery],
     purpose: str,
     fields: Sequence[str] | None,
+    on_behalf_of: str | None = None,
 ) -> QueryAnswer:
-    """Decide, read, mask and record the query of each subject; refusals are recorded too."""
+    """Decide, read, mask and record the query of each subject; refusals are recorded too.
+
+    Reads happen in short units of work of their own (none at all when the grant and dataset
+    are cached and the basis is not a consent), all ended before the ledger's group commit is
+    awaited: a request waiting for its entry must hold no pooled connection, or waiting
+    requests could hold every one and leave the ledger's writer none to commit with.
+    """
+    cache = services.cache
     if not is_department_caller(principal) or principal.org is None:
         raise Forbidden(
             "Records are read by departments and their systems: an officer or department admin "
             "acting for their organisation, or a client with an organisation."
         )
-    org_id = principal.org
-    dataset = await cache.dataset(session, dataset_id)
+    org_id = acting_org(principal, on_behalf_of)
+    dataset = await cache.dataset(dataset_id)
     if dataset is None:
         raise DatasetNotFound(f"No dataset {dataset_id}.")
     keys: list[str] = []
@@ -220,7 +235,7 @@ async def query(
     if errors:
         raise InvalidInput(f"{len(errors)} subject key(s) are not valid.", errors=errors)
     kind = dataset.subject_key_kind
-    refs = [subject_refs.ref(kind, key) for key in keys]
+    refs = [services.subject_refs.ref(kind, key) for key in keys]
     request_id = current_request_id()
 
     def entry(index: int, outcome: str, names: Sequence[str], reason: str | None) -> AccessRecord:
@@ -240,13 +255,12 @@ async def query(
             request_id=request_id,
         )
 
-    grant = await cache.latest(session, org_id=org_id, dataset_id=dataset.id)
+    grant = await cache.latest(org_id=org_id, dataset_id=dataset.id)
     try:
-        _check_request(dataset, grant, fields)
+        _check_request(dataset, cache.is_retired(dataset), grant, fields)
     except Refusal as refusal:
         asked_fields = list(fields) if fields is not None else list(grant.fields if grant else ())
-        await _release(session)
-        receipts = await ledger.append_many(
+        receipts = await services.ledger.append_many(
             [entry(i, "refused", asked_fields, refusal.reason) for i in range(len(keys))]
         )
         raise AccessRefused(
@@ -262,31 +276,33 @@ async def query(
 
     outcomes: list[SubjectOutcome] = []
     allowed: list[int] = []
-    for index, key in enumerate(keys):
-        try:
-            await _check_basis(
-                session,
-                principal=principal,
-                dataset=dataset,
-                grant=grant,
-                basis=bases[index],
-                subject_ref=refs[index],
-                personal=personal,
-            )
-        except Refusal as refusal:
-            outcomes.append(
-                SubjectOutcome(key, "refused", reason=refusal.reason, detail=refusal.detail)
-            )
-            continue
-        outcomes.append(SubjectOutcome(key, "read"))
-        allowed.append(index)
+    async with _ConsentReader(services) as consents:
+        for index, key in enumerate(keys):
+            try:
+                await _check_basis(
+                    consents,
+                    principal=principal,
+                    dataset=dataset,
+                    grant=grant,
+                    basis=bases[index],
+                    subject_ref=refs[index],
+                    personal=personal,
+                    org_id=org_id,
+                    on_behalf=on_behalf_of is not None,
+                )
+            except Refusal as refusal:
+                outcomes.append(
+                    SubjectOutcome(key, "refused", reason=refusal.reason, detail=refusal.detail)
+                )
+                continue
+            outcomes.append(SubjectOutcome(key, "read"))
+            allowed.append(index)
 
     found: dict[str, dict[str, Any]] = {}
     failure: PingtaiError | None = None
     if allowed:
         try:
-            found = await source.fetch(
-                session,
+            found = await services.source.fetch(
                 dataset,
                 [keys[i] for i in allowed],
                 fields=names,
@@ -310,8 +326,7 @@ async def query(
             continue
         outcome.record, outcome.masked_fields = _mask(record, specs, grant)
         records.append(entry(index, "granted", names, None))
-    await _release(session)
-    receipts = await ledger.append_many(records)
+    receipts = await services.ledger.append_many(records)
     for outcome, receipt in zip(outcomes, receipts, strict=True):
         outcome.ledger_position = receipt.position
     if failure is not None:
@@ -319,15 +334,45 @@ async def query(
     return QueryAnswer(dataset_id=dataset.id, fields=names, outcomes=outcomes)
 
 
-async def _release(session: AsyncSession) -> None:
-    """End the query's read-only unit of work before waiting for the ledger.
+class _ConsentReader:
+    """A session for the consents the basis checks read, opened only if one is cited and
+    closed before anything is appended to the ledger."""
 
-    A request waiting for its entry's group commit must not hold a pooled connection meanwhile:
-    under load, waiting requests would hold every connection and the ledger's writer could get
-    none to commit with. Nothing was written, so closing loses nothing; the objects read stay
-    usable (their attributes are loaded), and the request's own commit finds nothing to do.
-    """
-    await session.close()
+    def __init__(self, services: QueryServices) -> None:
+        self._services = services
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> _ConsentReader:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def consent(self, consent_id: str) -> Consent | None:
+        """The consent with ``consent_id``, if any."""
+        if self._session is None:
+            self._session = self._services.database.sessionmaker()
+        return await access_repository.get_consent(self._session, consent_id=consent_id)
+
+
+def acting_org(principal: Principal, on_behalf_of: str | None) -> str:
+    """The organisation whose grant decides and whom the ledger names: the caller's own, or
+    the department a system holding ``exchange:application-basis`` reads for."""
+    assert principal.org is not None
+    if on_behalf_of is None:
+        return principal.org
+    if principal.acr != 0 or not principal.has_scope(APPLICATION_BASIS_SCOPE):
+        raise Forbidden(
+            f"{ON_BEHALF_OF_HEADER} is honoured only for a system holding the "
+            f"{APPLICATION_BASIS_SCOPE} scope (workflow's client)."
+        )
+    if not _ORG_ID.match(on_behalf_of):
+        raise InvalidInput.for_field(
+            ON_BEHALF_OF_HEADER, "must be an organisation id", location="header"
+        )
+    return on_behalf_of
 
 
 def refused_single(outcome: SubjectOutcome) -> AccessRefused:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Body, Path, Query, Request, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
 from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
 from libs.common.pagination import Page, PageDep, encode_cursor
-from libs.common.subjects import SubjectRefsDep
 from services.exchange.access import consents as consents_service
 from services.exchange.access import grants as grants_service
 from services.exchange.access import queries as queries_service
 from services.exchange.access import repository as access_repository
 from services.exchange.access import tracker
-from services.exchange.access.cache import GrantCacheDep
+from services.exchange.access.dependencies import GrantCacheDep, query_services
 from services.exchange.access.schemas import (
     FIELD_NAME_PATTERN,
     ID_PATTERN,
@@ -35,8 +34,6 @@ from services.exchange.access.schemas import (
     RecordBatchQuery,
 )
 from services.exchange.access.subjects import Whose
-from services.exchange.ledger import LedgerDep
-from services.exchange.records import RecordSource
 
 router = APIRouter()
 
@@ -44,15 +41,6 @@ GrantId = Annotated[str, Path(pattern=ID_PATTERN)]
 ConsentId = Annotated[str, Path(pattern=ID_PATTERN)]
 DatasetId = Annotated[str, Path(pattern=ID_PATTERN)]
 
-
-async def _record_source(request: Request) -> RecordSource:
-    # records' own RecordSourceDep is a plain function, which FastAPI would run in a worker
-    # thread on every query: a thread hop the hot path does not need.
-    source: RecordSource = request.app.state.record_source
-    return source
-
-
-RecordSourceDep = Annotated[RecordSource, Depends(_record_source)]
 WhoseQuery = Annotated[
     Whose | None,
     Query(description="self: the person's own; organisation: the enterprise an agent acts for."),
@@ -69,6 +57,113 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 
 def _before_id(page_after: object) -> str | None:
     return page_after if isinstance(page_after, str) else None
+
+
+# --- Queries -----------------------------------------------------------------------------------
+
+
+FieldsQuery = Annotated[
+    str | None,
+    Query(
+        max_length=4000,
+        pattern=r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$",
+        description="Comma-separated: narrows the answer to these granted fields.",
+    ),
+]
+
+
+@router.get(
+    "/datasets/{dataset_id}/records/{subject_key}",
+    tags=["records"],
+    summary="One subject's record, as the grant, the basis and consent allow; recorded",
+    responses={**AUTH_RESPONSES, **_REFUSED},
+)
+async def read_record(
+    dataset_id: DatasetId,
+    subject_key: Annotated[str, Path(min_length=1, max_length=64)],
+    purpose: Annotated[
+        str, Query(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f]+$", description="Why.")
+    ],
+    principal: CurrentPrincipal,
+    request: Request,
+    fields: FieldsQuery = None,
+    basis: Annotated[
+        str | None,
+        Query(max_length=300, description="application:<id>, consent:<id> or statute:<ref>."),
+    ] = None,
+) -> RecordAnswer:
+    answer = await queries_service.query(
+        services=query_services(request.app),
+        principal=principal,
+        dataset_id=dataset_id,
+        subjects=[
+            queries_service.SubjectQuery(
+                subject_key, basis, loc=("path", "subject_key"), basis_loc=("query", "basis")
+            )
+        ],
+        purpose=purpose,
+        fields=list(dict.fromkeys(fields.split(","))) if fields else None,
+        on_behalf_of=request.headers.get(queries_service.ON_BEHALF_OF_HEADER),
+    )
+    outcome = answer.outcomes[0]
+    if outcome.outcome == "refused":
+        raise queries_service.refused_single(outcome)
+    return RecordAnswer(
+        dataset_id=answer.dataset_id,
+        subject_key=outcome.subject_key,
+        found=outcome.outcome == "read",
+        record=outcome.record,
+        fields=answer.fields,
+        masked_fields=outcome.masked_fields,
+        ledger_position=outcome.ledger_position,
+    )
+
+
+@router.post(
+    "/datasets/{dataset_id}/records:batch",
+    tags=["records"],
+    summary="Records of several subjects (at most 100), each decided and recorded on its own",
+    responses={**AUTH_RESPONSES, **_REFUSED},
+)
+async def read_records(
+    dataset_id: DatasetId,
+    batch: RecordBatchQuery,
+    principal: CurrentPrincipal,
+    request: Request,
+) -> RecordBatchAnswer:
+    answer = await queries_service.query(
+        services=query_services(request.app),
+        principal=principal,
+        dataset_id=dataset_id,
+        subjects=[
+            queries_service.SubjectQuery(
+                s.subject_key,
+                s.basis if s.basis is not None else batch.basis,
+                loc=("body", "subjects", i, "subject_key"),
+                basis_loc=("body", "subjects", i, "basis") if s.basis else ("body", "basis"),
+            )
+            for i, s in enumerate(batch.subjects)
+        ],
+        purpose=batch.purpose,
+        fields=batch.fields,
+        on_behalf_of=request.headers.get(queries_service.ON_BEHALF_OF_HEADER),
+    )
+    return RecordBatchAnswer(
+        dataset_id=answer.dataset_id,
+        fields=answer.fields,
+        items=[
+            BatchResult(
+                subject_key=o.subject_key,
+                outcome="read" if o.outcome == "read" else
+                "not_found" if o.outcome == "not_found" else "refused",
+                record=o.record,
+                masked_fields=o.masked_fields,
+                reason=o.reason,
+                ledger_position=o.ledger_position,
+            )
+            for o in answer.outcomes
+        ],
+    )  # fmt: skip
 
 
 # --- Grants ------------------------------------------------------------------------------------
@@ -189,130 +284,6 @@ async def revoke_grant(
         reason=revocation.reason if revocation else None,
     )
     return grants_service.to_view(grant)
-
-
-# --- Queries -----------------------------------------------------------------------------------
-
-
-async def _fields_param(
-    fields: Annotated[
-        str | None,
-        Query(
-            max_length=4000,
-            pattern=r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$",
-            description="Comma-separated: narrows the answer to these granted fields.",
-        ),
-    ] = None,
-) -> list[str] | None:
-    return list(dict.fromkeys(fields.split(","))) if fields else None
-
-
-@router.get(
-    "/datasets/{dataset_id}/records/{subject_key}",
-    tags=["records"],
-    summary="One subject's record, as the grant, the basis and consent allow; recorded",
-    responses={**AUTH_RESPONSES, **_REFUSED},
-)
-async def read_record(
-    dataset_id: DatasetId,
-    subject_key: Annotated[str, Path(min_length=1, max_length=64)],
-    purpose: Annotated[
-        str, Query(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f]+$", description="Why.")
-    ],
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    ledger: LedgerDep,
-    source: RecordSourceDep,
-    cache: GrantCacheDep,
-    subject_refs: SubjectRefsDep,
-    fields: Annotated[list[str] | None, Depends(_fields_param)],
-    basis: Annotated[
-        str | None,
-        Query(max_length=300, description="application:<id>, consent:<id> or statute:<ref>."),
-    ] = None,
-) -> RecordAnswer:
-    answer = await queries_service.query(
-        session=session,
-        ledger=ledger,
-        source=source,
-        cache=cache,
-        subject_refs=subject_refs,
-        principal=principal,
-        dataset_id=dataset_id,
-        subjects=[
-            queries_service.SubjectQuery(
-                subject_key, basis, loc=("path", "subject_key"), basis_loc=("query", "basis")
-            )
-        ],
-        purpose=purpose,
-        fields=fields,
-    )
-    outcome = answer.outcomes[0]
-    if outcome.outcome == "refused":
-        raise queries_service.refused_single(outcome)
-    return RecordAnswer(
-        dataset_id=answer.dataset_id,
-        subject_key=outcome.subject_key,
-        found=outcome.outcome == "read",
-        record=outcome.record,
-        fields=answer.fields,
-        masked_fields=outcome.masked_fields,
-        ledger_position=outcome.ledger_position,
-    )
-
-
-@router.post(
-    "/datasets/{dataset_id}/records:batch",
-    tags=["records"],
-    summary="Records of several subjects (at most 100), each decided and recorded on its own",
-    responses={**AUTH_RESPONSES, **_REFUSED},
-)
-async def read_records(
-    dataset_id: DatasetId,
-    batch: RecordBatchQuery,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    ledger: LedgerDep,
-    source: RecordSourceDep,
-    cache: GrantCacheDep,
-    subject_refs: SubjectRefsDep,
-) -> RecordBatchAnswer:
-    answer = await queries_service.query(
-        session=session,
-        ledger=ledger,
-        source=source,
-        cache=cache,
-        subject_refs=subject_refs,
-        principal=principal,
-        dataset_id=dataset_id,
-        subjects=[
-            queries_service.SubjectQuery(
-                s.subject_key,
-                s.basis if s.basis is not None else batch.basis,
-                loc=("body", "subjects", i, "subject_key"),
-                basis_loc=("body", "subjects", i, "basis") if s.basis else ("body", "basis"),
-            )
-            for i, s in enumerate(batch.subjects)
-        ],
-        purpose=batch.purpose,
-        fields=batch.fields,
-    )
-    return RecordBatchAnswer(
-        dataset_id=answer.dataset_id,
-        fields=answer.fields,
-        items=[
-            BatchResult(
-                subject_key=o.subject_key,
-                outcome="read" if o.outcome == "read" else
-                "not_found" if o.outcome == "not_found" else "refused",
-                record=o.record,
-                masked_fields=o.masked_fields,
-                reason=o.reason,
-                ledger_position=o.ledger_position,
-            )
-            for o in answer.outcomes
-        ],
-    )  # fmt: skip
 
 
 # --- Consents ----------------------------------------------------------------------------------

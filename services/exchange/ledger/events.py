@@ -1,17 +1,23 @@
-"""The events the access ledger publishes: metadata of each access, and unusual reading."""
+"""The events the access ledger publishes: metadata of the accesses, and unusual reading."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
 from libs.common.events import EventData
 
+# At most this many entries in one event (about 140 KB of JSON, well under NATS's 1 MB limit);
+# a larger batch is announced in several events.
+MAX_ENTRIES_PER_EVENT = 200
 
-class AccessRecorded(EventData):
-    """An access was appended to the ledger (metadata only: never the record's values)."""
 
-    event_type: ClassVar[str] = "pingtai.exchange.access.recorded"
+class AccessEntry(BaseModel):
+    """One ledger entry's metadata: never the record's values, never a raw subject key."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     position: int
     entry_hash: str
@@ -29,6 +35,17 @@ class AccessRecorded(EventData):
     outcome: str
     reason: str | None
     request_id: str | None
+
+
+class AccessesRecorded(EventData):
+    """Consecutive entries the ledger committed in one group commit (``first_position`` to
+    ``last_position``, each in ``entries``)."""
+
+    event_type: ClassVar[str] = "pingtai.exchange.access.batch_recorded"
+
+    first_position: int
+    last_position: int
+    entries: list[AccessEntry]
 
 
 class AccessAnomaly(EventData):

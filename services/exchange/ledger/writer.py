@@ -26,7 +26,11 @@ from libs.common.events import CloudEvent, new_event, outbox
 from services.exchange.ledger import repository
 from services.exchange.ledger.anomaly import AnomalyDetector
 from services.exchange.ledger.chain import entry_hash
-from services.exchange.ledger.events import AccessAnomaly, AccessRecorded
+from services.exchange.ledger.events import (
+    MAX_ENTRIES_PER_EVENT,
+    AccessAnomaly,
+    AccessesRecorded,
+)
 from services.exchange.ledger.models import encode_fields, from_micros
 from services.exchange.ledger.records import AccessRecord, LedgerReceipt
 from services.exchange.ledger.signing import CheckpointSigner
@@ -50,7 +54,7 @@ class LedgerConfig:
     max_pending: int = 50_000
     checkpoint_every: int = 1000
     checkpoint_interval_s: float = 60.0
-    access_events: bool = True
+    access_events: bool = True  # announce each batch's entries (access.batch_recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,9 +281,13 @@ class Ledger:
                     }
                 )
                 receipts.append(LedgerReceipt(position=position, entry_hash=digest))
-                events.extend(self._events(record, position, digest, recorded_at))
+                anomaly = self._anomaly(record, position, recorded_at)
+                if anomaly is not None:
+                    events.append(anomaly)
                 prev = digest
             await repository.insert_entries(session, rows)
+            if self.config.access_events:
+                events.extend(_announcements(rows))
             await outbox.add_all(session, events)
             if self._checkpoint_due(head, position, _now_us()):
                 await self._sign_head(session, position, prev)
@@ -297,47 +305,50 @@ class Ledger:
                 )
         return receipts
 
-    def _events(
-        self, record: AccessRecord, position: int, digest: str, recorded_at: datetime
-    ) -> list[CloudEvent]:
-        events: list[CloudEvent] = []
-        if self.config.access_events:
-            data = AccessRecorded(
-                position=position,
-                entry_hash=digest,
-                recorded_at=recorded_at,
-                actor=record.actor,
-                client_id=record.client_id,
-                actor_org_id=record.actor_org_id,
-                dataset_id=record.dataset_id,
-                owner_org_id=record.owner_org_id,
-                subject_ref=record.subject_ref,
-                fields=list(record.fields),
-                purpose=record.purpose,
-                basis_kind=record.basis_kind,
-                basis_ref=record.basis_ref,
-                outcome=record.outcome,
-                reason=record.reason,
-                request_id=record.request_id,
-            )
-            events.append(new_event(data, subject=record.dataset_id, time=recorded_at))
-        if self.anomaly is not None:
-            finding = self.anomaly.observe(
-                client_id=record.client_id,
-                actor_org_id=record.actor_org_id,
-                subject_ref=record.subject_ref,
-                now=recorded_at.timestamp(),
-            )
-            if finding is not None:
-                anomaly = AccessAnomaly(
-                    client_id=finding.client_id,
-                    actor_org_id=finding.actor_org_id,
-                    distinct_subjects=finding.distinct_subjects,
-                    window_s=finding.window_s,
-                    threshold=finding.threshold,
-                    baseline=finding.baseline,
-                    position=position,
-                    detected_at=datetime.now(UTC),
-                )
-                events.append(new_event(anomaly, subject=finding.client_id))
-        return events
+    def _anomaly(
+        self, record: AccessRecord, position: int, recorded_at: datetime
+    ) -> CloudEvent | None:
+        if self.anomaly is None:
+            return None
+        finding = self.anomaly.observe(
+            client_id=record.client_id,
+            actor_org_id=record.actor_org_id,
+            subject_ref=record.subject_ref,
+            now=recorded_at.timestamp(),
+        )
+        if finding is None:
+            return None
+        anomaly = AccessAnomaly(
+            client_id=finding.client_id,
+            actor_org_id=finding.actor_org_id,
+            distinct_subjects=finding.distinct_subjects,
+            window_s=finding.window_s,
+            threshold=finding.threshold,
+            baseline=finding.baseline,
+            position=position,
+            detected_at=datetime.now(UTC),
+        )
+        return new_event(anomaly, subject=finding.client_id)
+
+
+_ENTRY_FIELDS = (
+    "position", "entry_hash", "recorded_at", "actor", "client_id", "actor_org_id", "dataset_id",
+    "owner_org_id", "subject_ref", "fields", "purpose", "basis_kind", "basis_ref", "outcome",
+    "reason", "request_id",
+)  # fmt: skip
+
+
+def _announcements(rows: Sequence[dict[str, Any]]) -> list[CloudEvent]:
+    """``access.batch_recorded`` events for a batch's entry rows: one per
+    ``MAX_ENTRIES_PER_EVENT`` consecutive entries (the subject names their positions)."""
+    events: list[CloudEvent] = []
+    for start in range(0, len(rows), MAX_ENTRIES_PER_EVENT):
+        chunk = rows[start : start + MAX_ENTRIES_PER_EVENT]
+        first, last = chunk[0]["position"], chunk[-1]["position"]
+        data = AccessesRecorded(
+            first_position=first,
+            last_position=last,
+            entries=[{name: row[name] for name in _ENTRY_FIELDS} for row in chunk],
+        )
+        events.append(new_event(data, subject=f"{first}-{last}", time=chunk[-1]["recorded_at"]))
+    return events

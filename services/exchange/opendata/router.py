@@ -118,7 +118,9 @@ async def read_open_records(
     rows = await opendata_service.records_page(
         session=session, dataset=dataset, fields=chosen, after=after, limit=page
     )
-    await opendata_service.record_read(ledger, principal=principal, dataset=dataset, fields=chosen)
+    await opendata_service.record_read(
+        ledger, session=session, principal=principal, dataset=dataset, fields=chosen
+    )
     next_cursor = (
         cursors.seal(secret, dataset_id=dataset.id, subject_key=rows[-1][0])
         if len(rows) == page
@@ -145,7 +147,9 @@ async def download_open_records(
     chosen = opendata_service.chosen_fields(dataset, fields)
     # Checked before the stream starts: a federated dataset is a problem, not a broken CSV.
     opendata_service.ensure_hosted(dataset)
-    await opendata_service.record_read(ledger, principal=principal, dataset=dataset, fields=chosen)
+    await opendata_service.record_read(
+        ledger, session=session, principal=principal, dataset=dataset, fields=chosen
+    )
     database: Database = request.app.state.database
     return StreamingResponse(
         _csv_rows(database, dataset, chosen),

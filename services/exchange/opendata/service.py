@@ -77,9 +77,21 @@ async def records_page(
 
 
 async def record_read(
-    ledger: Ledger, *, principal: Principal | None, dataset: ExchangeDataset, fields: Sequence[str]
+    ledger: Ledger,
+    *,
+    session: AsyncSession,
+    principal: Principal | None,
+    dataset: ExchangeDataset,
+    fields: Sequence[str],
 ) -> None:
-    """One ledger entry for one open-data request (no subject: the read is of the dataset)."""
+    """One ledger entry for one open-data request (no subject: the read is of the dataset).
+
+    The request's read-only unit of work ends first: a request waiting for its entry's group
+    commit must not hold a pooled connection, or waiting requests could hold every one and
+    leave the ledger's writer none to commit with. Nothing was written, so nothing is lost;
+    the objects read stay usable.
+    """
+    await session.close()
     await ledger.append(
         AccessRecord(
             actor=principal.sub if principal else ANONYMOUS,

@@ -21,4 +21,7 @@ class RecordsImported(EventData):
     updated: int
     unchanged: int
     rejected: int
+    # The good rows (inserted, updated or unchanged): what evaluation counts as imported.
+    accepted: int
+    owner_org_id: str  # the dataset's owner department
     by_org_id: str | None

@@ -3,15 +3,80 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 from services.exchange.records.models import HostedRecord, HostedRecordVersion, RecordImport
 
 # Bound parameters per IN list: well under SQLite's and asyncpg's limits.
 IN_CHUNK = 900
+_records = cast(Table, HostedRecord.__table__)
+# One subject's current record, the query path's only statement: built once, so SQLAlchemy
+# neither rebuilds nor re-keys it per request (an IN list is re-rendered on every execution).
+_CURRENT_ONE = select(_records.c.subject_key, _records.c.version, _records.c.data).where(
+    _records.c.dataset_id == bindparam("dataset_id"),
+    _records.c.subject_key == bindparam("subject_key"),
+)
+
+
+class _DirectRead:
+    """A prebuilt SELECT run on a pooled connection's DBAPI cursor, in one greenlet trip.
+
+    The single-record query is the exchange's hottest statement. Through ``AsyncConnection``
+    (connect, execute, close: a greenlet trip each, SQLAlchemy's execution context and result
+    objects) it cost about 130 µs of CPU; here, about 30 µs. It runs through the same pool and
+    driver (so the SQLite driver's time budget still moves a slow read off the loop), but no
+    SQLAlchemy execution events fire for it (no SQL span when tracing is on).
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+    def _sql(self, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
+        held = self._compiled.get(engine.dialect.name)
+        if held is None:
+            compiled = self.statement.compile(dialect=engine.dialect)
+            order = compiled.positiontup
+            held = self._compiled[engine.dialect.name] = (
+                compiled.string,
+                tuple(order) if order is not None else None,
+            )
+        return held
+
+    def _run(self, engine: Engine, values: dict[str, Any]) -> list[Any]:
+        sql, order = self._sql(engine)
+        parameters: Any = values if order is None else tuple(values[name] for name in order)
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, parameters)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    async def rows(self, engine: AsyncEngine, values: dict[str, Any]) -> list[Any]:
+        """The statement's rows for ``values``."""
+        return await greenlet_spawn(self._run, engine.sync_engine, values)
+
+
+_CURRENT_ONE_DIRECT = _DirectRead(_CURRENT_ONE)
+
+
+async def current_record(
+    engine: AsyncEngine, *, dataset_id: str, subject_key: str
+) -> tuple[int, str] | None:
+    """``(version, data)`` of one subject's current record, if it has one."""
+    rows = await _CURRENT_ONE_DIRECT.rows(
+        engine, {"dataset_id": dataset_id, "subject_key": subject_key}
+    )
+    return (rows[0][1], rows[0][2]) if rows else None
 
 
 async def plan_for_these_keys(session: AsyncSession) -> None:
@@ -27,13 +92,20 @@ async def plan_for_these_keys(session: AsyncSession) -> None:
 
 
 async def current_data(
-    session: AsyncSession, *, dataset_id: str, subject_keys: Sequence[str]
+    reader: AsyncSession | AsyncConnection, *, dataset_id: str, subject_keys: Sequence[str]
 ) -> dict[str, tuple[int, str]]:
     """``{subject_key: (version, data)}`` of the current records among ``subject_keys``."""
     found: dict[str, tuple[int, str]] = {}
+    if len(subject_keys) == 1:
+        result = await reader.execute(
+            _CURRENT_ONE, {"dataset_id": dataset_id, "subject_key": subject_keys[0]}
+        )
+        for key, version, data in result.tuples():
+            found[key] = (version, data)
+        return found
     for start in range(0, len(subject_keys), IN_CHUNK):
         chunk = subject_keys[start : start + IN_CHUNK]
-        rows = await session.execute(
+        rows = await reader.execute(
             select(HostedRecord.subject_key, HostedRecord.version, HostedRecord.data).where(
                 HostedRecord.dataset_id == dataset_id, HostedRecord.subject_key.in_(chunk)
             )

@@ -86,7 +86,12 @@ class _Upload:
 
     def event(self) -> RecordsImported:
         """The event the finished upload publishes."""
-        return RecordsImported(**self.counts(), by_org_id=self.by_org_id)
+        return RecordsImported(
+            **self.counts(),
+            accepted=self.inserted + self.updated + self.unchanged,
+            owner_org_id=self.dataset.owner_org_id,
+            by_org_id=self.by_org_id,
+        )
 
     def counts(self) -> dict[str, Any]:
         """Which upload this is and what became of its rows."""

@@ -31,5 +31,5 @@ async def records_lifespan(app: FastAPI) -> AsyncIterator[None]:
             },
             max_response_bytes=settings.federation_max_response_bytes,
         )
-        app.state.record_source = RecordSource(federation=federation)
+        app.state.record_source = RecordSource(federation=federation, database=app.state.database)
         yield

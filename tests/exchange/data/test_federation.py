@@ -121,7 +121,7 @@ async def _fetch(app: FastAPI, source: RecordSource, url: str, keys: list[str]) 
         dataset = await get_dataset(session, dataset_id)
         assert dataset is not None
         return await source.fetch(
-            session, dataset, keys, fields=["credit_code", "entity_name"],
+            dataset, keys, reader=session, fields=["credit_code", "entity_name"],
             request_id="req-42", client_id="client-of-dept-b",
         )  # fmt: skip
 

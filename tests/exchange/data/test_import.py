@@ -292,4 +292,6 @@ async def test_an_import_publishes_counts_never_records(
         dataset_id, 6, 5, 1,
     )  # fmt: skip
     assert event["dataset_version"] == 1 and event["by_org_id"] == OWNER
+    # What evaluation counts: the good rows, for the owner department.
+    assert (event["accepted"], event["owner_org_id"]) == (5, OWNER)
     assert not any(code in json.dumps(event) for code in CODES)

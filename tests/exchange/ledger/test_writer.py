@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from libs.common.events.tables import TABLES
 from services.exchange.ledger import LedgerUnavailable, repository
 from services.exchange.ledger.anomaly import AnomalyDetector
 from services.exchange.ledger.chain import GENESIS_HASH, entry_hash
+from services.exchange.ledger.events import MAX_ENTRIES_PER_EVENT
 from services.exchange.ledger.models import encode_fields
 from services.exchange.ledger.signing import VerificationKeys
 from services.exchange.ledger.verification import verify_ledger
@@ -167,23 +169,65 @@ async def test_an_idle_ledger_signs_its_head_after_the_interval(
     assert rows[0].p == 2
 
 
-async def test_each_access_is_an_event_without_raw_keys(
+async def _announced(database: Database) -> list[tuple[str, dict[str, Any]]]:
+    async with database.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(TABLES.outbox.c.subject, TABLES.outbox.c.payload).order_by(
+                    TABLES.outbox.c.position
+                )
+            )
+        ).all()
+    return [(r.subject, json.loads(r.payload)) for r in rows]
+
+
+async def test_a_batch_is_one_event_carrying_each_entry_without_raw_keys(
     database: Database, make_ledger: MakeLedger
 ) -> None:
     ledger = await make_ledger()
     receipt = await ledger.append(record(7, purpose="check", basis_ref="APP-7"))
-    async with database.engine.connect() as conn:
-        rows = (await conn.execute(select(TABLES.outbox.c.subject, TABLES.outbox.c.payload))).all()
-    assert [r.subject for r in rows] == ["pingtai.exchange.access.recorded"]
-    event = json.loads(rows[0].payload)
-    assert event["subject"] == "ds-household"
+    announced = await _announced(database)
+    assert [subject for subject, _ in announced] == ["pingtai.exchange.access.batch_recorded"]
+    event = announced[0][1]
+    assert event["subject"] == f"{receipt.position}-{receipt.position}"
     data = event["data"]
-    assert data["position"] == receipt.position
-    assert data["entry_hash"] == receipt.entry_hash
-    assert data["subject_ref"] == f"{7:064x}"
-    assert data["fields"] == ["name", "address"]
-    assert set(data) >= {"actor", "client_id", "actor_org_id", "basis_kind", "basis_ref"}
-    assert "value" not in json.dumps(data) and "record" not in data
+    assert data["first_position"] == data["last_position"] == receipt.position
+    [entry] = data["entries"]
+    assert entry["position"] == receipt.position
+    assert entry["entry_hash"] == receipt.entry_hash
+    assert entry["subject_ref"] == f"{7:064x}"
+    assert entry["fields"] == ["name", "address"]
+    assert entry["purpose"] == "check" and entry["basis_ref"] == "APP-7"
+    assert set(entry) >= {"actor", "client_id", "actor_org_id", "basis_kind", "outcome"}
+    assert "value" not in json.dumps(data) and "record" not in entry
+
+
+async def test_concurrent_appends_are_announced_once_each_in_few_events(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    ledger = await make_ledger()
+    receipts = await asyncio.gather(*(ledger.append(record(n)) for n in range(450)))
+    announced = await _announced(database)
+    # Group commit: far fewer events than entries, none above the per-event cap.
+    assert len(announced) < 450
+    positions = []
+    for subject, event in announced:
+        assert subject == "pingtai.exchange.access.batch_recorded"
+        data = event["data"]
+        assert 1 <= len(data["entries"]) <= MAX_ENTRIES_PER_EVENT
+        got = [e["position"] for e in data["entries"]]
+        assert got == list(range(data["first_position"], data["last_position"] + 1))
+        positions += got
+    assert positions == sorted(r.position for r in receipts)
+
+
+async def test_a_batch_larger_than_the_cap_is_announced_in_several_events(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    ledger = await make_ledger()
+    await ledger.append_many([record(n) for n in range(MAX_ENTRIES_PER_EVENT * 2 + 5)])
+    sizes = [len(event["data"]["entries"]) for _, event in await _announced(database)]
+    assert sizes == [MAX_ENTRIES_PER_EVENT, MAX_ENTRIES_PER_EVENT, 5]
 
 
 async def test_events_can_be_turned_off(database: Database, make_ledger: MakeLedger) -> None:
