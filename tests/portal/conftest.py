@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,9 +58,12 @@ def gateway() -> Iterator[str]:
 
 
 def _loaded(output: str) -> bool:
-    """The browser tests need the people, the catalogue and the hosted records; the demo's
-    applications (workflow's step, after these) they do not."""
-    return "3 one-thing bundles" in output and "records in 5 hosted datasets" in output
+    """The browser tests need the people, the catalogue, the hosted records and workflow's
+    client (to fetch materials); the demo's applications they do not."""
+    return all(
+        line in output
+        for line in ("3 one-thing bundles", "records in 5 hosted datasets", "the workflow client")
+    )
 
 
 def _clean_env() -> dict[str, str]:
@@ -130,7 +134,12 @@ def assert_accessible(page: Page) -> None:
     """axe-core in the page: no serious or critical violation."""
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page)
+    page.wait_for_load_state()
+    try:
+        results = Axe().run(page)
+    except PlaywrightError:  # the page was still being replaced (a redirect): once more
+        page.wait_for_load_state("networkidle")
+        results = Axe().run(page)
     bad = [v for v in results.response["violations"] if v.get("impact") in {"serious", "critical"}]
     assert not bad, "\n".join(
         f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:5]}"
