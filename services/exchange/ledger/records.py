@@ -31,7 +31,7 @@ class AccessRecord:
     actor_org_id: str | None  # principal.org: the organisation the caller acts for
     dataset_id: str
     owner_org_id: str | None  # the department that owns the dataset
-    subject_ref: str | None  # Ledger.subject_ref(subject key); None when no single subject
+    subject_ref: str | None  # libs/common/subjects.py SubjectRefs.ref(); None: no one subject
     fields: tuple[str, ...]  # fields returned (granted) or asked for (refused)
     purpose: str
     basis_kind: str  # "application" | "consent" | "statute" | "open_data" | "none"
