@@ -91,7 +91,8 @@ class Item:
             "owner_org_id": self.owner, "applicant_types": self.applicant_types,
             "min_assurance_level": self.min_acr, "promised_time_limit_days": 5,
             "legal_time_limit_days": 20, "form": PERSON_FORM, "materials": materials,
-            "template": template(admin_review=self.admin_review), "kind": "public_service", "region_code": "330100",
+            "template": template(admin_review=self.admin_review), "kind": "public_service",
+            "region_code": "330100",
         }  # fmt: skip
 
 

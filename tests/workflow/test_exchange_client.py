@@ -27,6 +27,10 @@ class Exchange:
         body = await request.json()
         self.calls.append({"body": body, "headers": dict(request.headers),
                            "dataset_id": request.match_info["dataset_id"]})  # fmt: skip
+        if request.match_info["dataset_id"].startswith("federated"):
+            kind = "federation-not-configured" if self.close_connections is False else "x"
+            problem = {"type": f"https://pingtai.dev/problems/{kind}", "status": 502}
+            return web.json_response(problem, status=502)
         if request.headers.get("Authorization") != "Bearer wf-token":
             return web.json_response({"status": 401}, status=401)
         items = [{"subject_key": s["subject_key"], "outcome": "read", "record": {"name": "张*"},
@@ -102,3 +106,22 @@ async def test_an_unreachable_exchange_leaves_the_materials_to_be_fetched_later(
         await poster.close()
     assert [r.outcome for r in results] == ["unavailable"] * 4
     assert "ClientConnectorError" in (results[0].reason or "")
+
+
+async def test_a_department_with_no_system_connected_is_asked_of_the_applicant(
+    exchange: tuple[Exchange, str],
+) -> None:
+    fake, url = exchange
+    poster = AiohttpPoster(url, timeout_s=5)
+    client = ExchangeClient(http=poster, token=_token())
+    federated = [RecordRequest(dataset_id="federated-population", subject_key="x",
+                               fields=(), on_behalf_of="org-police")]  # fmt: skip
+    try:
+        [not_connected] = await client.fetch(federated, application_id="a", purpose="p")
+        fake.close_connections = True  # any other 502: the department's system failed
+        [failed] = await client.fetch(federated, application_id="a", purpose="p")
+    finally:
+        await poster.close()
+    assert not_connected.outcome == "refused"  # final: asked as an upload
+    assert "federation-not-configured" in (not_connected.reason or "")
+    assert failed.outcome == "unavailable"  # retried later

@@ -23,6 +23,10 @@ log = structlog.get_logger("pingtai.workflow.exchange")
 ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
 BATCH_PATH = "/v1/datasets/{dataset_id}/records:batch"
 
+# Exchange's problem type when the department holding a federated dataset has no system
+# connected (no federation key registered).
+NOT_CONNECTED = "/federation-not-configured"
+
 Outcome = Literal["read", "not_found", "refused", "unavailable"]
 
 
@@ -139,6 +143,11 @@ def _answer(item: dict[str, Any] | None) -> RecordResult:
 def _failure(response: Answer) -> RecordResult:
     """A whole batch refused: a client error is final (ask the applicant), else retry later."""
     reason = f"exchange answered {response.status}: {response.text[:200]}"
+    problem = response.body.get("type", "") if isinstance(response.body, dict) else ""
+    if str(problem).endswith(NOT_CONNECTED):
+        # The department has no system connected to exchange: waiting will not bring the
+        # record, so the applicant is asked for it now rather than never.
+        return RecordResult("refused", reason=reason)
     if response.status in (400, 403, 404, 409, 422):
         return RecordResult("refused", reason=reason)
     return RecordResult("unavailable", reason=reason)
