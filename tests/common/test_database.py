@@ -19,7 +19,7 @@ from libs.common.database import (
     new_metadata,
 )
 from libs.common.errors import Conflict
-from tests.common.conftest import build_app
+from tests.common.conftest import build_app, sample_client
 
 
 class Base(DeclarativeBase):
@@ -70,15 +70,7 @@ async def _titles(url: str) -> list[str]:
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    await engine.dispose()
-    app = build_app(routers=[router], database_url=database_url)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sample") as client,
-    ):
+    async with sample_client(database_url, metadata=Base.metadata, routers=[router]) as client:
         yield client
 
 

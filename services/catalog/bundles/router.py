@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, OptionalPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.catalog.bundles import service as bundles_service
 from services.catalog.bundles.schemas import (
     Bundle,
@@ -46,7 +46,7 @@ async def search_bundles(
 ) -> Page[BundleSummary]:
     found = await bundles_service.search(
         session=session, keyword=q, code=code, owner_org_id=owner_org_id, item_id=item_id,
-        after=page.after, limit=page.limit,
+        after=page.position(TEXT_CURSOR), limit=page.limit,
     )  # fmt: skip
     next_cursor = encode_cursor(found[-1].code) if len(found) == page.limit else None
     return Page[BundleSummary](
@@ -97,7 +97,7 @@ async def retire_bundle(
 async def list_bundle_versions(
     bundle_id: BundleId, session: SessionDep, page: PageDep
 ) -> Page[BundleVersion]:
-    after = page.after if isinstance(page.after, int) else None
+    after = page.position(INT_CURSOR)
     found = await bundles_service.list_versions(
         session=session, bundle_id=bundle_id, after=after, limit=page.limit
     )

@@ -299,14 +299,14 @@ async def search(
     code: str | None,
     owner_org_id: str | None,
     item_id: str | None,
-    after: Any,
+    after: str | None,
     limit: int,
 ) -> Sequence[BundleVersion]:
     """Published bundles, in code order."""
     normalised = items_service.normalise(keyword).strip() if keyword else None
     return await bundles_repository.search_published(
         session, keyword=normalised or None, code=code, owner_org_id=owner_org_id,
-        item_id=item_id, after=after if isinstance(after, str) else None, limit=limit,
+        item_id=item_id, after=after, limit=limit,
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, OptionalPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.catalog.datasets import service as datasets_service
 from services.catalog.datasets.repository import DatasetFilters
 from services.catalog.datasets.schemas import (
@@ -87,7 +87,7 @@ async def list_datasets(
         subject_kind=subject_kind,
         name_contains=q,
     )
-    after = page.after if isinstance(page.after, str) else None
+    after = page.position(TEXT_CURSOR)
     items = await datasets_service.search(
         session=session, principal=principal, filters=filters, after=after, limit=page.limit
     )
@@ -174,7 +174,7 @@ async def retire_dataset(
 async def list_dataset_versions(
     dataset_id: DatasetId, principal: OptionalPrincipal, session: SessionDep, page: PageDep
 ) -> Page[DatasetVersion]:
-    after = page.after if isinstance(page.after, int) else None
+    after = page.position(INT_CURSOR)
     found = await datasets_service.versions(
         session=session, principal=principal, dataset_id=dataset_id, after=after,
         limit=page.limit,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, OptionalPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.catalog.bundles import service as bundles_service
 from services.catalog.items import service as items_service
 from services.catalog.items.schemas import (
@@ -69,7 +69,7 @@ async def search_items(
         kind=kind, item_ids=item_ids,
     )  # fmt: skip
     found, position = await items_service.search(
-        session=session, filters=filters, sort=sort, after=page.after, limit=page.limit
+        session=session, filters=filters, sort=sort, page=page
     )
     return Page[ItemSummary](
         items=[items_service.summary(v) for v in found],
@@ -89,7 +89,7 @@ async def list_item_drafts(
 ) -> Page[Item]:
     found = await items_service.drafts(
         session=session, principal=principal, owner_org_id=owner_org_id,
-        after=page.after, limit=page.limit,
+        after=page.position(TEXT_CURSOR), limit=page.limit,
     )  # fmt: skip
     views = [await items_service.view(session=session, principal=principal, item=i) for i in found]
     next_cursor = encode_cursor(found[-1].code) if len(found) == page.limit else None
@@ -142,9 +142,8 @@ async def retire_item(item_id: ItemId, principal: CurrentPrincipal, session: Ses
 async def list_item_versions(
     item_id: ItemId, session: SessionDep, page: PageDep
 ) -> Page[ItemVersion]:
-    after = page.after if isinstance(page.after, int) else None
     found = await items_service.list_versions(
-        session=session, item_id=item_id, after=after, limit=page.limit
+        session=session, item_id=item_id, after=page.position(INT_CURSOR), limit=page.limit
     )
     next_cursor = encode_cursor(found[-1].version) if len(found) == page.limit else None
     return Page[ItemVersion](

@@ -6,7 +6,7 @@ import json
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Row
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal, Role
 from libs.common.errors import FieldError, Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
+from libs.common.pagination import CursorShape, CursorText, PageRequest
 from services.catalog.ids import utcnow
 from services.catalog.items import checks
 from services.catalog.items import repository as items_repository
@@ -436,13 +437,24 @@ def search_filters(
     )  # fmt: skip
 
 
+# A search cursor names its sort order: ["r", rank, code], ["n", name, code] or ["c", code].
+_SEARCH_CURSORS: dict[str, CursorShape[tuple[Any, ...]]] = {
+    "relevance": CursorShape(tuple[Literal["r"], Literal[0, 1], CursorText]),
+    "name": CursorShape(tuple[Literal["n"], CursorText, CursorText]),
+    "code": CursorShape(tuple[Literal["c"], CursorText]),
+}
+
+
 async def search(
-    *, session: AsyncSession, filters: ItemFilters, sort: str, after: Any, limit: int
+    *, session: AsyncSession, filters: ItemFilters, sort: str, page: PageRequest
 ) -> tuple[Sequence[Row[Any]], list[Any] | None]:
-    """Published items matching ``filters``; returns the page and the next cursor position."""
+    """Published items matching ``filters``; returns the page and the next cursor position
+    (a cursor of another sort order is InvalidCursor)."""
     if sort == "relevance" and not filters.keyword:
         sort = "code"
-    position = _position(after, sort)
+    after = page.position(_SEARCH_CURSORS[sort])
+    position = list(after[1:]) if after is not None else None
+    limit = page.limit
     found = await items_repository.search_published(
         session, filters=filters, sort=sort, after=position, limit=limit
     )
@@ -457,26 +469,13 @@ async def search(
     return found, ["c", last.code]
 
 
-def _position(after: Any, sort: str) -> list[Any] | None:
-    if after is None:
-        return None
-    tag = {"relevance": "r", "name": "n", "code": "c"}[sort]
-    shape_ok = (
-        isinstance(after, list)
-        and after[:1] == [tag]
-        and len(after) == (2 if tag == "c" else 3)
-        and all(isinstance(p, str | int) and not isinstance(p, bool) for p in after[1:])
-        and isinstance(after[-1], str)
-    )
-    if not shape_ok:
-        raise InvalidInput.for_field(
-            "cursor", "the cursor belongs to another sort order or list", location="query"
-        )
-    return list(after[1:])
-
-
 async def drafts(
-    *, session: AsyncSession, principal: Principal, owner_org_id: str | None, after: Any, limit: int
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    owner_org_id: str | None,
+    after: str | None,
+    limit: int,
 ) -> Sequence[ServiceItem]:
     """Items with unpublished changes: a department's own, or any for platform admins."""
     if not principal.has_role(Role.PLATFORM_ADMIN):
@@ -484,9 +483,8 @@ async def drafts(
             raise Forbidden("Drafts are visible to their department and platform admins only.")
         owner_org_id = principal.org
     return await items_repository.search_drafts(
-        session, owner_org_id=owner_org_id,
-        after=after if isinstance(after, str) else None, limit=limit,
-    )  # fmt: skip
+        session, owner_org_id=owner_org_id, after=after, limit=limit
+    )
 
 
 async def published_versions(

@@ -93,7 +93,8 @@ async def test_pages_follow_the_cursor_for_each_sort(
     # A cursor of one sort order does not fit another.
     first = (await client.get("/v1/items", params={"limit": 1})).json()["next_cursor"]
     wrong = await client.get("/v1/items", params={"sort": "name", "cursor": first})
-    assert wrong.status_code == 422
+    assert wrong.status_code == 400
+    assert wrong.json()["type"].endswith("/invalid-cursor")
 
 
 async def test_keywords_of_any_length_match_substrings(
