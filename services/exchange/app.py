@@ -34,6 +34,7 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
     # one when its event arrives (docs/exchange.md, "Caching").
     cache = GrantCache(settings.access_grant_cache_ttl_s, app.state.database)
     app.state.grant_cache = cache
+    app.state.event_bus = events
     for broadcast in cache_broadcasts(cache):
         events.add_broadcast(broadcast)
     return app

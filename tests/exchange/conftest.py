@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from services.exchange.app import create_app
 from services.exchange.settings import ExchangeSettings
 from tests.identity.conftest import ISSUER, Issuer
 
-__all__ = ["ISSUER", "Issuer", "outbox_events", "outbox_types"]
+__all__ = ["ISSUER", "Issuer", "connections_held_while_appending", "outbox_events", "outbox_types"]
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +75,30 @@ async def outbox_events(app: FastAPI) -> list[tuple[str, dict[str, Any]]]:
             )
         )
         return [(r[0], json.loads(r[1])["data"]) for r in rows]
+
+
+@contextmanager
+def connections_held_while_appending(app: FastAPI) -> Iterator[list[int]]:
+    """The pooled connections checked out each time the app awaits its ledger.
+
+    A request must hold none then: under load, requests waiting for their entries' group
+    commit would hold every connection and leave the ledger's writer none to commit with.
+    """
+    ledger = app.state.ledger
+    pool = app.state.database.engine.pool
+    held: list[int] = []
+    append, append_many = ledger.append, ledger.append_many
+
+    async def counted_append(record: Any) -> Any:
+        held.append(pool.checkedout())
+        return await append(record)
+
+    async def counted_append_many(records: Any) -> Any:
+        held.append(pool.checkedout())
+        return await append_many(records)
+
+    ledger.append, ledger.append_many = counted_append, counted_append_many
+    try:
+        yield held
+    finally:
+        del ledger.append, ledger.append_many

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from services.exchange.ledger import LedgerEntry
 from services.identity.identifiers import make_credit_code
+from tests.exchange.conftest import connections_held_while_appending
 from tests.exchange.data.conftest import (
     ENTERPRISES,
     PEOPLE,
@@ -146,3 +147,17 @@ async def test_a_retired_or_federated_open_dataset_serves_no_records(
     hosted = await publish(data_app, ENTERPRISES)
     await deliver(data_app, retired_event(hosted, ENTERPRISES, last_version=1))
     assert (await api.get(f"/v1/open/datasets/{hosted}/records")).status_code == 404
+
+
+async def test_open_data_reads_release_their_connections_before_the_ledger(
+    data_app: FastAPI, api: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
+    dataset_id = await _hosted_open(data_app, api, owner_headers)
+    with connections_held_while_appending(data_app) as held:
+        page = await api.get(f"/v1/open/datasets/{dataset_id}/records", params={"limit": 5})
+        download = await api.get(f"/v1/open/datasets/{dataset_id}/records.csv")
+    assert (page.status_code, download.status_code) == (200, 200)
+    assert len(download.text.splitlines()) == len(CODES) + 1
+    # Waiting for its ledger entry, a request holds no pooled connection (the CSV's rows
+    # are read afterwards, a page at a time in short sessions).
+    assert held == [0, 0]

@@ -1,0 +1,62 @@
+"""While a query waits for its ledger entries' group commit it holds no pooled connection:
+waiting requests would otherwise hold them all and leave the ledger's writer none."""
+
+from __future__ import annotations
+
+from tests.exchange.access.conftest import (
+    HRSS,
+    NOBODY_ID,
+    PEOPLE,
+    TAX,
+    WANG_ID,
+    ZHANG_ID,
+    World,
+    in_days,
+)
+from tests.exchange.conftest import connections_held_while_appending
+
+STATUTE = "statute:《社会保险法》第五十七条"
+
+
+async def test_reads_and_refusals_release_their_connections_before_the_ledger(
+    world: World,
+) -> None:
+    await world.grant(PEOPLE, HRSS, ["name", "status"])
+    consent = await world.client.post(
+        "/v1/consents",
+        json={"grantee_org_id": HRSS, "purpose": "申请补贴",
+              "datasets": [{"dataset_id": PEOPLE, "fields": ["name"]}],
+              "valid_until": in_days(30)},
+        headers=world.citizen("person-zhang"),
+    )  # fmt: skip
+    assert consent.status_code == 201, consent.text
+    consent_basis = f"consent:{consent.json()['id']}"
+    people = f"/v1/datasets/{PEOPLE}/records"
+    with connections_held_while_appending(world.app) as held:
+        answers = [
+            # A read with a consent (read from the database), one without a record, a refusal
+            # of the whole request (no grant), and a batch mixing them.
+            await world.client.get(
+                f"{people}/{ZHANG_ID}", params={"purpose": "核验", "basis": consent_basis},
+                headers=world.officer(HRSS),
+            ),
+            await world.client.get(
+                f"{people}/{NOBODY_ID}",
+                params={"purpose": "核验", "basis": STATUTE, "fields": "status"},
+                headers=world.officer(HRSS),
+            ),
+            await world.client.get(
+                f"{people}/{ZHANG_ID}", params={"purpose": "核验", "basis": STATUTE},
+                headers=world.officer(TAX),
+            ),
+            await world.client.post(
+                f"{people}:batch",
+                json={"purpose": "批量核验", "fields": ["status"], "basis": STATUTE,
+                      "subjects": [{"subject_key": WANG_ID},
+                                   {"subject_key": ZHANG_ID, "basis": consent_basis}]},
+                headers=world.officer(HRSS),
+            ),
+        ]  # fmt: skip
+    assert [a.status_code for a in answers] == [200, 200, 403, 200]
+    assert answers[1].json()["found"] is False
+    assert held == [0, 0, 0, 0]
