@@ -40,6 +40,12 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # (first come, first served) before it fails as SQLite's own "database is locked" would.
 SQLITE_WRITE_QUEUE_TIMEOUT_S = 30.0
 SQLITE_POOL_SIZE = 16
+# PostgreSQL connections per process (pool + overflow): with N worker processes or replicas the
+# server sees up to N times this many.
+POSTGRES_POOL_SIZE = 10
+POSTGRES_MAX_OVERFLOW = 10
+# How long a request waits for a pooled connection before it fails (503, libs.common.errors).
+POOL_TIMEOUT_S = 30.0
 
 
 def new_metadata() -> MetaData:
@@ -87,16 +93,27 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         SQLiteWriters(engine, key=_sqlite_file_key(database) or f"engine-{id(engine)}").install()
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_S,
+    )
 
 
-def _sqlite_pool_size(url: URL) -> dict[str, int]:
+def _sqlite_pool_size(url: URL) -> dict[str, float]:
     # A connection is a file handle and a page cache: keep enough that requests waiting on
     # something else while they hold one never make others open and close connections.
     # (An in-memory database has one connection, shared.)
     if not issubclass(SQLiteDialect_aiosqlite.get_pool_class(url), QueuePool):
         return {}
-    return {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+    return {
+        "pool_size": SQLITE_POOL_SIZE,
+        "max_overflow": SQLITE_POOL_SIZE,
+        "pool_timeout": POOL_TIMEOUT_S,
+    }
 
 
 def _sqlite_file_key(database: str | None) -> str | None:

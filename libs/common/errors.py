@@ -11,7 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.common.context import current_request_id
@@ -115,6 +116,18 @@ class PayloadTooLarge(PingtaiError):
     code = "payload-too-large"
 
 
+# How long a client should wait before trying again when we are overloaded.
+OVERLOAD_RETRY_AFTER_S = 5
+
+
+class ServiceUnavailable(PingtaiError):
+    """Overloaded or a dependency down for now: the client may try again (503, Retry-After)."""
+
+    status = 503
+    code = "unavailable"
+    headers = {"Retry-After": str(OVERLOAD_RETRY_AFTER_S)}
+
+
 def problem_response(
     status: int,
     *,
@@ -214,6 +227,40 @@ async def _on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# SQLite's "busy" and "locked" result codes; PostgreSQL's too_many_connections and
+# cannot_connect_now (starting, stopping, recovering).
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+_POSTGRES_UNAVAILABLE_STATES = frozenset({"53300", "57P03"})
+
+
+def is_overload(exc: BaseException) -> bool:
+    """Whether a database error means "too busy now, try again" rather than a fault: the
+    connection pool timed out, SQLite's write lock (or this process's write queue) was not ours
+    in time, or PostgreSQL refused a connection for now."""
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _SQLITE_BUSY_CODES:
+        return True
+    if str(orig).startswith(("database is locked", "database table is locked")):
+        return True
+    return getattr(orig, "sqlstate", None) in _POSTGRES_UNAVAILABLE_STATES
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_overload(exc):
+        return await _on_unexpected_error(request, exc)
+    # Not our fault nor the client's: a surge. Logged without a traceback, counted by status.
+    log.warning(
+        "database_overloaded", path=request.url.path, error=type(exc).__name__, detail=str(exc)
+    )
+    unavailable = ServiceUnavailable("We are busy right now; try again in a few seconds.")
+    return await _on_pingtai_error(request, unavailable)
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     return problem_response(
@@ -229,6 +276,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(OperationalError, _on_database_error)
+    app.add_exception_handler(PoolTimeoutError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected_error)
 
 
@@ -243,5 +292,13 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": Problem,
         "content": {PROBLEM_CONTENT_TYPE: {}},
         "description": "Unexpected error",
+    },
+    503: {
+        "model": Problem,
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+        "description": "Overloaded for now (the database is busy): try again after Retry-After",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        },
     },
 }

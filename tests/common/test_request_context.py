@@ -49,7 +49,7 @@ async def test_a_well_formed_request_id_is_echoed(echo_app: FastAPI) -> None:
 )
 async def test_a_malformed_request_id_is_replaced(echo_app: FastAPI, bad: str) -> None:
     async with _client(echo_app) as client:
-        response = await client.get("/v1/echo", headers={"X-Request-ID": bad.encode("utf-8")})
+        response = await client.get("/v1/echo", headers=[(b"X-Request-ID", bad.encode("utf-8"))])
     request_id = response.headers["x-request-id"]
     assert request_id != bad
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)

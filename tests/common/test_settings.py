@@ -125,7 +125,7 @@ def test_production_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize("env", ["development", "test"])
 def test_the_placeholder_secret_is_fine_outside_production(env: str) -> None:
-    assert PortalSettings(env=env).secret_key == PLACEHOLDER_SECRET  # type: ignore[arg-type]
+    assert PortalSettings(env=env).secret_key == PLACEHOLDER_SECRET
 
 
 def test_an_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
