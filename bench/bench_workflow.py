@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,13 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_exchange import CONSUMER, DATASET, _postgres_admin, seed, subject_keys
+from bench_exchange import CONSUMER, DATASET, GRANTED, OWNER, _postgres_admin, seed, subject_keys
 
 from libs.common.database import Database
 from libs.common.events import new_event
 from libs.common.migrations import migrate
 from pingtai.natsserver import free_port
+from services.exchange.access.models import Grant
 from services.workflow.catalogue.events import BundlePublished, ItemPublished
 from services.workflow.catalogue.service import apply_catalog_event
 from services.workflow.models import Application, Task
@@ -139,6 +141,23 @@ async def seed_read_copy(url: str) -> str:
     finally:
         await database.dispose()
     return bundle_id
+
+
+async def grant_departments(url: str) -> None:
+    """Each item's department holds a grant: workflow reads on its behalf (X-On-Behalf-Of)."""
+    database = Database(url)
+    now = datetime.now(UTC)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            for department in DEPARTMENTS:
+                session.add(Grant(
+                    dataset_id=DATASET, requester_org_id=department, owner_org_id=OWNER,
+                    status="granted", fields=GRANTED, unmasked_fields=["name"], statutes=[],
+                    purpose="bench", valid_from=now, valid_until=now + timedelta(days=1),
+                    requested_by="bench", decided_by="bench", decided_at=now,
+                ))  # fmt: skip
+    finally:
+        await database.dispose()
 
 
 def _token(key: Any, **claims: Any) -> str:
@@ -274,6 +293,7 @@ async def run(
     keys = subject_keys(max(total + 200, 1000))
     if not args.stub_exchange:
         await seed(urls["exchange"], keys)
+        await grant_departments(urls["exchange"])
     bundle_id = await seed_read_copy(urls["workflow"])
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
