@@ -90,10 +90,21 @@ def up(
 
 
 @app.command()
-def serve(part: Annotated[str, typer.Argument(help=f"One of: {', '.join(PART_NAMES)}.")]) -> None:
+def serve(
+    part: Annotated[str, typer.Argument(help=f"One of: {', '.join(PART_NAMES)}.")],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="Worker processes on the one port (else PINGTAI_<PART>_WORKERS, 1)."
+        ),
+    ] = None,
+) -> None:
     """Run one part in the foreground, as a container does."""
     chosen = get_part(_known_part(part))
-    serve_part(chosen.app_factory, chosen.settings())
+    settings = chosen.settings()
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
+    serve_part(chosen.app_factory, settings)
 
 
 @app.command("migrate")

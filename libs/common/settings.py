@@ -66,6 +66,10 @@ class PartSettings(BaseSettings):
     # Proxies whose X-Forwarded-* headers are believed (uvicorn's forwarded_allow_ips): the
     # gateway's address; "*" inside a cluster where NetworkPolicies admit only the gateway.
     forwarded_allow_ips: str = "127.0.0.1"
+    # Worker processes of `pingtai serve <part>` / `python -m <part>`, each a whole copy of the
+    # part on the one port (uvicorn's workers). 1: the part is this process. In Kubernetes the
+    # replicas are the unit of scale; workers use a machine's cores without a cluster.
+    workers: int = Field(default=1, ge=1, le=64)
 
     # Events (libs.common.events): the part's JetStream stream, its outbox relay and consumers.
     events_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
