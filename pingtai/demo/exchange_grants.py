@@ -27,9 +27,10 @@ def standing_grants() -> dict[tuple[str, str], list[str]]:
     """(department key, dataset code) -> the fields its items source from that dataset."""
     wanted: dict[tuple[str, str], list[str]] = {}
     for item in ITEMS:
-        for _key, _name, code, applicant_field, fields in item.sourced:
+        # The applicant field names the form's field that keys the dataset, not a dataset field.
+        for _key, _name, code, _applicant_field, fields in item.sourced:
             names = wanted.setdefault((item.owner, code), [])
-            for name in (applicant_field, *fields):
+            for name in fields:
                 if name not in names:
                     names.append(name)
     return wanted

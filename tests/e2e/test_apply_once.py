@@ -108,17 +108,6 @@ async def _tokens(gateway: str) -> dict[int, str]:
             admin, client_id=ADMIN_CLIENT_ID, client_secret=DEV_ADMIN_CLIENT_SECRET
         )
         orgs = await _org_ids(admin)
-        # The demo's tax and hrss bureaux have officers but no department admin, who approves
-        # in the demo items' process: their officers are given the role for this test.
-        for key in ("tax", "hrss"):
-            suffix = DEPARTMENTS[key][1]
-            users = await admin.get(
-                "/api/identity/v1/users", params={"phone": _person(suffix).phone}
-            )
-            user_id = users.json()["items"][0]["id"]
-            granted = await admin.post("/api/identity/v1/memberships", json={
-                "user_id": user_id, "org_id": orgs[key], "role": "dept_admin"})  # fmt: skip
-            assert granted.status_code in (201, 409), granted.text
     wanted: dict[int, str | None] = {APPLICANT: orgs["yunqi"]}
     for key, (clerk, approver) in DEPARTMENTS.items():
         wanted[clerk] = wanted[approver] = orgs[key]

@@ -63,20 +63,11 @@ def _dataset(client: httpx.Client, code: str) -> dict[str, Any]:
 
 @pytest.fixture
 def prepared(gateway: str) -> dict[str, str]:
-    """Department admins where the demo has none; the data bureau (workflow's organisation) asks
+    """The data bureau (workflow's organisation) asks
     for the business register (granted at once: unconditional) and for marriage records
     (conditional: the civil affairs bureau must answer)."""
     admin = _admin(gateway)
     try:
-        for key, phone in (("tax", "13800000017"), ("hrss", "13800000015")):
-            user = admin.get("/api/identity/v1/users", params={"phone": phone}).json()["items"][0]
-            membership = {
-                "user_id": user["id"],
-                "org_id": _org_id(admin, key),
-                "role": "dept_admin",
-            }
-            granted = admin.post("/api/identity/v1/memberships", json=membership)
-            assert granted.status_code in {201, 409}, granted.text
         data_admin = next(p for p in PEOPLE if p.phone == "13800000020")
         data_org = _org_id(admin, "data")
         # Playwright's sync API runs an event loop in this thread: sign in from another one.
