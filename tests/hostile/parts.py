@@ -22,6 +22,8 @@ from tests.identity.conftest import ISSUER, SECRET, Issuer
 
 # Nothing listens here: a part that calls another (workflow -> exchange) gets a connection error.
 UNREACHABLE = "http://127.0.0.1:9"
+# Smaller than the default (10 MiB) so the oversized-body cases stay quick; the same code path.
+MAX_BODY_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,11 @@ class Part:
         """The part's app (not started) on ``database_url``."""
         module = importlib.import_module(f"{self.package}.settings")
         settings = getattr(module, self.settings_class)(
-            database_url=database_url, issuer=ISSUER, nats_url=None, **self.settings
+            database_url=database_url,
+            issuer=ISSUER,
+            nats_url=None,
+            max_body_bytes=MAX_BODY_BYTES,
+            **self.settings,
         )
         app_module = importlib.import_module(f"{self.package}.app")
         if self.name == "gateway":
