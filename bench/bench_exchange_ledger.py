@@ -10,7 +10,8 @@ PINGTAI_TEST_POSTGRES_URL is given; dropped at the end), migrated, in this one p
    appends/s, latency p50/p99/max, entries per committed batch;
 2. fixed rate: ``--rate`` appends/s, each due at its scheduled time (open loop: a stall is not
    hidden), for ``--seconds``; latency p50/p99/max from the scheduled time;
-   both with the per-entry ``access.recorded`` event in the outbox and without it;
+   both with the ledger's events in the outbox (one ``access.batch_recorded`` per committed
+   batch) and without them;
 3. verification of a ``--verify-entries`` chain (the same code as ``pingtai audit verify``):
    entries/s, best and median of three runs.
 
