@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,9 +12,11 @@ import pytest
 from aiohttp import web
 
 from pingtai.natsserver import free_port
-from services.workflow.clients.exchange import ExchangeClient, RecordRequest
+from services.workflow.applications.models import ApplicationMaterial
+from services.workflow.clients.exchange import Applicant, ExchangeClient, RecordRequest
 from services.workflow.clients.tokens import ClientCredentialsToken
-from services.workflow.clients.transport import AiohttpPoster
+from services.workflow.clients.transport import AiohttpPoster, HttpxPoster
+from services.workflow.materials import service as materials_service
 
 
 class Exchange:
@@ -64,6 +67,9 @@ def _token() -> ClientCredentialsToken:
     )  # fmt: skip
 
 
+APPLICANT = Applicant("person-zhang", "org-yunqi")
+
+
 def _requests() -> list[RecordRequest]:
     return [
         RecordRequest(dataset_id=f"ds-{n}", subject_key="330106198803121234",
@@ -79,17 +85,24 @@ async def test_four_materials_are_asked_concurrently_over_aiohttp(
     poster = AiohttpPoster(url, timeout_s=5)
     client = ExchangeClient(http=poster, token=_token())
     try:
-        results = await client.fetch(_requests(), application_id="app-1", purpose="开办企业")
+        results = await client.fetch(
+            _requests(), application_id="app-1", purpose="开办企业", applicant=APPLICANT
+        )
         assert [r.outcome for r in results] == ["read"] * 4
         assert results[0].record == {"name": "张*"} and results[0].masked_fields == ["name"]
         assert {c["dataset_id"] for c in fake.calls} == {f"ds-{n}" for n in range(4)}
         assert {c["headers"]["X-On-Behalf-Of"] for c in fake.calls} == {
             f"org-{n}" for n in range(4)}  # fmt: skip
         assert {c["body"]["basis"] for c in fake.calls} == {"application:app-1"}
+        # Exchange checks each subject against the applicant and the enterprise applied for.
+        assert {(c["headers"]["X-Applicant-Id"], c["headers"]["X-Applicant-Org-Id"])
+                for c in fake.calls} == {("person-zhang", "org-yunqi")}  # fmt: skip
         # The server closing each connection after answering: the next calls open new ones.
         fake.close_connections = True
         for _ in range(3):
-            again = await client.fetch(_requests(), application_id="app-2", purpose="开办企业")
+            again = await client.fetch(
+                _requests(), application_id="app-2", purpose="开办企业", applicant=APPLICANT
+            )
             assert [r.outcome for r in again] == ["read"] * 4
     finally:
         await poster.close()
@@ -100,7 +113,10 @@ async def test_an_unreachable_exchange_leaves_the_materials_to_be_fetched_later(
     client = ExchangeClient(http=poster, token=_token())
     try:
         results = await asyncio.wait_for(
-            client.fetch(_requests(), application_id="app-3", purpose="开办企业"), timeout=10
+            client.fetch(
+                _requests(), application_id="app-3", purpose="开办企业", applicant=APPLICANT
+            ),
+            timeout=10,
         )
     finally:
         await poster.close()
@@ -117,11 +133,52 @@ async def test_a_department_with_no_system_connected_is_asked_of_the_applicant(
     federated = [RecordRequest(dataset_id="federated-population", subject_key="x",
                                fields=(), on_behalf_of="org-police")]  # fmt: skip
     try:
-        [not_connected] = await client.fetch(federated, application_id="a", purpose="p")
+        [not_connected] = await client.fetch(
+            federated, application_id="a", purpose="p", applicant=APPLICANT
+        )
         fake.close_connections = True  # any other 502: the department's system failed
-        [failed] = await client.fetch(federated, application_id="a", purpose="p")
+        [failed] = await client.fetch(
+            federated, application_id="a", purpose="p", applicant=APPLICANT
+        )
     finally:
         await poster.close()
     assert not_connected.outcome == "refused"  # final: asked as an upload
     assert "federation-not-configured" in (not_connected.reason or "")
     assert failed.outcome == "unavailable"  # retried later
+
+
+def _mocked(handler: Any) -> ExchangeClient:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://exchange")
+    return ExchangeClient(http=HttpxPoster(http), token=_token())
+
+
+async def test_answers_are_matched_by_position_whatever_key_exchange_answers_with() -> None:
+    def normalising(request: httpx.Request) -> httpx.Response:
+        subjects = json.loads(request.content)["subjects"]
+        return httpx.Response(200, json={"items": [
+            {"subject_key": s["subject_key"].strip().upper(), "outcome": "read",
+             "record": {"n": i}, "ledger_position": i + 1}
+            for i, s in enumerate(subjects)
+        ]})  # fmt: skip
+
+    asked = [RecordRequest(dataset_id="ds", subject_key=key, fields=(), on_behalf_of=None)
+             for key in ("ab123 ", "３３０１０６１９８８０３１２１２３x")]  # fmt: skip
+    results = await _mocked(normalising).fetch(asked, application_id="a", purpose="p",
+                                               applicant=APPLICANT)  # fmt: skip
+    assert [(r.outcome, r.record) for r in results] == [("read", {"n": 0}), ("read", {"n": 1})]
+
+
+async def test_a_material_never_fetched_is_asked_of_the_applicant_after_the_cap() -> None:
+    client = _mocked(lambda _request: httpx.Response(503, json={"title": "busy"}))
+    row = ApplicationMaterial(application_id="a", key="m", name="m", source="dataset",
+                              state="pending_fetch", dataset_id="ds", subject_key="k",
+                              wanted_fields=[], fetch_attempts=0)  # fmt: skip
+    for attempt in range(1, 4):
+        await materials_service.fetch(
+            client, application_id="a", applicant=APPLICANT, purpose="p", materials=[row],
+            default_types=["application/pdf"], max_bytes=1024, max_attempts=3,
+        )  # fmt: skip
+        assert row.fetch_attempts == attempt
+        assert row.state == ("requested" if attempt == 3 else "pending_fetch")
+    assert (row.last_error or "").startswith("not fetched after 3 attempts")
+    assert row.allowed_types == ["application/pdf"] and row.max_bytes == 1024

@@ -35,6 +35,13 @@ APPLICATION_BASIS_SCOPE = "exchange:application-basis"
 # and the ledger names it as the organisation that read (workflow fetches materials for the
 # department an application is for; its own client belongs to no such department).
 ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
+# Whom an application-basis read is for, from the same systems: the person who applied, and
+# the enterprise they applied for (an enterprise agent's application). A subject cited under
+# an application must be that person's or that enterprise's (their subject references, from
+# identity's events) or it is refused and the refusal recorded.
+APPLICANT_HEADER = "X-Applicant-Id"
+APPLICANT_ORG_HEADER = "X-Applicant-Org-Id"
+_APPLICANT_ID = re.compile(r"^[0-9A-Za-z_.:@-]{1,128}$")
 _ORG_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 BASIS_KINDS = ("application", "consent", "statute")
 _BASIS_REF = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
@@ -64,6 +71,14 @@ def parse_basis(raw: str | None, *, loc: Sequence[str | int]) -> Basis:
             errors=[FieldError(loc=list(loc), msg=message, type="value_error")],
         )
     return Basis(kind, ref)
+
+
+@dataclass(frozen=True, slots=True)
+class Applicant:
+    """Who applied (``X-Applicant-Id``) and for which enterprise (``X-Applicant-Org-Id``)."""
+
+    person_id: str
+    org_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +155,7 @@ async def _check_basis(
     personal: Sequence[str],
     org_id: str,
     on_behalf: bool,
+    applicant: Applicant | None,
 ) -> None:
     if on_behalf and basis.kind != "application":
         raise Refusal(
@@ -157,6 +173,19 @@ async def _check_basis(
                 "application-basis-not-allowed",
                 f"Citing an application needs the {APPLICATION_BASIS_SCOPE} scope (workflow's).",
             )
+        if applicant is not None:
+            own = await consents.applicant_refs(applicant)
+            if not own:
+                raise Refusal(
+                    "applicant-unknown",
+                    "The exchange has not learnt of the applicant (or their enterprise) yet.",
+                )
+            if subject_ref not in own:
+                raise Refusal(
+                    "not-the-applicant",
+                    "An application is a basis only for the applicant's own records (or their "
+                    "enterprise's); this subject is someone else.",
+                )
         return
     if basis.kind == "statute":
         if personal and basis.ref not in grant.statutes:
@@ -204,6 +233,7 @@ async def query(
     purpose: str,
     fields: Sequence[str] | None,
     on_behalf_of: str | None = None,
+    applicant: Applicant | None = None,
 ) -> QueryAnswer:
     """Decide, read, mask and record the query of each subject; refusals are recorded too.
 
@@ -289,6 +319,7 @@ async def query(
                     personal=personal,
                     org_id=org_id,
                     on_behalf=on_behalf_of is not None,
+                    applicant=applicant,
                 )
             except Refusal as refusal:
                 outcomes.append(
@@ -341,6 +372,7 @@ class _ConsentReader:
     def __init__(self, services: QueryServices) -> None:
         self._services = services
         self._session: AsyncSession | None = None
+        self._applicant_refs: frozenset[str] | None = None
 
     async def __aenter__(self) -> _ConsentReader:
         return self
@@ -350,11 +382,30 @@ class _ConsentReader:
             await self._session.close()
             self._session = None
 
-    async def consent(self, consent_id: str) -> Consent | None:
-        """The consent with ``consent_id``, if any."""
+    def _reader(self) -> AsyncSession:
         if self._session is None:
             self._session = self._services.database.sessionmaker()
-        return await access_repository.get_consent(self._session, consent_id=consent_id)
+        return self._session
+
+    async def consent(self, consent_id: str) -> Consent | None:
+        """The consent with ``consent_id``, if any."""
+        return await access_repository.get_consent(self._reader(), consent_id=consent_id)
+
+    async def applicant_refs(self, applicant: Applicant) -> frozenset[str]:
+        """The subject references of the applicant and of the enterprise they applied for,
+        as learnt from identity's events (read once per query)."""
+        if self._applicant_refs is None:
+            session = self._reader()
+            refs: set[str] = set()
+            person = await access_repository.get_person(session, person_id=applicant.person_id)
+            if person is not None:
+                refs.add(person.subject_ref)
+            if applicant.org_id is not None:
+                org = await access_repository.get_organisation(session, org_id=applicant.org_id)
+                if org is not None:
+                    refs.add(org.subject_ref)
+            self._applicant_refs = frozenset(refs)
+        return self._applicant_refs
 
 
 def acting_org(principal: Principal, on_behalf_of: str | None) -> str:
@@ -373,6 +424,29 @@ def acting_org(principal: Principal, on_behalf_of: str | None) -> str:
             ON_BEHALF_OF_HEADER, "must be an organisation id", location="header"
         )
     return on_behalf_of
+
+
+def applicant_of(
+    principal: Principal, person_id: str | None, org_id: str | None
+) -> Applicant | None:
+    """The applicant named by ``X-Applicant-Id`` / ``X-Applicant-Org-Id``: honoured only from a
+    system holding ``exchange:application-basis`` (403 from anyone else), 422 when malformed."""
+    if person_id is None and org_id is None:
+        return None
+    if principal.acr != 0 or not principal.has_scope(APPLICATION_BASIS_SCOPE):
+        raise Forbidden(
+            f"{APPLICANT_HEADER} and {APPLICANT_ORG_HEADER} are honoured only for a system "
+            f"holding the {APPLICATION_BASIS_SCOPE} scope (workflow's client)."
+        )
+    if person_id is None or not _APPLICANT_ID.match(person_id):
+        raise InvalidInput.for_field(
+            APPLICANT_HEADER, "must be the applicant's user id", location="header"
+        )
+    if org_id is not None and not _ORG_ID.match(org_id):
+        raise InvalidInput.for_field(
+            APPLICANT_ORG_HEADER, "must be an organisation id", location="header"
+        )
+    return Applicant(person_id, org_id)
 
 
 def refused_single(outcome: SubjectOutcome) -> AccessRefused:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, status
 
-from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
+from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, Principal
 from libs.common.database import SessionDep
 from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
 from libs.common.pagination import Page, PageDep, encode_cursor
@@ -62,6 +62,14 @@ def _before_id(page_after: object) -> str | None:
 # --- Queries -----------------------------------------------------------------------------------
 
 
+def _applicant(principal: Principal, request: Request) -> queries_service.Applicant | None:
+    return queries_service.applicant_of(
+        principal,
+        request.headers.get(queries_service.APPLICANT_HEADER),
+        request.headers.get(queries_service.APPLICANT_ORG_HEADER),
+    )
+
+
 FieldsQuery = Annotated[
     str | None,
     Query(
@@ -104,6 +112,7 @@ async def read_record(
         purpose=purpose,
         fields=list(dict.fromkeys(fields.split(","))) if fields else None,
         on_behalf_of=request.headers.get(queries_service.ON_BEHALF_OF_HEADER),
+        applicant=_applicant(principal, request),
     )
     outcome = answer.outcomes[0]
     if outcome.outcome == "refused":
@@ -147,6 +156,7 @@ async def read_records(
         purpose=batch.purpose,
         fields=batch.fields,
         on_behalf_of=request.headers.get(queries_service.ON_BEHALF_OF_HEADER),
+        applicant=_applicant(principal, request),
     )
     return RecordBatchAnswer(
         dataset_id=answer.dataset_id,

@@ -32,6 +32,7 @@ class Runtime:
     uploads_dir: Path
     fetch_retry_interval_s: float
     fetch_retry_batch: int
+    fetch_max_attempts: int = 10
 
 
 def _secret_reader(settings: WorkflowSettings) -> str | None:
@@ -74,6 +75,7 @@ def build_runtime(
         uploads_dir=Path(settings.uploads_dir or settings.var_dir / "workflow-uploads"),
         fetch_retry_interval_s=settings.fetch_retry_interval_s,
         fetch_retry_batch=settings.fetch_retry_batch,
+        fetch_max_attempts=settings.fetch_max_attempts,
     )
     return runtime, [exchange_http, HttpxPoster(token_http)]
 

@@ -46,6 +46,7 @@ from services.workflow.catalogue import repository as catalogue_repository
 from services.workflow.catalogue import templates
 from services.workflow.catalogue.models import OfferingVersion
 from services.workflow.catalogue.schemas import ItemSnapshot, Material
+from services.workflow.clients.exchange import Applicant
 from services.workflow.ids import new_id, utcnow
 from services.workflow.materials import service as materials_service
 from services.workflow.tasks import repository as tasks_repository
@@ -293,9 +294,10 @@ async def _fetch(
 ) -> int:
     return await materials_service.fetch(
         runtime.exchange, application_id=application.id,
+        applicant=Applicant(application.applicant_id, application.applicant_org_id),
         purpose=f"{application.service_name}（办件 {application.id}）",
         materials=materials, default_types=runtime.upload_types,
-        max_bytes=runtime.upload_max_bytes,
+        max_bytes=runtime.upload_max_bytes, max_attempts=runtime.fetch_max_attempts,
     )  # fmt: skip
 
 

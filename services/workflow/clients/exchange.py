@@ -2,8 +2,12 @@
 
 Each call is a batch query of one dataset (``POST /v1/datasets/{id}/records:batch``) made with
 workflow's own client-credentials token, citing ``application:<id>`` as the basis and naming
-the department the fetch is for (``X-On-Behalf-Of``); exchange checks that department's grant,
-masks fields and writes the access to its ledger. Several datasets are asked concurrently.
+the department the fetch is for (``X-On-Behalf-Of``) and the applicant (``X-Applicant-Id``,
+and ``X-Applicant-Org-Id`` for an enterprise agent's application); exchange checks that
+department's grant, that each subject is the applicant's own (or their enterprise's), masks
+fields and writes the access to its ledger. Several datasets are asked concurrently; answers
+are matched to the subjects asked by position (exchange answers in order, with each key in its
+normalised form).
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from services.workflow.clients.transport import Answer, ExchangeUnreachable, Jso
 log = structlog.get_logger("pingtai.workflow.exchange")
 
 ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
+APPLICANT_HEADER = "X-Applicant-Id"
+APPLICANT_ORG_HEADER = "X-Applicant-Org-Id"
+# Exchange's reason when it has not yet learnt of the applicant from identity's events: a
+# matter of time (a person who has just registered), so the fetch is tried again.
+APPLICANT_UNKNOWN = "applicant-unknown"
 BATCH_PATH = "/v1/datasets/{dataset_id}/records:batch"
 
 # Exchange's problem type when the department holding a federated dataset has no system
@@ -51,6 +60,19 @@ class RecordResult:
     masked_fields: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Applicant:
+    """Who applied: the person, and the enterprise an agent applied for."""
+
+    person_id: str
+    org_id: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """The headers exchange checks each subject against."""
+        named = {APPLICANT_HEADER: self.person_id}
+        return named | ({APPLICANT_ORG_HEADER: self.org_id} if self.org_id else {})
+
+
 class ExchangeClient:
     """Asks exchange for records, concurrently per (dataset, department)."""
 
@@ -59,7 +81,12 @@ class ExchangeClient:
         self._token = token
 
     async def fetch(
-        self, requests: Sequence[RecordRequest], *, application_id: str, purpose: str
+        self,
+        requests: Sequence[RecordRequest],
+        *,
+        application_id: str,
+        purpose: str,
+        applicant: Applicant,
     ) -> list[RecordResult]:
         """One result per request, in order; ``unavailable`` when exchange could not answer."""
         groups: dict[tuple[str, str | None, tuple[str, ...]], list[int]] = {}
@@ -72,7 +99,7 @@ class ExchangeClient:
                 self._batch(
                     dataset_id=dataset_id, on_behalf_of=org, fields=fields,
                     subject_keys=[requests[i].subject_key for i in indexes],
-                    application_id=application_id, purpose=purpose,
+                    application_id=application_id, purpose=purpose, applicant=applicant,
                 )
                 for (dataset_id, org, fields), indexes in groups.items()
             )
@@ -91,6 +118,7 @@ class ExchangeClient:
         subject_keys: list[str],
         application_id: str,
         purpose: str,
+        applicant: Applicant,
     ) -> list[RecordResult]:
         body: dict[str, Any] = {
             "purpose": purpose[:500],
@@ -99,7 +127,9 @@ class ExchangeClient:
         }
         if fields:
             body["fields"] = list(fields)
-        headers = {ON_BEHALF_OF_HEADER: on_behalf_of} if on_behalf_of else {}
+        headers = applicant.headers()
+        if on_behalf_of:
+            headers[ON_BEHALF_OF_HEADER] = on_behalf_of
         try:
             response = await self._post(BATCH_PATH.format(dataset_id=dataset_id), body, headers)
         except (ExchangeUnreachable, TokenUnavailable) as exc:
@@ -107,8 +137,12 @@ class ExchangeClient:
             return [RecordResult("unavailable", reason=repr(exc)[:300]) for _ in subject_keys]
         if response.status != 200 or not isinstance(response.body, dict):
             return [_failure(response) for _ in subject_keys]
-        by_key = {item["subject_key"]: item for item in response.body.get("items", [])}
-        return [_answer(by_key.get(key)) for key in subject_keys]
+        items = response.body.get("items")
+        if not isinstance(items, list) or len(items) != len(subject_keys):
+            return [RecordResult("unavailable", reason="exchange's answer did not match the "
+                                 "subjects asked") for _ in subject_keys]  # fmt: skip
+        # In order: exchange answers each subject where it was asked, its key normalised.
+        return [_answer(item if isinstance(item, dict) else None) for item in items]
 
     async def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Answer:
         token = await self._token.get()
@@ -137,6 +171,8 @@ def _answer(item: dict[str, Any] | None) -> RecordResult:
         )  # fmt: skip
     if outcome == "not_found":
         return RecordResult("not_found", receipt=receipt)
+    if item.get("reason") == APPLICANT_UNKNOWN:
+        return RecordResult("unavailable", receipt=receipt, reason=APPLICANT_UNKNOWN)
     return RecordResult("refused", receipt=receipt, reason=str(item.get("reason") or outcome))
 
 

@@ -28,6 +28,9 @@ class ApplicationsSettings(BaseModel):
     # Materials not fetched because exchange was away are retried this often (per replica).
     fetch_retry_interval_s: float = Field(default=10.0, gt=0, le=3600)
     fetch_retry_batch: int = Field(default=50, ge=1, le=1000)
+    # Attempts at fetching one material (each a read in exchange's ledger) before the
+    # applicant is asked to upload it instead (about 100 s at the default interval).
+    fetch_max_attempts: int = Field(default=10, ge=1, le=1000)
 
     # Uploads: the largest file accepted and the types accepted when the item does not say.
     # At most the part's max_body_bytes (10 MiB by default), which every request is held to.

@@ -13,7 +13,7 @@ from libs.common.errors import PayloadTooLarge
 from services.workflow.applications.exceptions import UnsupportedMediaType
 from services.workflow.applications.models import ApplicationMaterial
 from services.workflow.catalogue.schemas import Material
-from services.workflow.clients.exchange import ExchangeClient, RecordRequest
+from services.workflow.clients.exchange import Applicant, ExchangeClient, RecordRequest
 from services.workflow.ids import utcnow
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
@@ -73,15 +73,18 @@ async def fetch(
     client: ExchangeClient,
     *,
     application_id: str,
+    applicant: Applicant,
     purpose: str,
     materials: Sequence[ApplicationMaterial],
     default_types: list[str],
     max_bytes: int,
+    max_attempts: int,
 ) -> int:
     """Ask exchange for every pending material; update the rows; return how many were fetched.
 
-    Found: attached with exchange's receipt. Not found or refused: asked of the applicant.
-    Exchange unreachable: left pending, to be retried.
+    Found: attached with exchange's receipt. Not found or refused (a subject that is not the
+    applicant's own among the reasons): asked of the applicant. Exchange unreachable: left
+    pending, to be retried, until ``max_attempts`` attempts: then asked of the applicant too.
     """
     pending = [m for m in materials if m.state == "pending_fetch"]
     if not pending:
@@ -91,7 +94,9 @@ async def fetch(
                       fields=tuple(m.wanted_fields or ()), on_behalf_of=m.on_behalf_of)
         for m in pending
     ]  # fmt: skip
-    results = await client.fetch(requests, application_id=application_id, purpose=purpose)
+    results = await client.fetch(
+        requests, application_id=application_id, purpose=purpose, applicant=applicant
+    )
     at = utcnow()
     fetched = 0
     for row, result in zip(pending, results, strict=True):
@@ -103,8 +108,12 @@ async def fetch(
             row.fetched_at = at
             row.last_error = None
             fetched += 1
-        elif result.outcome == "unavailable":
+        elif result.outcome == "unavailable" and row.fetch_attempts < max_attempts:
             row.last_error = (result.reason or "exchange unavailable")[:500]
+        elif result.outcome == "unavailable":
+            row.receipt = result.receipt
+            reason = f"not fetched after {row.fetch_attempts} attempts: {result.reason}"
+            _ask_upload(row, default_types, max_bytes, reason[:500])
         else:
             row.receipt = result.receipt
             reason = "not held by the government" if result.outcome == "not_found" else (

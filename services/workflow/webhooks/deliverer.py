@@ -86,7 +86,12 @@ class WebhookDeliverer:
         self.batch = batch
         self.poll_s = poll_s
         self.check_addresses = check_addresses
-        self.client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        # Our own client checks each address it connects to; a client passed in (tests) is
+        # checked before each attempt instead.
+        self._precheck = check_addresses and client is not None
+        self.client = client or webhook_urls.pinned_client(
+            timeout_s=timeout_s, check=check_addresses
+        )
         self.now = now
         self.wakeup = asyncio.Event()
 
@@ -138,7 +143,7 @@ class WebhookDeliverer:
         status_code: int | None = None
         error: str | None = None
         try:
-            if self.check_addresses:
+            if self._precheck:
                 await webhook_urls.check_destination(url)
             response = await self.client.post(
                 url,

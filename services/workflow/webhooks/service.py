@@ -23,12 +23,16 @@ SUBSCRIBER_ROLES = (Role.DEPT_ADMIN, Role.ENTERPRISE_AGENT, Role.PLATFORM_ADMIN)
 
 
 def _owner_org(principal: Principal) -> str:
-    if principal.org is None or not any(principal.has_role(r) for r in SUBSCRIBER_ROLES):
+    if principal.org is None or not _subscribes(principal):
         raise Forbidden(
             "Webhooks belong to an organisation: a department admin, an enterprise agent or a "
             "platform admin acting for one subscribes."
         )
     return principal.org
+
+
+def _subscribes(principal: Principal) -> bool:
+    return any(principal.has_role(r) for r in SUBSCRIBER_ROLES)
 
 
 def to_view(subscription: WebhookSubscription) -> Webhook:
@@ -73,7 +77,15 @@ async def create(
 async def read(
     session: AsyncSession, *, principal: Principal, webhook_id: str
 ) -> WebhookSubscription:
-    """A subscription of the caller's organisation (platform admins: any); 404 otherwise."""
+    """A subscription of the caller's organisation (platform admins: any); 404 otherwise.
+
+    Only those who may subscribe read, delete or see the deliveries of a subscription (its
+    payloads name applications): an officer or a citizen of the organisation gets a 403.
+    """
+    if not _subscribes(principal):
+        raise Forbidden(
+            "Webhooks are managed by a department admin, an enterprise agent or a platform admin."
+        )
     subscription = await webhooks_repository.get(session, webhook_id=webhook_id)
     if subscription is None or not principal.acts_for(subscription.owner_org_id):
         raise NotFound(f"No webhook {webhook_id}.")

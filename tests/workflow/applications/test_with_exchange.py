@@ -19,7 +19,7 @@ from services.exchange.settings import ExchangeSettings
 from services.workflow.app import create_app
 from services.workflow.applications.runtime import build_runtime
 from tests.conftest import POSTGRES_URL, _create_postgres_database, _drop_postgres_database
-from tests.exchange.access.conftest import HRSS, NOBODY_ID, PEOPLE, ZHANG_ID, World, world
+from tests.exchange.access.conftest import HRSS, NOBODY_ID, PEOPLE, ZHANG, ZHANG_ID, World, world
 from tests.workflow.applications.conftest import settings_for, verifier_for
 from tests.workflow.conftest import ISSUER, Issuer
 from tests.workflow.helpers import Item, publish_item
@@ -100,7 +100,8 @@ async def test_materials_come_from_the_real_exchange_and_stand_in_its_ledger(
     form: dict[str, Any] = {"resident_id": ZHANG_ID, "name": "张三丰", "phone": "13800000001"}
     transport = httpx.ASGITransport(workflow)
     async with httpx.AsyncClient(transport=transport, base_url="http://workflow") as api:
-        headers = issuer.headers(sub=uuid.uuid4().hex, roles=["citizen"], acr="2")
+        # Zhang applies with his own resident id (exchange knows him from identity's events).
+        headers = issuer.headers(sub=ZHANG, roles=["citizen"], acr="2")
         found = await api.post("/v1/applications", json={"item_id": item.item_id, "form": form},
                                headers=headers)  # fmt: skip
         assert found.status_code == 201, found.text
@@ -126,5 +127,7 @@ async def test_materials_come_from_the_real_exchange_and_stand_in_its_ledger(
     missing = absent.json()
     assert missing["status"] == "awaiting_materials"
     assert missing["materials"][0]["state"] == "requested"
-    # Exchange records the attempt too (granted: the rules allowed it; the record was absent).
+    # Exchange records the attempt too: someone else's resident id is refused as a subject of
+    # Zhang's application, and the applicant is asked for the material instead.
+    assert missing["materials"][0]["last_error"] == "exchange refused: not-the-applicant"
     assert [e.basis_kind for e in ledger if e.basis_ref == missing["id"]] == ["application"]

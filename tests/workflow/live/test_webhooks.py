@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from services.workflow.sla.timer import SlaTimer
 from services.workflow.webhooks import urls as webhook_urls
 from services.workflow.webhooks.consumers import record_deliveries
 from services.workflow.webhooks.deliverer import WebhookDeliverer
+from services.workflow.webhooks.models import WebhookDelivery
 from tests.workflow.conftest import Issuer
 from tests.workflow.live.conftest import Receiver, add_application
 
@@ -355,6 +357,12 @@ async def test_at_most_so_many_webhooks_per_organisation(
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
         "http://0.0.0.0/hook",
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[2002:a01:203::1]/hook",  # 6to4 of 10.1.2.3
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+        "http://[2001:0:4136:e378:8000:63bf:f5fe:fefe]/hook",  # Teredo
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
     ],
 )
 async def test_private_destinations_are_refused_when_checked(url: str) -> None:
@@ -365,6 +373,96 @@ async def test_private_destinations_are_refused_when_checked(url: str) -> None:
 
 async def test_public_addresses_pass_the_check() -> None:
     await webhook_urls.check_destination("https://8.8.8.8/hook")
+    await webhook_urls.check_destination("https://[64:ff9b::808:808]/hook")  # NAT64 of 8.8.8.8
+    await webhook_urls.check_destination("https://[2606:4700:4700::1111]/hook")
+
+
+async def test_a_name_rebound_to_a_private_address_after_the_check_is_not_reached(
+    workflow_app: FastAPI,
+    client: httpx.AsyncClient,
+    issuer: Issuer,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name answers a public address first, then 127.0.0.1. The deliverer
+    resolves once and connects to the address it checked, so the receiver is never reached."""
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    await subscribe(client, issuer, f"http://rebind.example:{port}/hook", ["pingtai.workflow.*"])
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1", "127.0.0.1"])
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+
+    async def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", rebinding)
+    # Whatever else resolves the name (a second lookup to connect) meets the private answer.
+    real_sync = socket.getaddrinfo
+
+    def rebound(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("rebind.example", b"rebind.example"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real_sync(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebound)
+    await fan_out(workflow_app, await overdue_event(
+        workflow_app, task_department="dept-a", applicant_org="ent-1"))  # fmt: skip
+    worker = deliverer(workflow_app, check_addresses=True, timeout_s=2.0)
+    try:
+        await worker.deliver_due()
+    finally:
+        await worker.close()
+    assert receiver.requests == []
+    # The first answer (public) was connected to, unreachable here, and nothing else was.
+    async with workflow_app.state.database.sessionmaker() as session:
+        [row] = (await session.execute(select(WebhookDelivery))).scalars().all()
+    assert row.status == "pending" and row.attempts == 1
+    assert "127.0.0.1" not in (row.attempt_log[0]["error"] or "")
+
+
+async def test_the_pinned_client_keeps_the_host_header(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+
+    async def local(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", local)
+    async with webhook_urls.pinned_client(timeout_s=5, check=False) as http:
+        sent = await http.post(f"http://hooks.example:{port}/hook", content=b"{}")
+    assert sent.status_code == 204
+    [(headers, _body)] = receiver.requests
+    assert headers["Host"] == f"hooks.example:{port}"
+    async with webhook_urls.pinned_client(timeout_s=5, check=True) as http:
+        with pytest.raises(webhook_urls.RefusedUrl, match="non-public"):
+            await http.post(f"http://hooks.example:{port}/hook", content=b"{}")
+    assert len(receiver.requests) == 1
+
+
+async def test_only_those_who_subscribe_read_delete_or_see_deliveries(
+    client: httpx.AsyncClient, issuer: Issuer, receiver: Receiver
+) -> None:
+    mine = await subscribe(client, issuer, receiver.url, ["pingtai.workflow.task.*"])
+    officer = issuer.headers(sub="clerk", roles=["officer"], org="dept-a")
+    citizen = issuer.headers(sub="cit", roles=["citizen"], org="dept-a")
+    for who in (officer, citizen):
+        for method, path in [
+            ("GET", "/v1/webhooks"),
+            ("GET", f"/v1/webhooks/{mine['id']}"),
+            ("GET", f"/v1/webhooks/{mine['id']}/deliveries"),
+            ("DELETE", f"/v1/webhooks/{mine['id']}"),
+        ]:
+            answer = await client.request(method, path, headers=who)
+            assert answer.status_code == 403, (method, path, answer.text)
+    kept = await client.get(f"/v1/webhooks/{mine['id']}", headers=issuer.headers(**DEPT_ADMIN))
+    assert kept.status_code == 200
 
 
 async def test_in_production_a_private_url_is_a_422_unless_allowed(
