@@ -1,16 +1,20 @@
-"""Forward one request to a part and stream its answer back, on pooled aiohttp sessions."""
+"""Forward one request to a part and stream its answer back, on pooled pyreqwest clients."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
-import aiohttp
 import structlog
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.exceptions import NetworkError, RequestError
+from pyreqwest.http import HeaderMap
+from pyreqwest.response import Response as UpstreamResponse
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
@@ -53,12 +57,15 @@ _REPLACED_ON_REQUEST: frozenset[bytes] = frozenset(
 # too); x-request-id comes back once, from RequestContextMiddleware, with the same value.
 _REPLACED_ON_RESPONSE: frozenset[bytes] = frozenset({b"date", b"server", b"x-request-id"})
 _DROPPED_ON_RESPONSE: frozenset[bytes] = HOP_BY_HOP | _REPLACED_ON_RESPONSE
-_NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-_HEALTH_TIMEOUT_S = 1.5
+# Sent only when the client sent no User-Agent (reqwest adds one, and ``Accept: */*``, which means
+# the same as no Accept at all).
+USER_AGENT = "pingtai-gateway"
+_HEALTH_TIMEOUT = timedelta(seconds=1.5)
 # A response body with a Content-Length up to this is read whole and sent in one message (it is
-# in aiohttp's buffer already, or nearly); a longer one, or one without a length, streams.
+# in the client's buffer already, or nearly); a longer one, or one without a length, streams.
 SMALL_BODY_BYTES = 64 * 1024
-# RFC 9110 §9.2.2; only these are retried, and only without a body (a stream is not replayable).
+# RFC 9110 §9.2.2; only these are retried, and only with a body that came whole in one message
+# (a stream is not replayable).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -85,7 +92,9 @@ def request_headers(
     """The headers to send upstream: the client's minus hop-by-hop ones, plus X-Forwarded-*,
     ``X-Request-ID`` and ``trace_fields`` (``traceparent``... replacing the client's).
 
-    ASGI hands the field names over lower-cased; one pass over them.
+    ASGI hands the field names over lower-cased; one pass over them. Values are decoded as
+    UTF-8, which the client (pyreqwest) encodes them back to, so the bytes pass unchanged; a value
+    that is not UTF-8 raises ``UnicodeDecodeError``.
     """
     trace_fields = trace_fields or {}
     out: list[tuple[str, str]] = []
@@ -95,18 +104,18 @@ def request_headers(
     for name, raw_value in scope["headers"]:
         if name in _SPECIAL_ON_REQUEST:
             if name == b"host":
-                host = raw_value.decode("latin-1")
+                host = raw_value.decode()
             elif name == b"x-forwarded-for":
-                value = raw_value.decode("latin-1").strip()
+                value = raw_value.decode().strip()
                 forwarded_for = f"{forwarded_for}, {value}" if forwarded_for else value
             elif name == b"connection":
                 connection.append(raw_value)
             elif name in _TRACE_FIELDS and name.decode() not in trace_fields:
-                out.append((name.decode(), raw_value.decode("latin-1")))
+                out.append((name.decode(), raw_value.decode()))
             continue
         if name.startswith(b"proxy-"):
             continue
-        out.append((name.decode("latin-1"), raw_value.decode("latin-1")))
+        out.append((name.decode("latin-1"), raw_value.decode()))
     if connection:
         declared = {
             t.decode("latin-1") for t in _connection_tokens((b"connection", v) for v in connection)
@@ -135,12 +144,13 @@ def request_headers(
     return out
 
 
-def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def response_headers(fields: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     """The upstream's response headers minus hop-by-hop ones and those the gateway sets."""
     out: list[tuple[bytes, bytes]] = []
     declared: set[bytes] | None = None
-    for raw_name, value in raw:
-        name = raw_name.lower()
+    for field_name, field_value in fields:
+        name = field_name.lower().encode("latin-1")
+        value = field_value.encode("latin-1")
         if name in _DROPPED_ON_RESPONSE or name.startswith(b"proxy-"):
             if name == b"connection":
                 declared = _connection_tokens([(name, value)]) | (declared or set())
@@ -149,6 +159,24 @@ def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, by
     if declared:
         out = [(n, v) for n, v in out if n not in declared]
     return out
+
+
+def upstream_fields(headers: HeaderMap) -> list[tuple[str, str]]:
+    """The fields of an upstream's response, in order.
+
+    pyreqwest hands over only fields whose value is visible ASCII; a field with other bytes
+    (obs-text, RFC 9110 §5.5) is left out and logged instead of failing the whole answer.
+    """
+    try:
+        return list(headers.items())
+    except ValueError:
+        fields: list[tuple[str, str]] = []
+        for name in dict.fromkeys(headers.keys()):
+            try:
+                fields.extend((name, value) for value in headers.getall(name))
+            except ValueError:
+                log.warning("upstream_header_dropped", header=name, reason="not visible ASCII")
+        return fields
 
 
 def trace_fields() -> dict[str, str]:
@@ -181,41 +209,58 @@ def _quote(path: str) -> str:
 class _RequestBody:
     """The client's body as an async iterator over ASGI ``receive``, never held in memory.
 
-    Remembers why it stopped early (the body limit, the client leaving) so the caller can
-    answer with the right problem instead of aiohttp's wrapped error.
+    ``start`` reads the first message before anything goes upstream: a body refused at once
+    (a first chunk over the limit) never reaches the part, and a body that came whole in it is
+    sent as bytes (cheaper than a stream, and replayable). Remembers why it stopped early (the
+    body limit, the client leaving) so the caller can answer with the right problem instead of
+    the client's wrapped error.
     """
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
+        self.first = b""
         self.error: Exception | None = None
         self.disconnected = False
         self.complete = False
 
+    async def _read(self) -> bytes:
+        try:
+            message = await self._receive()
+        except Exception as exc:  # the size limit of the forwarder or the edge
+            self.error = exc
+            raise
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+            raise ConnectionResetError("the client left during the upload")
+        if not message.get("more_body", False):
+            self.complete = True
+        chunk: bytes = message.get("body", b"")
+        return chunk
+
+    async def start(self) -> None:
+        """Read the first message."""
+        self.first = await self._read()
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                message = await self._receive()
-            except Exception as exc:  # the size limit of RequestContextMiddleware
-                self.error = exc
-                raise
-            if message["type"] == "http.disconnect":
-                self.disconnected = True
-                raise ConnectionResetError("the client left during the upload")
-            chunk: bytes = message.get("body", b"")
+        if self.first:
+            yield self.first
+        while not self.complete:
+            chunk = await self._read()
             if chunk:
                 yield chunk
-            if not message.get("more_body", False):
-                self.complete = True
-                return
 
 
 class UpstreamPool:
-    """One pooled aiohttp session per part, opened in the app's lifespan, closed at shutdown."""
+    """One pooled pyreqwest client per part, opened in the app's lifespan, closed at shutdown.
+
+    pyreqwest drives Rust's reqwest/hyper on a Tokio runtime thread of its own; a request costs
+    the event loop about half of what aiohttp's does (docs/benchmarks.md, Gateway).
+    """
 
     def __init__(self, settings: GatewaySettings, parts: Iterable[str]) -> None:
         self.urls: dict[str, str] = {part: settings.upstreams[part] for part in parts}
         self._settings = settings
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._clients: dict[str, Client] = {}
         self.retries = settings.upstream_retries
         self.breakers = {
             part: CircuitBreaker(
@@ -226,54 +271,62 @@ class UpstreamPool:
 
     @property
     def started(self) -> bool:
-        return bool(self._sessions)
+        return bool(self._clients)
 
-    def _new_session(self, part: str) -> aiohttp.ClientSession:
+    def _new_client(self, part: str) -> Client:
         settings = self._settings
-        connector = aiohttp.TCPConnector(
-            limit=settings.upstream_pool_size,
-            keepalive_timeout=settings.upstream_keepalive_s,
-            ttl_dns_cache=60,
-        )
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=settings.upstream_connect_timeout_s,
-                sock_read=settings.read_timeout_s(part),
-            ),
-            # Bytes pass through as the part sent them; no cookie is ever kept between users.
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=_NO_AUTO_HEADERS,
-            trust_env=False,
+        return (
+            ClientBuilder()
+            .connect_timeout(timedelta(seconds=settings.upstream_connect_timeout_s))
+            # Per read, reset by each one: the longest silence, before the head and in the body.
+            .read_timeout(timedelta(seconds=settings.read_timeout_s(part)))
+            .max_connections(settings.upstream_pool_size)
+            .pool_max_idle_per_host(settings.upstream_pool_size)
+            .pool_idle_timeout(timedelta(seconds=settings.upstream_keepalive_s))
+            # Bytes pass through as the part sent them: no decompression, no redirect followed,
+            # no cookie kept between users (reqwest keeps none unless asked), no proxy from the
+            # environment.
+            .follow_redirects(False)
+            .gzip(False)
+            .brotli(False)
+            .zstd(False)
+            .deflate(False)
+            .no_proxy()
+            .user_agent(USER_AGENT)
+            .http1_lower_case_headers()
+            .build()
         )
 
     async def start(self) -> None:
-        """Open the sessions; call inside a running event loop."""
+        """Open the clients; call inside a running event loop."""
         for part in self.urls:
-            self._sessions[part] = self._new_session(part)
+            self._clients[part] = self._new_client(part)
 
     async def close(self) -> None:
-        """Close every session and its pooled connections."""
-        sessions, self._sessions = self._sessions, {}
-        await asyncio.gather(*(s.close() for s in sessions.values()), return_exceptions=True)
+        """Close every client and its pooled connections."""
+        clients, self._clients = self._clients, {}
+        await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """The app's lifespan hook: sessions live exactly as long as the app serves."""
+        """The app's lifespan hook: clients live exactly as long as the app serves."""
         await self.start()
         try:
             yield
         finally:
             await self.close()
 
-    def session(self, part: str) -> aiohttp.ClientSession:
-        """The session for ``part``; RuntimeError before start-up."""
+    def client(self, part: str) -> Client:
+        """The client for ``part``; RuntimeError before start-up."""
         try:
-            return self._sessions[part]
+            return self._clients[part]
         except KeyError:
-            raise RuntimeError(f"the gateway is not started: no session for {part!r}") from None
+            raise RuntimeError(f"the gateway is not started: no client for {part!r}") from None
+
+    async def get(self, part: str, path: str, timeout: timedelta) -> UpstreamResponse:
+        """A small GET to ``part`` itself (health, OpenAPI document), read whole."""
+        request = self.client(part).get(f"{self.urls[part]}{path}").timeout(timeout)
+        return await request.build().send()
 
     def readiness_checks(self) -> list[ReadinessCheck]:
         """A non-critical check per part: parts start in any order, the gateway stays ready."""
@@ -284,12 +337,9 @@ class UpstreamPool:
 
     def _health_probe(self, part: str) -> Callable[[], Awaitable[str | None]]:
         async def probe() -> str | None:
-            url = URL(f"{self.urls[part]}/healthz", encoded=True)
-            timeout = aiohttp.ClientTimeout(total=_HEALTH_TIMEOUT_S)
-            async with self.session(part).get(url, timeout=timeout, allow_redirects=False) as r:
-                await r.read()
-                if r.status != 200:
-                    raise RuntimeError(f"{self.urls[part]}/healthz answered {r.status}")
+            response = await self.get(part, "/healthz", _HEALTH_TIMEOUT)
+            if response.status != 200:
+                raise RuntimeError(f"{self.urls[part]}/healthz answered {response.status}")
             return self.urls[part]
 
         return probe
@@ -311,10 +361,20 @@ class Proxy:
         """
         part = route.target
         assert part is not None
-        session = self.pool.session(part)
+        path = upstream_path(scope, route)
+        try:
+            headers = request_headers(scope, route, current_request_id(), trace_fields())
+        except UnicodeDecodeError:
+            await _bad_request("A header field value is not UTF-8.")(scope, receive, send)
+            return
+        if _has_dot_segment(path):
+            # The URL standard (which the client follows) would resolve it, possibly above the
+            # part's base path; a browser never sends one.
+            await _bad_request("The path has a '.' or '..' segment.")(scope, receive, send)
+            return
+        client = self.pool.client(part)
         method: str = scope["method"]
-        url = URL(f"{self.pool.urls[part]}{upstream_path(scope, route)}", encoded=True)
-        headers = request_headers(scope, route, current_request_id(), trace_fields())
+        url = f"{self.pool.urls[part]}{path}"
         body = _RequestBody(receive) if has_body else None
         span = trace.get_current_span()
         recording = span.is_recording()
@@ -324,17 +384,25 @@ class Proxy:
                 span.set_status(Status(StatusCode.ERROR, "circuit open"))
             await _circuit_open(breaker, part)(scope, receive, send)
             return
-        attempts = 1 + (self.pool.retries if body is None and method in IDEMPOTENT_METHODS else 0)
-        for attempt in range(1, attempts + 1):
+        if body is not None:
             try:
-                upstream = await session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body.__aiter__() if body is not None else None,
-                    allow_redirects=False,
-                    compress=None,
+                await body.start()
+            except Exception as exc:
+                breaker.released()
+                await self._answer_failure(exc, body, part, scope, receive, send)
+                return
+        replayable = body is None or body.complete
+        attempts = 1 + (self.pool.retries if replayable and method in IDEMPOTENT_METHODS else 0)
+        for attempt in range(1, attempts + 1):
+            # Nothing buffered ahead of the reader: a server-sent event goes on as it arrives.
+            builder = client.request(method, url).headers(headers).streamed_read_buffer_limit(0)
+            if body is not None:
+                builder = (
+                    builder.body_bytes(body.first) if body.complete else builder.body_stream(body)
                 )
+            request = builder.build_streamed()
+            try:
+                upstream = await request.__aenter__()
                 break
             except Exception as exc:
                 if attempt < attempts and _is_retryable(exc):
@@ -342,7 +410,7 @@ class Proxy:
                     continue
                 if body is not None and (body.error is not None or body.disconnected):
                     breaker.released()  # the client's doing, not the part's
-                elif isinstance(exc, aiohttp.ClientError | TimeoutError):
+                elif isinstance(exc, RequestError):
                     breaker.failed()
                 else:
                     breaker.released()
@@ -359,36 +427,35 @@ class Proxy:
                 {
                     "type": "http.response.start",
                     "status": status,
-                    "headers": response_headers(upstream.raw_headers),
+                    "headers": response_headers(upstream_fields(upstream.headers)),
                 }
             )
-            length = upstream.content_length
+            reader = upstream.body_reader
+            content_length = upstream.headers.get("content-length")
+            length = int(content_length) if content_length is not None else None
             if method == "HEAD" or length == 0:
-                completed = await _relay(upstream, send, 0)
+                await send({"type": "http.response.body", "body": b""})
             elif length is not None and length <= SMALL_BODY_BYTES:
-                # Already in aiohttp's buffer or about to be: one read, one message.
-                await send({"type": "http.response.body", "body": await upstream.read()})
-                completed = True
+                # One read, one message.
+                chunk = await reader.bytes()
+                await send({"type": "http.response.body", "body": chunk.to_bytes()})
             elif length is not None:
-                completed = await _relay(upstream, send, length)
+                await _relay(upstream, send, length)
             else:
                 # An open-ended stream (server-sent events): stop when the client leaves, or
                 # it would run as long as the part keeps talking.
                 can_listen = body is None or body.complete
-                completed = await _relay_until_disconnect(
-                    upstream, send, receive if can_listen else None
-                )
+                await _relay_until_disconnect(upstream, send, receive if can_listen else None)
         except BaseException as exc:
-            upstream.close()
-            if isinstance(exc, aiohttp.ClientError | TimeoutError):
+            if isinstance(exc, RequestError):
                 # The head is sent: all that is left is to cut the connection short, so the
                 # client sees an incomplete body instead of a truncated one that looks whole.
                 log.warning("upstream_stream_broken", upstream=part, error=repr(exc))
             raise
-        if completed:
-            upstream.release()  # back to the pool
-        else:
-            upstream.close()  # the client left mid-body: this connection cannot be reused
+        finally:
+            # Back to the pool once the body was read to its end; closed otherwise (the client
+            # left mid-body, or the part broke it off).
+            await request.__aexit__(None, None, None)
 
     async def _answer_failure(
         self,
@@ -414,7 +481,7 @@ class Proxy:
                 detail=f"The {part} service did not answer in time.",
                 upstream=part,
             )
-        elif isinstance(exc, aiohttp.ClientError):
+        elif isinstance(exc, RequestError):
             log.warning("upstream_unavailable", upstream=part, error=repr(exc))
             response = problem_response(
                 502,
@@ -430,12 +497,27 @@ class Proxy:
         await response(scope, receive, send)
 
 
+_DOT_SEGMENTS = frozenset({".", "..", "%2e", "%2e%2e", ".%2e", "%2e."})
+
+
+def _has_dot_segment(path: str) -> bool:
+    """Whether the path (before its query) has a segment the URL standard resolves away."""
+    path = path.partition("?")[0].lower()
+    if "/." not in path and "/%2e" not in path and "\\" not in path:
+        return False
+    return any(segment in _DOT_SEGMENTS for segment in path.replace("\\", "/").split("/"))
+
+
 def _is_retryable(exc: Exception) -> bool:
     """A connection that failed before any answer: refused, reset, or closed by the part.
 
     Not a timeout: the part may still be working on the first attempt.
     """
-    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(exc, TimeoutError)
+    return isinstance(exc, NetworkError) and not isinstance(exc, TimeoutError)
+
+
+def _bad_request(detail: str) -> Response:
+    return problem_response(400, code="bad-request", title="Bad request", detail=detail)
 
 
 def _circuit_open(breaker: CircuitBreaker, part: str) -> Response:
@@ -449,23 +531,23 @@ def _circuit_open(breaker: CircuitBreaker, part: str) -> Response:
     )
 
 
-async def _relay(upstream: aiohttp.ClientResponse, send: Send, length: int | None = None) -> bool:
-    """Copy the response body chunk by chunk as it arrives; True once all of it is sent.
+async def _relay(upstream: UpstreamResponse, send: Send, length: int | None = None) -> None:
+    """Copy the response body chunk by chunk as it arrives.
 
     With a known ``length`` the last chunk carries ``more_body=False`` itself, which saves a
     message (and the middleware's work on it) per response.
     """
+    reader = upstream.body_reader
     remaining = length
-    if remaining != 0:
-        async for chunk in upstream.content.iter_any():
-            if remaining is not None:
-                remaining -= len(chunk)
-                if remaining <= 0:
-                    await send({"type": "http.response.body", "body": chunk})
-                    return True
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    while (chunk := await reader.read_chunk()) is not None:
+        data = chunk.to_bytes()
+        if remaining is not None:
+            remaining -= len(data)
+            if remaining <= 0:
+                await send({"type": "http.response.body", "body": data})
+                return
+        await send({"type": "http.response.body", "body": data, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
-    return True
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
@@ -476,11 +558,12 @@ async def _wait_for_disconnect(receive: Receive) -> None:
 
 
 async def _relay_until_disconnect(
-    upstream: aiohttp.ClientResponse, send: Send, receive: Receive | None
-) -> bool:
+    upstream: UpstreamResponse, send: Send, receive: Receive | None
+) -> None:
     """``_relay``, cancelled when the client disconnects (if its body is fully read)."""
     if receive is None:
-        return await _relay(upstream, send)
+        await _relay(upstream, send)
+        return
     relay = asyncio.ensure_future(_relay(upstream, send))
     watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
     try:
@@ -490,8 +573,7 @@ async def _relay_until_disconnect(
             task.cancel()
         await asyncio.gather(relay, watcher, return_exceptions=True)
     if relay.cancelled():
-        return False  # the client left first
+        return  # the client left first
     failure = relay.exception()
     if failure is not None:
         raise failure
-    return True

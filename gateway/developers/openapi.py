@@ -14,11 +14,10 @@ import asyncio
 import copy
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import structlog
-from yarl import URL
 
 from gateway.proxy import UpstreamPool
 from gateway.routes import GATEWAY, RouteTable
@@ -27,7 +26,7 @@ from gateway.settings import SERVICE_PARTS, AuthMode
 log = structlog.get_logger("pingtai.gateway.openapi")
 
 Document = dict[str, Any]
-FETCH_TIMEOUT_S = 3.0
+FETCH_TIMEOUT = timedelta(seconds=3)
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 # Each part's operational endpoints are the operators' business, not the published API's.
 SKIPPED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -193,14 +192,11 @@ class OpenApiAggregator:
         cached = self._documents.get(part)
         if cached is not None and now - cached[0] < self.cache_s:
             return cached[1]
-        url = URL(f"{self.pool.urls[part]}/openapi.json", encoded=True)
         try:
-            async with self.pool.session(part).get(
-                url, timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S), allow_redirects=False
-            ) as response:
-                if response.status != 200:
-                    raise RuntimeError(f"HTTP {response.status}")
-                document: Document = await response.json(content_type=None)
+            response = await self.pool.get(part, "/openapi.json", FETCH_TIMEOUT)
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            document: Document = await response.json()
         except Exception as exc:
             log.warning("openapi_fetch_failed", upstream=part, error=repr(exc))
             previous = cached[1] if cached is not None else None

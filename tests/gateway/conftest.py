@@ -99,6 +99,7 @@ class FakePart:
                 Route("/redirect", self.redirect),
                 Route("/gzip", self.gzipped),
                 Route("/cookies", self.cookies),
+                Route("/obs-text", self.obs_text),
                 Route("/{path:path}", self.echo, methods=ECHO_METHODS),
             ]
         )
@@ -181,6 +182,10 @@ class FakePart:
         response.set_cookie("a", "1")
         response.set_cookie("b", "2")
         return response
+
+    async def obs_text(self, request: Request) -> Response:
+        """A field whose value is not ASCII (Starlette writes it in Latin-1)."""
+        return Response(b"ok", headers={"x-name": "caf\u00e9", "x-plain": "kept"})
 
 
 @asynccontextmanager

@@ -138,6 +138,13 @@ async def test_idempotent_requests_are_retried_others_are_not(
     flaky = FlakyServer()
     async with flaky.running() as upstream:
         async with asynccontextmanager(_gateway_in_front_of)(upstream, tmp_path) as gateway:
+            # A body that came whole in one message is replayable.
+            response, body = await call(client, "PUT", f"{gateway}/api/catalog/x", data=b"{}")
+            assert (response.status, body) == (200, b"ok")
+            assert flaky.connections == 2
+    flaky = FlakyServer()
+    async with flaky.running() as upstream:
+        async with asynccontextmanager(_gateway_in_front_of)(upstream, tmp_path) as gateway:
             response, problem = await call(client, "POST", f"{gateway}/api/catalog/x")
             assert response.status == 502
             assert problem["type"].endswith("/upstream-unavailable")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import httpx
+import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -349,6 +351,67 @@ async def test_responses_pass_through_as_sent(
         async with client.head(f"{p.url}/api/identity/x") as head:
             assert head.status == 200
             assert await head.read() == b""
+
+
+async def raw_request(url: str, head: bytes) -> tuple[int, bytes]:
+    """Send ``head`` (a request line and fields, bytes as they are) and read the answer."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head + b"Host: gateway\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer.partition(b"\r\n\r\n")[2]
+
+
+async def test_header_values_pass_as_utf_8_and_anything_else_is_a_400(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    async with platform() as p:
+        utf8 = "平台".encode()
+        status, body = await raw_request(
+            p.url, b"GET /api/identity/x HTTP/1.1\r\nX-Name: " + utf8 + b"\r\n"
+        )
+        assert status == 200
+        echo = json.loads(body)
+        assert header_values(echo, "x-name") == [utf8.decode("latin-1")]  # the same bytes
+        status, body = await raw_request(
+            p.url, b"GET /api/identity/x HTTP/1.1\r\nX-Name: caf\xe9\r\n"
+        )
+        assert status == 400
+        assert json.loads(body)["type"].endswith("/bad-request")
+        assert p.parts["identity"].hits == 1
+
+
+async def test_a_response_field_that_is_not_ascii_is_left_out(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    async with platform() as p:
+        async with client.get(f"{p.parts['identity'].url}/obs-text") as direct:
+            assert (b"x-name", b"caf\xe9") in direct.raw_headers  # the part really sends it
+        async with client.get(f"{p.url}/api/identity/obs-text") as response:
+            assert response.status == 200
+            assert await response.read() == b"ok"
+            assert response.headers["x-plain"] == "kept"
+            assert "x-name" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/identity/v1/../x", "/api/catalog/%2e%2e/x", "/api/identity/./x"]
+)
+async def test_a_path_with_dot_segments_is_a_400(
+    platform: StartPlatform, client: aiohttp.ClientSession, path: str
+) -> None:
+    async with platform() as p:
+        status, body = await raw_request(p.url, f"GET {path} HTTP/1.1\r\n".encode())
+        assert status == 400
+        assert json.loads(body)["type"].endswith("/bad-request")
+        status, _ = await raw_request(p.url, b"GET /api/identity/.well/x.. HTTP/1.1\r\n")
+        assert status == 200  # dots inside a segment are ordinary
+        assert p.parts["identity"].hits + p.parts["catalog"].hits == 1
 
 
 async def test_forwarded_requests_are_measured_by_route(
