@@ -60,7 +60,7 @@ async def list_for_applicant(
     applicant_id: str,
     org_id: str | None,
     status: str | None,
-    after: tuple[str, str] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[Application]:
     """An applicant's applications (an enterprise agent's: also the enterprise's), newest first."""
@@ -71,8 +71,7 @@ async def list_for_applicant(
     if status is not None:
         query = query.where(Application.status == status)
     if after is not None:
-        created, last_id = after
-        at = datetime.fromisoformat(created)
+        at, last_id = after
         query = query.where(
             or_(
                 Application.created_at < at,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TIME_TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.workflow.applications import repository as applications_repository
 from services.workflow.applications import service as applications_service
 from services.workflow.applications import views
@@ -74,11 +74,10 @@ async def list_applications(
     page: PageDep,
     status_filter: Annotated[ApplicationStatus | None, Query(alias="status")] = None,
 ) -> Page[ApplicationSummary]:
-    after = page.after if isinstance(page.after, list) and len(page.after) == 2 else None
     found = await applications_repository.list_for_applicant(
         session, applicant_id=principal.sub,
         org_id=principal.org if "enterprise_agent" in principal.roles else None,
-        status=status_filter, after=(str(after[0]), str(after[1])) if after else None,
+        status=status_filter, after=page.position(TIME_TEXT_CURSOR),
         limit=page.limit,
     )  # fmt: skip
     next_cursor = None
@@ -100,7 +99,9 @@ async def get_application(
     application = await applications_service.get_visible(
         session, principal=principal, application_id=application_id
     )
-    return await views.full(session, application)
+    # An officer reading for their department sees the materials its branches need only.
+    department = None if applications_service.may_read(principal, application) else principal.org
+    return await views.full(session, application, department=department)
 
 
 @router.patch("/applications/{application_id}", summary="Edit a draft's form")

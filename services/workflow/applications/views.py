@@ -29,12 +29,27 @@ def material(row: ApplicationMaterial) -> schemas.Material:
     return schemas.Material.model_validate({name: getattr(row, name) for name in _MATERIAL_FIELDS})
 
 
-async def full(session: AsyncSession, application: Application) -> schemas.Application:
-    """An application with its materials, branches, tasks and history, as stored."""
+def for_department(
+    materials: Sequence[ApplicationMaterial], branches: Sequence[Branch], org_id: str
+) -> list[ApplicationMaterial]:
+    """The materials a department's branches need: what its officers may see of a bundle."""
+    items = {b.item_id for b in branches if b.department_org_id == org_id}
+    return [m for m in materials if items.intersection(m.item_ids or ())]
+
+
+async def full(
+    session: AsyncSession, application: Application, *, department: str | None = None
+) -> schemas.Application:
+    """An application with its materials, branches, tasks and history, as stored; for an
+    officer of ``department``, only the materials that department's branches need."""
+    materials = await applications_repository.materials(session, application_id=application.id)
+    branches = await tasks_repository.branches(session, application_id=application.id)
+    if department is not None:
+        materials = for_department(materials, branches, department)
     return _assemble(
         application,
-        materials=await applications_repository.materials(session, application_id=application.id),
-        branches=await tasks_repository.branches(session, application_id=application.id),
+        materials=materials,
+        branches=branches,
         tasks=await tasks_repository.tasks(session, application_id=application.id),
         history=await applications_repository.history(session, application_id=application.id),
     )

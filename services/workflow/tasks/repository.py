@@ -98,7 +98,7 @@ async def inbox(
     application_id: str | None,
     due_before: datetime | None,
     descending: bool,
-    after: tuple[str, str] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[tuple[Task, Application]]:
     """A department's tasks for ``roles``, by deadline (then id), after a cursor."""
@@ -122,7 +122,7 @@ async def inbox(
     # Waiting tasks have no deadline yet: they sort as the far future.
     due = Task.due_at
     if after is not None:
-        at, last_id = datetime.fromisoformat(after[0]), after[1]
+        at, last_id = after
         if descending:
             query = query.where(or_(due < at, and_(due == at, Task.id < last_id)))
         else:

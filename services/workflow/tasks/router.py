@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from libs.common.auth import AUTH_RESPONSES, Principal, Role, require_roles
 from libs.common.database import SessionDep
 from libs.common.errors import InvalidInput
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TIME_TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.workflow.applications import repository as applications_repository
 from services.workflow.applications import views
 from services.workflow.tasks import repository as tasks_repository
@@ -54,12 +54,11 @@ async def inbox(
     if officer.org is None:
         raise InvalidInput.for_field("org", "your token names no department", location="token")
     roles = ["officer", "dept_admin"] if officer.has_role(Role.DEPT_ADMIN) else ["officer"]
-    after = page.after if isinstance(page.after, list) and len(page.after) == 2 else None
     rows = await tasks_repository.inbox(
         session, department_org_id=officer.org, roles=roles,
         states=state or ["open", "claimed"], claimed_by=officer.sub if mine else None,
         item_id=item_id, application_id=application_id, due_before=due_before,
-        descending=sort == "-due_at", after=(str(after[0]), str(after[1])) if after else None,
+        descending=sort == "-due_at", after=page.position(TIME_TEXT_CURSOR),
         limit=page.limit,
     )  # fmt: skip
     next_cursor = None
@@ -82,7 +81,11 @@ async def get_task(task_id: TaskId, officer: Officer, session: SessionDep) -> Ta
     task = await tasks_service.get_task(session, principal=officer, task_id=task_id)
     application = await applications_repository.get(session, application_id=task.application_id)
     assert application is not None
-    materials = await applications_repository.materials(session, application_id=application.id)
+    materials = views.for_department(
+        await applications_repository.materials(session, application_id=application.id),
+        await tasks_repository.branches(session, application_id=application.id),
+        task.department_org_id,
+    )
     return TaskDetail(
         **_view(task, service_code=application.service_code,
                 service_name=application.service_name,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TEXT_CURSOR, TIME_TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.workflow.webhooks import service as webhooks_service
 from services.workflow.webhooks.deliverer import checks_addresses
 from services.workflow.webhooks.schemas import (
@@ -53,7 +53,7 @@ async def list_webhooks(
     principal: CurrentPrincipal, session: SessionDep, page: PageDep
 ) -> Page[Webhook]:
     items = await webhooks_service.list_own(
-        session, principal=principal, after=page.after, limit=page.limit
+        session, principal=principal, after=page.position(TEXT_CURSOR), limit=page.limit
     )
     next_cursor = encode_cursor(items[-1].id) if len(items) == page.limit else None
     return Page[Webhook](items=items, next_cursor=next_cursor)
@@ -97,7 +97,7 @@ async def list_deliveries(
         principal=principal,
         webhook_id=webhook_id,
         status=delivery_status,
-        after=page.after,
+        after=page.position(TIME_TEXT_CURSOR),
         limit=page.limit,
     )
     next_cursor = (

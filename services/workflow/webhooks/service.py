@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, Role
 from libs.common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libs.common.events import CloudEvent
-from libs.common.pagination import InvalidCursor
 from services.workflow.ids import as_utc, new_id, utcnow
 from services.workflow.webhooks import repository as webhooks_repository
 from services.workflow.webhooks import secrets as webhook_secrets
@@ -93,12 +91,10 @@ async def read(
 
 
 async def list_own(
-    session: AsyncSession, *, principal: Principal, after: Any, limit: int
+    session: AsyncSession, *, principal: Principal, after: str | None, limit: int
 ) -> list[Webhook]:
     """The caller's organisation's subscriptions."""
     org_id = _owner_org(principal)
-    if after is not None and not isinstance(after, str):
-        raise InvalidCursor("The cursor is not one this list gave out.")
     rows = await webhooks_repository.list_for_org(session, org_id=org_id, after=after, limit=limit)
     return [to_view(r) for r in rows]
 
@@ -139,20 +135,13 @@ async def deliveries(
     principal: Principal,
     webhook_id: str,
     status: str | None,
-    after: Any,
+    after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[WebhookDelivery]:
     """The delivery log of a subscription, newest first."""
     subscription = await read(session, principal=principal, webhook_id=webhook_id)
-    before: tuple[datetime, str] | None = None
-    if after is not None:
-        try:
-            created, last_id = after
-            before = (as_utc(datetime.fromisoformat(created)), str(last_id))
-        except (TypeError, ValueError):
-            raise InvalidCursor("The cursor is not one this list gave out.") from None
     return await webhooks_repository.deliveries_of(
-        session, subscription_id=subscription.id, status=status, before=before, limit=limit
+        session, subscription_id=subscription.id, status=status, before=after, limit=limit
     )
 
 
