@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, status
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, Principal
 from libs.common.database import SessionDep
 from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.exchange.access import consents as consents_service
 from services.exchange.access import grants as grants_service
 from services.exchange.access import queries as queries_service
@@ -53,10 +53,6 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
         "(no-grant, grant-expired, no-basis, consent-revoked, ...), `ledger_positions` where.",
     },
 }
-
-
-def _before_id(page_after: object) -> str | None:
-    return page_after if isinstance(page_after, str) else None
 
 
 # --- Queries -----------------------------------------------------------------------------------
@@ -222,7 +218,7 @@ async def list_grants(
         side=side,
         status=grant_status,
         dataset_id=dataset_id,
-        before=_before_id(page.after),
+        before=page.position(TEXT_CURSOR),
         limit=page.limit,
     )
     next_cursor = encode_cursor(found[-1].id) if len(found) == page.limit else None
@@ -331,7 +327,7 @@ async def list_consents(
         session=session,
         principal=principal,
         whose=whose,
-        before=_before_id(page.after),
+        before=page.position(TEXT_CURSOR),
         limit=page.limit,
     )
     names = await access_repository.organisation_names(
@@ -386,7 +382,7 @@ async def revoke_consent(
 async def my_accesses(
     principal: CurrentPrincipal, session: SessionDep, page: PageDep, whose: WhoseQuery = None
 ) -> Page[AccessView]:
-    before = page.after if isinstance(page.after, int) else None
+    before = page.position(INT_CURSOR)
     found = await tracker.my_accesses(
         session=session, principal=principal, whose=whose, before=before, limit=page.limit
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from libs.common.auth import AUTH_RESPONSES, OptionalPrincipal, Principal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.exchange.datasets import service as datasets_service
 from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.datasets.schemas import ID_PATTERN, ExchangeDatasetView
@@ -58,7 +58,7 @@ async def list_datasets(
     owner_org_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     dataset_status: Annotated[Literal["published", "retired"] | None, Query(alias="status")] = None,
 ) -> Page[ExchangeDatasetView]:
-    after = page.after if isinstance(page.after, str) else None
+    after = page.position(TEXT_CURSOR)
     found = await datasets_service.search(
         session=session,
         principal=principal,

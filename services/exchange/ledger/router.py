@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from libs.common.auth import AUTH_RESPONSES, Principal, Role, require_roles
 from libs.common.database import SessionDep
 from libs.common.errors import InvalidInput
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import INT_CURSOR, Page, PageDep, encode_cursor
 from services.exchange.ledger import service as ledger_service
 from services.exchange.ledger.schemas import (
     CheckpointView,
@@ -68,7 +68,7 @@ async def list_entries(
         actor_org_id=actor_org_id,
         since=since,
         until=until,
-        after=page.after,
+        after=page.position(INT_CURSOR),
         limit=page.limit,
     )
     next_cursor = encode_cursor(items[-1].position) if len(items) == page.limit else None
@@ -82,7 +82,7 @@ async def list_entries(
 )
 async def list_checkpoints(_: Auditor, session: SessionDep, page: PageDep) -> Page[CheckpointView]:
     items = await ledger_service.list_checkpoints(
-        session=session, after=page.after, limit=page.limit
+        session=session, after=page.position(INT_CURSOR), limit=page.limit
     )
     next_cursor = encode_cursor(items[-1].position) if len(items) == page.limit else None
     return Page[CheckpointView](items=items, next_cursor=next_cursor)

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from libs.common.auth import OptionalPrincipal
 from libs.common.database import Database, SessionDep
 from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.exchange.datasets import repository as datasets_repository
 from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.datasets.router import DatasetId
@@ -80,7 +80,7 @@ def _secret(request: Request) -> str:
 async def list_open_datasets(
     request: Request, session: SessionDep, page: PageDep
 ) -> Page[OpenDataset]:
-    after = page.after if isinstance(page.after, str) else None
+    after = page.position(TEXT_CURSOR)
     found = await datasets_repository.search(
         session, open_only=True, owner_org_id=None, status=None, after=after, limit=page.limit
     )

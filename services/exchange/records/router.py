@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Request
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
 from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import INT_CURSOR, Page, PageDep, encode_cursor
 from services.exchange.datasets.router import DatasetId
 from services.exchange.records import service as records_service
 from services.exchange.records.exceptions import UnsupportedUploadType
@@ -117,7 +117,7 @@ async def record_history(
     session: SessionDep,
     page: PageDep,
 ) -> Page[RecordVersion]:
-    before = page.after if isinstance(page.after, int) else None
+    before = page.position(INT_CURSOR)
     versions = await records_service.history(
         session=session,
         principal=principal,
