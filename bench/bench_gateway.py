@@ -19,8 +19,9 @@ every row alike:
 Throughput at 64 connections (``wrk -t2 -c64``), median latency at one connection
 (``wrk -t1 -c1 --latency``), and the CPU time each proxy's processes spent per request (from
 /proc: user + system, all its processes), which the machine's other load disturbs far less than
-the rates. Then the service-to-service client question: httpx (tuned), aiohttp's client and, when
-installed, pyreqwest, each in one process, 64 requests in flight and one at a time, against the
+the rates (and counts the gateway's Tokio thread, pyreqwest's, with the rest). Then the
+service-to-service client question: httpx (tuned), aiohttp's client and pyreqwest (the gateway's
+upstream client), each in one process, 64 requests in flight and one at a time, against the
 same uvicorn. Setup: ``apt-get install -y wrk nginx-light`` (or nginx). Run:
 
     .venv/bin/python bench/bench_gateway.py            # --duration 8 --repeat 3 [--before DIR]
@@ -235,10 +236,8 @@ async def client_bench(url: str, duration: float) -> dict[str, dict[str, float]]
         rps, _ = await run(aio_get, 64)
         _, p50 = await run(aio_get, 1)
         results["aiohttp"] = {"rps": rps, "p50_ms": p50 * 1000}
-    try:  # a Rust (reqwest/hyper) client, measured when installed: pip install pyreqwest
-        from pyreqwest.client import ClientBuilder  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return results
+    from pyreqwest.client import ClientBuilder  # Rust reqwest/hyper: the gateway's upstream client
+
     async with ClientBuilder().http1_only().max_connections(64).build() as rq:
 
         async def rq_get() -> None:
