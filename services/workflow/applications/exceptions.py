@@ -64,6 +64,13 @@ class MaterialNotUploadable(Conflict):
     code = "material-not-uploadable"
 
 
+class UploadTooSlow(PingtaiError):
+    """The body arrived slower than the minimum rate (a connection held open for nothing)."""
+
+    status = 408
+    code = "upload-too-slow"
+
+
 class UnsupportedMediaType(PingtaiError):
     status = 415
     code = "unsupported-media-type"

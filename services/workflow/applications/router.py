@@ -181,12 +181,13 @@ async def upload_material(
     material: MaterialKey,
     request: Request,
     principal: CurrentPrincipal,
-    session: SessionDep,
     runtime: RuntimeDep,
     filename: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Material:
+    # No request session: the upload opens short ones of its own around the body's streaming.
     row = await applications_service.upload(
-        session, principal=principal, application_id=application_id, key=material,
+        request.app.state.database.sessionmaker, principal=principal,
+        application_id=application_id, key=material,
         content_type=request.headers.get("content-type"), file_name=filename,
         chunks=request.stream(), runtime=runtime,
     )  # fmt: skip

@@ -33,6 +33,9 @@ class Runtime:
     fetch_retry_interval_s: float
     fetch_retry_batch: int
     fetch_max_attempts: int = 10
+    upload_max_bytes_per_application: int = 50 * 1024 * 1024
+    upload_min_rate_bytes_s: int = 8 * 1024
+    upload_grace_s: float = 10.0
 
 
 def _secret_reader(settings: WorkflowSettings) -> str | None:
@@ -76,6 +79,9 @@ def build_runtime(
         fetch_retry_interval_s=settings.fetch_retry_interval_s,
         fetch_retry_batch=settings.fetch_retry_batch,
         fetch_max_attempts=settings.fetch_max_attempts,
+        upload_max_bytes_per_application=settings.upload_max_bytes_per_application,
+        upload_min_rate_bytes_s=settings.upload_min_rate_bytes_s,
+        upload_grace_s=settings.upload_grace_s,
     )
     return runtime, [exchange_http, HttpxPoster(token_http)]
 

@@ -8,12 +8,14 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.auth import InsufficientAssurance, Principal, Role
+from libs.common.errors import PayloadTooLarge
 from services.workflow.applications import forms, journal
 from services.workflow.applications import repository as applications_repository
 from services.workflow.applications.events import (
@@ -544,7 +546,7 @@ async def answer_supplement(
 
 
 async def upload(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     *,
     principal: Principal,
     application_id: str,
@@ -554,52 +556,104 @@ async def upload(
     chunks: AsyncIterator[bytes],
     runtime: Runtime,
 ) -> ApplicationMaterial:
-    """Store an uploaded material (streamed, type- and size-checked, checksummed)."""
-    application = await _own(session, principal=principal, application_id=application_id,
-                             lock=False)  # fmt: skip
-    material = next((m for m in await applications_repository.materials(
-        session, application_id=application.id) if m.key == key), None)  # fmt: skip
+    """Store an uploaded material (streamed, type- and size-checked, checksummed).
+
+    The checks run in a short session closed before the body streams, and the result is
+    written in another: a slow client holds no database connection (a body slower than
+    ``upload_min_rate_bytes_s`` is cut off with a 408). The file a material had before is
+    deleted once the new one is committed; a file no material took is deleted at once.
+    """
+    async with sessionmaker() as session:
+        application = await _own(session, principal=principal, application_id=application_id,
+                                 lock=False)  # fmt: skip
+        materials = await applications_repository.materials(session, application_id=application.id)
+    material = next((m for m in materials if m.key == key), None)
     if material is None:
         raise MaterialNotFound(f"The application asks for no material {key}.")
     _check_uploadable(application, material)
     allowed = material.allowed_types or runtime.upload_types
     media = materials_service.check_type(content_type, allowed)
-    limit = min(material.max_bytes or runtime.upload_max_bytes, runtime.upload_max_bytes)
+    room = runtime.upload_max_bytes_per_application - _uploaded_bytes(materials, but=key)
+    if room <= 0:
+        raise PayloadTooLarge(_quota_message(runtime))
+    limit = min(material.max_bytes or runtime.upload_max_bytes, runtime.upload_max_bytes, room)
+    body = materials_service.paced(chunks, min_rate_bytes_s=runtime.upload_min_rate_bytes_s,
+                                   grace_s=runtime.upload_grace_s)  # fmt: skip
     path, size, checksum = await materials_service.store(
-        chunks, folder=runtime.uploads_dir / application.id / key, max_bytes=limit
+        body, folder=runtime.uploads_dir / application.id / key, max_bytes=limit
     )
-    application = await _own(session, principal=principal, application_id=application_id,
-                             lock=True)  # fmt: skip
-    material = next(m for m in await applications_repository.materials(
-        session, application_id=application.id) if m.key == key)  # fmt: skip
-    _check_uploadable(application, material)
-    at = utcnow()
-    material.state = "uploaded"
-    material.file_name = materials_service.safe_file_name(file_name, fallback=key)
-    material.content_type = media
-    material.size_bytes = size
-    material.sha256 = checksum
-    material.storage_path = str(path)
-    material.uploaded_at = at
-    material.last_error = None
-    application.updated_at = at
-    changes = Changes(
-        entries=[journal.entry(
-            application, action="material_uploaded", at=at, principal=principal,
-            data={"material": key, "size_bytes": size, "sha256": checksum},
-        )],
-        events=[MaterialUploaded(
-            **journal.event_base(application), material=key, content_type=media,
-            size_bytes=size, sha256=checksum,
-        )],
-    )  # fmt: skip
-    if application.status == "awaiting_materials":
-        offering = await _offering_of(session, application)
-        materials = await applications_repository.materials(session, application_id=application.id)
-        _after_materials(application, offering, materials, at=at, changes=changes)
-    await journal.write(session, application, changes)
-    await session.flush()
+    try:
+        material, replaced = await _record_upload(
+            sessionmaker, principal=principal, application_id=application_id, key=key,
+            media=media, file_name=file_name, path=path, size=size, checksum=checksum,
+            runtime=runtime,
+        )  # fmt: skip
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if replaced is not None and replaced != str(path):
+        Path(replaced).unlink(missing_ok=True)
     return material
+
+
+def _uploaded_bytes(materials: list[ApplicationMaterial], *, but: str) -> int:
+    return sum(m.size_bytes or 0 for m in materials if m.state == "uploaded" and m.key != but)
+
+
+def _quota_message(runtime: Runtime) -> str:
+    return (f"The application's uploads may take at most {runtime.upload_max_bytes_per_application}"
+            " bytes together.")  # fmt: skip
+
+
+async def _record_upload(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    principal: Principal,
+    application_id: str,
+    key: str,
+    media: str,
+    file_name: str | None,
+    path: Path,
+    size: int,
+    checksum: str,
+    runtime: Runtime,
+) -> tuple[ApplicationMaterial, str | None]:
+    """Attach a stored file to its material (committed); the file it replaces, if any."""
+    async with sessionmaker() as session, session.begin():
+        application = await _own(session, principal=principal, application_id=application_id,
+                                 lock=True)  # fmt: skip
+        materials = await applications_repository.materials(session, application_id=application.id)
+        material = next(m for m in materials if m.key == key)
+        _check_uploadable(application, material)
+        if _uploaded_bytes(materials, but=key) + size > runtime.upload_max_bytes_per_application:
+            raise PayloadTooLarge(_quota_message(runtime))
+        replaced = material.storage_path if material.state == "uploaded" else None
+        at = utcnow()
+        material.state = "uploaded"
+        material.file_name = materials_service.safe_file_name(file_name, fallback=key)
+        material.content_type = media
+        material.size_bytes = size
+        material.sha256 = checksum
+        material.storage_path = str(path)
+        material.uploaded_at = at
+        material.last_error = None
+        application.updated_at = at
+        changes = Changes(
+            entries=[journal.entry(
+                application, action="material_uploaded", at=at, principal=principal,
+                data={"material": key, "size_bytes": size, "sha256": checksum},
+            )],
+            events=[MaterialUploaded(
+                **journal.event_base(application), material=key, content_type=media,
+                size_bytes=size, sha256=checksum,
+            )],
+        )  # fmt: skip
+        if application.status == "awaiting_materials":
+            offering = await _offering_of(session, application)
+            _after_materials(application, offering, materials, at=at, changes=changes)
+        await journal.write(session, application, changes)
+        await session.flush()
+    return material, replaced
 
 
 def _check_uploadable(application: Application, material: ApplicationMaterial) -> None:

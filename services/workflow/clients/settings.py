@@ -38,5 +38,11 @@ class ApplicationsSettings(BaseModel):
     upload_content_types: list[str] = Field(
         default_factory=lambda: ["application/pdf", "image/jpeg", "image/png"]
     )
+    # The most an application's uploaded files may take together (replaced files are deleted).
+    upload_max_bytes_per_application: int = Field(default=50 * 1024 * 1024, ge=1)
+    # A slow body is cut off with a 408: it must keep up this rate after a grace period
+    # (the upload holds no database connection meanwhile, but it holds a worker's socket).
+    upload_min_rate_bytes_s: int = Field(default=8 * 1024, ge=1)
+    upload_grace_s: float = Field(default=10.0, gt=0, le=3600)
     # Empty: "<var_dir>/workflow-uploads".
     uploads_dir: str = ""

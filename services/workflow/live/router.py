@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
-from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
+from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, Principal
 from libs.common.errors import InvalidInput
 from services.workflow.live import service as live_service
 from services.workflow.live.hub import HistoryHub
@@ -65,20 +65,21 @@ LastEventId = Annotated[int | None, Depends(_last_event_id)]
 
 
 def _respond(
-    request: Request, scope: StreamScope, last_event_id: int | None
+    request: Request, principal: Principal, scope: StreamScope, last_event_id: int | None
 ) -> EventSourceResponse:
     settings: SlaLiveWebhookSettings = request.app.state.settings
     hub: HistoryHub = request.app.state.live_hub
+    events = live_service.stream(
+        request.app.state.database,
+        hub,
+        scope=scope,
+        last_event_id=last_event_id,
+        replay_limit=settings.live_replay_limit,
+        retry_ms=settings.live_retry_ms,
+    )
+    # The stream ends when the token does: the client reconnects with a fresh one.
     return EventSourceResponse(
-        live_service.stream(
-            request.app.state.database,
-            hub,
-            scope=scope,
-            last_event_id=last_event_id,
-            replay_limit=settings.live_replay_limit,
-            retry_ms=settings.live_retry_ms,
-        ),
-        ping=settings.live_keepalive_s,
+        live_service.until(events, principal.expires_at), ping=settings.live_keepalive_s
     )
 
 
@@ -97,7 +98,7 @@ async def follow_application(
     scope = await live_service.application_scope(
         request.app.state.database, principal=principal, application_id=application_id
     )
-    return _respond(request, scope, last_event_id)
+    return _respond(request, principal, scope, last_event_id)
 
 
 @router.get(
@@ -109,7 +110,7 @@ async def follow_application(
 async def follow_my_applications(
     request: Request, principal: CurrentPrincipal, last_event_id: LastEventId
 ) -> EventSourceResponse:
-    return _respond(request, live_service.applicant_scope(principal), last_event_id)
+    return _respond(request, principal, live_service.applicant_scope(principal), last_event_id)
 
 
 @router.get(
@@ -121,4 +122,4 @@ async def follow_my_applications(
 async def follow_inbox(
     request: Request, principal: CurrentPrincipal, last_event_id: LastEventId
 ) -> EventSourceResponse:
-    return _respond(request, live_service.inbox_scope(principal), last_event_id)
+    return _respond(request, principal, live_service.inbox_scope(principal), last_event_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import TypeVar
 
 from sse_starlette import ServerSentEvent
 
@@ -12,11 +15,13 @@ from libs.common.database import Database
 from libs.common.errors import Forbidden, NotFound
 from services.workflow.applications.models import HistoryEntry
 from services.workflow.applications.schemas import HistoryStep
+from services.workflow.ids import utcnow
 from services.workflow.live import repository as live_repository
 from services.workflow.live.hub import HistoryHub
 from services.workflow.live.repository import StreamScope
 
 OFFICER_ROLES = (Role.OFFICER, Role.DEPT_ADMIN)
+T = TypeVar("T")
 
 
 async def application_scope(
@@ -104,3 +109,19 @@ async def stream(
                 yield to_event(live)
     finally:
         hub.unsubscribe(subscriber)
+
+
+async def until(events: AsyncIterator[T], deadline: datetime) -> AsyncIterator[T]:
+    """``events`` until ``deadline`` (the access token's expiry): then the stream ends, and the
+    client reconnects with a fresh token, checked again (roles, revocation, scope)."""
+    iterator = aiter(events)
+    try:
+        while (left := (deadline - utcnow()).total_seconds()) > 0:
+            try:
+                yield await asyncio.wait_for(anext(iterator), timeout=left)
+            except (StopAsyncIteration, TimeoutError):
+                return
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()

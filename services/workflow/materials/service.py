@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from libs.common.errors import PayloadTooLarge
-from services.workflow.applications.exceptions import UnsupportedMediaType
+from services.workflow.applications.exceptions import UnsupportedMediaType, UploadTooSlow
 from services.workflow.applications.models import ApplicationMaterial
 from services.workflow.catalogue.schemas import Material
 from services.workflow.clients.exchange import Applicant, ExchangeClient, RecordRequest
@@ -139,13 +140,37 @@ def check_type(content_type: str | None, allowed: Sequence[str]) -> str:
     return media
 
 
+async def paced(
+    chunks: AsyncIterator[bytes], *, min_rate_bytes_s: int, grace_s: float
+) -> AsyncIterator[bytes]:
+    """``chunks``, cut off with a 408 when the body falls behind ``min_rate_bytes_s`` after
+    ``grace_s`` seconds (each chunk is awaited only until the rate's deadline)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    received = 0
+    iterator = aiter(chunks)
+    while True:
+        deadline = start + grace_s + received / min_rate_bytes_s
+        try:
+            chunk = await asyncio.wait_for(anext(iterator), timeout=max(deadline - loop.time(), 0))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadTooSlow(
+                f"The upload arrived slower than {min_rate_bytes_s} bytes/s; send it again."
+            ) from None
+        received += len(chunk)
+        yield chunk
+
+
 async def store(
     chunks: AsyncIterator[bytes], *, folder: Path, max_bytes: int
 ) -> tuple[Path, int, str]:
     """Stream an upload into ``folder`` (path, size, SHA-256); 413 past ``max_bytes``.
 
-    The file is written under a temporary name and renamed to its checksum only when complete,
-    so a half-written file never stands for a material.
+    The file is written under a temporary name and renamed to its checksum (and a random
+    suffix: each upload owns its file, to keep or delete) only when complete, so a half-written
+    file never stands for a material.
     """
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f".upload-{os.urandom(8).hex()}"
@@ -160,7 +185,7 @@ async def store(
                 digest.update(chunk)
                 out.write(chunk)
         checksum = digest.hexdigest()
-        final = folder / checksum
+        final = folder / f"{checksum}.{os.urandom(4).hex()}"
         temporary.replace(final)
     except BaseException:
         temporary.unlink(missing_ok=True)

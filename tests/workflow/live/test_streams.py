@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 
 import httpx
+import jwt
 import pytest
 
-from tests.workflow.conftest import Issuer
+from tests.workflow.conftest import ISSUER, Issuer
 from tests.workflow.live.conftest import (
     EventReader,
     LiveServer,
@@ -209,3 +212,33 @@ async def test_shutdown_ends_open_streams(migrated_url: str, issuer: Issuer) -> 
         with pytest.raises((EOFError, httpx.RemoteProtocolError)):
             await reader.next(timeout=8)
         await asyncio.wait_for(stopping, timeout=10)
+
+
+def _short_lived(issuer: Issuer, sub: str, seconds: int) -> dict[str, str]:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": "pingtai", "sub": sub, "client_id": "tests",
+              "roles": ["citizen"], "scope": "openid", "jti": uuid.uuid4().hex, "iat": now,
+              "exp": now + seconds, "acr": "1"}  # fmt: skip
+    token = jwt.encode(claims, issuer.key, algorithm="RS256",
+                       headers={"kid": issuer.kid, "typ": "at+jwt"})  # fmt: skip
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_stream_ends_when_its_access_token_expires(
+    live: LiveServer, issuer: Issuer
+) -> None:
+    started = time.monotonic()
+    async with (
+        httpx.AsyncClient(base_url=live.url, timeout=10) as client,
+        client.stream("GET", "/v1/me/events", headers=_short_lived(issuer, "alice", 2)) as resp,
+    ):
+        assert resp.status_code == 200
+        async for _chunk in resp.aiter_bytes():
+            pass  # read until the server ends the stream
+    assert time.monotonic() - started < 6
+    hub = live.app.state.live_hub
+    for _ in range(100):
+        if not hub.subscribers:
+            break
+        await asyncio.sleep(0.05)
+    assert hub.subscribers == set()
