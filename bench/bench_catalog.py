@@ -1,15 +1,16 @@
-"""Benchmark: the catalog's public search and item reads, one uvicorn process (1 worker, SQLite).
+"""Benchmark: the catalog's public search and item reads, one uvicorn server (SQLite).
 
     .venv/bin/python bench/bench_catalog.py [--items 10000] [--datasets 2000] [--rate 200]
                                             [--seconds 10] [--read-seconds 8]
-                                            [--log-level INFO|WARNING]
+                                            [--log-level INFO|WARNING] [--workers 1]
+                                            [--skip-search]
 
 Writes a scratch SQLite database in a temporary folder (migrated, then filled directly through
 the models: ``--items`` published service items with their versions, ``--datasets`` published
 datasets, with what publishing stores beside each version: its public body and search terms),
 starts ``uvicorn services.catalog.app:create_app`` on a free 127.0.0.1 port as ``pingtai serve``
-runs it (uvloop, httptools, JSON logs at ``--log-level``, INFO by default: one line per request),
-then:
+runs it (uvloop, httptools, JSON logs at ``--log-level``, INFO by default: one line per request;
+``--workers`` processes, as ``PINGTAI_CATALOG_WORKERS``), then:
 
 1. keyword search with filters at a fixed ``--rate`` (open loop: each request is due at its
    scheduled time and its latency counts from then, so a stall is not hidden), from a load
@@ -221,9 +222,16 @@ def _closed_loop(base: str, paths: list[str], seconds: float, queue: Any) -> Non
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of process ``pid`` and its live children (its workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _loadavg() -> str:
@@ -257,7 +265,7 @@ async def main(args: argparse.Namespace) -> None:
     # log lines (one per request at INFO) written to a file.
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "services.catalog.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
          "--loop", "uvloop", "--http", "httptools", "--no-access-log",
          "--no-server-header"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -278,64 +286,70 @@ async def main(args: argparse.Namespace) -> None:
             for _ in range(50):
                 async with http.get("/v1/items", params=search_params(rng)) as answer:
                     await answer.read()
-        print(f"catalog at {base}: uvicorn (uvloop, httptools), 1 worker, SQLite, JSON logs at "
-              f"{args.log_level} to a file; {os.cpu_count()} CPUs")  # fmt: skip
-
-        print(f"loadavg before the search: {_loadavg()}")
-        queue = context.Queue()
-        cpu = _cpu_seconds(server.pid)
-        generator = context.Process(target=_fixed_rate, args=(base, args.rate, args.seconds, queue))
-        generator.start()
-        latencies, errors = queue.get()
-        generator.join()
-        cpu = _cpu_seconds(server.pid) - cpu
-        ms = [v * 1000 for v in latencies]
-        print(
-            f"search (keyword + 2 filters, 20 per page) at {args.rate:.0f}/s for "
-            f"{args.seconds:.0f}s, open loop, separate process: {len(ms)} requests, "
-            f"{errors} errors; p50 {_percentile(ms, 0.5):.1f} ms, p90 {_percentile(ms, 0.9):.1f} "
-            f"ms, p99 {_percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms "
-            f"(target p99 <= 20 ms); server CPU {cpu / len(ms) * 1e6:.0f} µs a search; "
-            f"loadavg {_loadavg()}"
-        )
-
-        paths = [f"/v1/items/{i}" for i in random.Random(3).sample(ids, 1000)]
-        if shutil.which("wrk"):
-            script = folder / "paths.lua"
-            script.write_text(
-                "paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n"
-                "i = 0\nrequest = function()\n  i = i % #paths + 1\n"
-                "  return wrk.format('GET', paths[i])\nend\n"
-            )
-            cpu = _cpu_seconds(server.pid)
-            output = subprocess.run(
-                ["wrk", "-t2", "-c32", f"-d{int(args.read_seconds)}s", "-s", str(script), base],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
-            cpu = _cpu_seconds(server.pid) - cpu
-            rate_line = next(line for line in output.splitlines() if "Requests/sec" in line)
-            done = int(
-                next(line for line in output.splitlines() if "requests in" in line).split()[0]
-            )
-            errors_line = [line for line in output.splitlines() if "Non-2xx" in line]
-            print(f"item reads (GET /v1/items/{{id}}, 1,000 ids), wrk -t2 -c32: "
-                  f"{rate_line.split()[-1]}/s {errors_line or ''} (target >= 2,000/s); "
-                  f"server CPU {cpu / done * 1e6:.0f} µs a read; loadavg {_loadavg()}")  # fmt: skip
-        else:
-            queue = context.Queue()
-            reader = context.Process(
-                target=_closed_loop, args=(base, paths, args.read_seconds, queue)
-            )
-            reader.start()
-            done, errors = queue.get()
-            reader.join()
-            per_second = done / args.read_seconds
-            print(f"item reads (aiohttp, separate process, 32 in flight): "
-                  f"{per_second:.0f}/s, {errors} errors (target >= 2,000/s)")  # fmt: skip
+        print(f"catalog at {base}: uvicorn (uvloop, httptools), {args.workers} worker(s), SQLite, "
+              f"JSON logs at {args.log_level} to a file; {os.cpu_count()} CPUs")  # fmt: skip
+        if not args.skip_search:
+            await _search(base, args, context, server.pid)
+        await _reads(base, ids, folder, args, context, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _search(base: str, args: argparse.Namespace, context: Any, pid: int) -> None:
+    print(f"loadavg before the search: {_loadavg()}")
+    queue = context.Queue()
+    cpu = _cpu_seconds(pid)
+    generator = context.Process(target=_fixed_rate, args=(base, args.rate, args.seconds, queue))
+    generator.start()
+    latencies, errors = queue.get()
+    generator.join()
+    cpu = _cpu_seconds(pid) - cpu
+    ms = [v * 1000 for v in latencies]
+    print(
+        f"search (keyword + 2 filters, 20 per page) at {args.rate:.0f}/s for "
+        f"{args.seconds:.0f}s, open loop, separate process: {len(ms)} requests, "
+        f"{errors} errors; p50 {_percentile(ms, 0.5):.1f} ms, p90 {_percentile(ms, 0.9):.1f} "
+        f"ms, p99 {_percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms "
+        f"(target p99 <= 20 ms); server CPU {cpu / len(ms) * 1e6:.0f} µs a search; "
+        f"loadavg {_loadavg()}"
+    )
+
+
+async def _reads(
+    base: str, ids: list[str], folder: Path, args: argparse.Namespace, context: Any, pid: int
+) -> None:
+    print(f"loadavg before the reads: {_loadavg()}")
+    paths = [f"/v1/items/{i}" for i in random.Random(3).sample(ids, 1000)]
+    if shutil.which("wrk"):
+        script = folder / "paths.lua"
+        script.write_text(
+            "paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n"
+            "i = 0\nrequest = function()\n  i = i % #paths + 1\n"
+            "  return wrk.format('GET', paths[i])\nend\n"
+        )
+        cpu = _cpu_seconds(pid)
+        output = subprocess.run(
+            ["wrk", "-t2", "-c32", f"-d{int(args.read_seconds)}s", "-s", str(script), base],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        cpu = _cpu_seconds(pid) - cpu
+        rate_line = next(line for line in output.splitlines() if "Requests/sec" in line)
+        done = int(next(line for line in output.splitlines() if "requests in" in line).split()[0])
+        errors_line = [line for line in output.splitlines() if "Non-2xx" in line]
+        print(f"item reads (GET /v1/items/{{id}}, 1,000 ids), wrk -t2 -c32: "
+              f"{rate_line.split()[-1]}/s {errors_line or ''} (target >= 2,000/s); "
+              f"server CPU {cpu / done * 1e6:.0f} µs a read; loadavg {_loadavg()}")  # fmt: skip
+    else:
+        queue = context.Queue()
+        reader = context.Process(target=_closed_loop, args=(base, paths, args.read_seconds, queue))
+        reader.start()
+        done, errors = queue.get()
+        reader.join()
+        per_second = done / args.read_seconds
+        print(f"item reads (aiohttp, separate process, 32 in flight): "
+              f"{per_second:.0f}/s, {errors} errors (target >= 2,000/s)")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -345,6 +359,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--read-seconds", type=float, default=8.0)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--skip-search", action="store_true", help="measure only item reads")
     parser.add_argument(
         "--log-level", default="INFO",
         help="the server's PINGTAI_LOG_LEVEL: INFO logs a JSON line per request (as deployed); "

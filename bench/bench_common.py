@@ -10,6 +10,7 @@ counts every thread, so work sent to driver threads is included):
 - ``GET /v1/plain``: a FastAPI route returning JSON, no database;
 - ``GET /v1/session``: a route taking ``SessionDep`` and running no SQL;
 - ``GET /v1/one``: one ``SELECT`` by primary key through the ORM session;
+- ``GET /v1/direct``: the same ``SELECT``, prebuilt, as a ``DirectRead`` (no session);
 - ``POST /v1/write``: one ``UPDATE`` and its commit (the SQLite write queue included).
 
 The access log is written as deployed (JSON lines at INFO) to /dev/null.
@@ -31,12 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fastapi import APIRouter, FastAPI
-from sqlalchemy import String, select, text, update
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy import String, bindparam, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.app import create_service_app
-from libs.common.database import SessionDep, create_engine, new_metadata
+from libs.common.database import DirectRead, SessionDep, create_engine, new_metadata
 from libs.common.settings import PartSettings
 
 
@@ -69,6 +70,15 @@ async def with_session(session: SessionDep) -> dict[str, str]:
 async def one(session: SessionDep) -> dict[str, Any]:
     found = await session.scalar(select(Thing.name).where(Thing.id == 7))
     return {"name": found}
+
+
+_NAME_OF = DirectRead(select(Thing.name).where(Thing.id == bindparam("id")))
+
+
+@router.get("/direct")
+async def direct(request: Request) -> dict[str, Any]:
+    rows = await _NAME_OF.rows(request.app.state.database.engine, {"id": 7})
+    return {"name": rows[0][0]}
 
 
 @router.post("/write")
@@ -138,6 +148,7 @@ async def main(args: argparse.Namespace) -> None:
         for _ in range(args.repeat):
             for method, path in (("GET", "/healthz"), ("GET", "/v1/plain"),
                                  ("GET", "/v1/session"), ("GET", "/v1/one"),
+                                 ("GET", "/v1/direct"),
                                  ("POST", "/v1/write")):  # fmt: skip
                 results.setdefault(f"{method} {path}", []).append(
                     await measure(app, method, path, args.requests)

@@ -8,12 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import APIRouter
-from sqlalchemy import String, event, func, select, text
+from sqlalchemy import String, bindparam, case, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.database import (
     SQLITE_BUSY_TIMEOUT_MS,
     Database,
+    DirectRead,
     SessionDep,
     create_engine,
     new_metadata,
@@ -185,3 +186,26 @@ async def test_a_session_the_endpoint_never_uses_costs_no_connection_and_no_comm
         # Objects added and never flushed are still committed.
         assert (await client.post("/v1/notes/added")).status_code == 201
     assert await _titles(database_url) == ["added"]
+
+
+async def test_a_direct_read_runs_a_prebuilt_select_on_a_pooled_connection(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+            await connection.execute(text("INSERT INTO note (id, title) VALUES (1, 'a'), (2, 'b')"))
+        # A literal of the statement (the CASE's 0 and 1) is bound with the caller's values.
+        read = DirectRead(
+            select(Note.title, case((Note.id > 1, 0), else_=1))
+            .where(Note.title >= bindparam("title"))
+            .order_by(Note.id)
+        )
+        assert [tuple(r) for r in await read.rows(engine, {"title": "a"})] == [("a", 1), ("b", 0)]
+        assert [tuple(r) for r in await read.rows(engine, {"title": "b"})] == [("b", 0)]
+        with pytest.raises(KeyError):
+            await read.rows(engine, {})  # a missing value is an error, not NULL
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()

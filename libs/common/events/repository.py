@@ -46,7 +46,10 @@ async def try_lock_relay(session: AsyncSession) -> bool:
     """Become the one relay of this database until the transaction ends (PostgreSQL).
 
     Only one relay publishes at a time, so no row is published by two replicas and the order of
-    the outbox is the order of the stream. SQLite serves one replica: there is nothing to lock.
+    the outbox is the order of the stream. SQLite has no such lock: the relays of several worker
+    processes on one file may publish the same row, which JetStream drops by its Nats-Msg-Id
+    (and consumers' inboxes would), and each publishes a key's events in order, each after the
+    earlier ones are stored, so the stream's order holds (docs/operations.md, workers).
     """
     if _dialect(session) != "postgresql":
         return True

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
-    Row,
     Select,
     and_,
     bindparam,
@@ -17,8 +16,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from libs.common.database import DirectRead
 from services.catalog.items.models import ServiceItem, ServiceItemTerm, ServiceItemVersion
 
 
@@ -77,17 +77,18 @@ def _public_read() -> Select[Any]:
     )
 
 
-# Built once: the hottest read of the catalog; building and keying a select costs more than
-# SQLite takes to answer it.
-_PUBLIC_READ = _public_read()
+# The hottest read of the catalog, run straight on a pooled connection: building and keying a
+# select, and a session around it, cost far more than SQLite takes to answer it.
+_PUBLIC_READ = DirectRead(_public_read())
 
 
-async def get_public(session: AsyncSession, *, item_id: str) -> Row[Any] | None:
-    """In one query, what a public read of an item needs: its owner and state, and its latest
-    published version's stored public body (all NULL when it has no published version)."""
-    connection = await session.connection()
-    result = await connection.execute(_PUBLIC_READ, {"item_id": item_id})
-    return result.first()
+async def get_public(engine: AsyncEngine, *, item_id: str) -> tuple[Any, ...] | None:
+    """In one query, outside any unit of work, what a public read of an item needs:
+    ``(owner_org_id, status, retired_at, created_at, updated_at, public_body)``, the last the
+    stored body of its latest published version (NULL when it has none). Times as the driver
+    gives them (text on SQLite)."""
+    rows = await _PUBLIC_READ.rows(engine, {"item_id": item_id})
+    return tuple(rows[0]) if rows else None
 
 
 async def get_version(
@@ -218,6 +219,7 @@ def _search_statement(shape: _Shape) -> Select[Any]:
 # One statement per shape, built once: building and keying a select cost more than SQLite
 # takes to answer most searches. The shapes are finite (a few hundred at most).
 _statements: dict[_Shape, Select[Any]] = {}
+_direct: dict[_Shape, DirectRead] = {}
 
 
 async def search_published(
@@ -227,9 +229,10 @@ async def search_published(
     sort: str,
     after: list[Any] | None,
     limit: int,
-) -> Sequence[Row[Any]]:
+) -> Sequence[Sequence[Any]]:
     """Listed versions matching every filter, in ``sort`` order, after the cursor position:
-    the columns a search result shows (``SUMMARY_COLUMNS``), not the stored snapshot and body.
+    the columns a search result shows (``SUMMARY_COLUMNS``, in that order, as tuples; booleans
+    may be 0 and 1), not the stored snapshot and body.
 
     The cursor position is ``[rank, code]`` for relevance, ``[name, code]`` for name and
     ``[code]`` for code.
@@ -255,10 +258,16 @@ async def search_published(
         "after_0": after[0] if after else None,
         "after_1": after[1] if after and len(after) > 1 else None,
     }  # fmt: skip
-    # Columns only: Core execution, without the ORM's per-statement work.
-    connection = await session.connection()
-    result = await connection.execute(statement, values)
-    return result.all()
+    if shape.item_ids:
+        # An expanding IN list is rendered for each execution: Core, on the session's connection.
+        connection = await session.connection()
+        result = await connection.execute(statement, values)
+        return result.all()
+    # Columns only, straight on a pooled connection: no unit of work, no result objects.
+    direct = _direct.get(shape)
+    if direct is None:
+        direct = _direct[shape] = DirectRead(statement)
+    return await direct.rows(cast(AsyncEngine, session.bind), values)
 
 
 async def search_drafts(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, OptionalPrincipal
-from libs.common.database import SessionDep
+from libs.common.database import Database, SessionDep
 from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.catalog.bundles import service as bundles_service
 from services.catalog.items import service as items_service
@@ -102,13 +102,19 @@ async def list_item_drafts(
     summary="One service item: the published version (public), or the draft for its department",
 )
 async def get_item(
-    item_id: ItemId, principal: OptionalPrincipal, session: SessionDep
+    item_id: ItemId, principal: OptionalPrincipal, request: Request
 ) -> Item | Response:
-    found = await items_service.read(session=session, principal=principal, item_id=item_id)
-    if isinstance(found, str):
+    # No SessionDep: the public read (the catalog's hottest request) is one direct query; only
+    # a draft's readers and unpublished items need the ORM, in a read-only unit of work.
+    database: Database = request.app.state.database
+    body = await items_service.read_published(
+        engine=database.engine, principal=principal, item_id=item_id
+    )
+    if body is not None:
         # The public body stored at publish, served without validating or serialising again.
-        return Response(content=found.encode(), media_type="application/json")
-    return found
+        return Response(content=body.encode(), media_type="application/json")
+    async with database.sessionmaker() as session:
+        return await items_service.read(session=session, principal=principal, item_id=item_id)
 
 
 @router.patch("/items/{item_id}", summary="Edit an item's draft; its published version stays")

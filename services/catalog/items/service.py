@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from libs.common.auth import Principal, Role
 from libs.common.errors import FieldError, Forbidden, InvalidInput
@@ -114,9 +113,9 @@ def _with_state(
     body: str,
     *,
     status: str,
-    retired_at: datetime | None,
-    created_at: datetime,
-    updated_at: datetime,
+    retired_at: datetime | str | None,
+    created_at: datetime | str,
+    updated_at: datetime | str,
 ) -> str:
     state = _ItemState.model_validate(
         {"status": status, "retired_at": retired_at, "created_at": created_at,
@@ -340,19 +339,27 @@ async def list_versions(
     return await items_repository.list_versions(session, item_id=item_id, after=after, limit=limit)
 
 
-async def read(*, session: AsyncSession, principal: Principal | None, item_id: str) -> Item | str:
-    """An item as ``view`` shows it; for those who see the published version, the stored
-    public body with the item's state, as JSON text (one query, nothing validated)."""
-    found = await items_repository.get_public(session, item_id=item_id)
+async def read_published(
+    *, engine: AsyncEngine, principal: Principal | None, item_id: str
+) -> str | None:
+    """For those who see an item's published version, the public body stored at publish with the
+    item's state, as JSON text (one query outside any unit of work, nothing validated but the
+    state). None when the caller sees the draft or nothing is published: then ``read``."""
+    found = await items_repository.get_public(engine, item_id=item_id)
     if found is None:
         raise ItemNotFound(f"No service item {item_id}.")
-    if found.public_body is None or may_see_drafts(principal, found.owner_org_id):
-        item = await get(session=session, item_id=item_id)
-        return await view(session=session, principal=principal, item=item)
+    owner_org_id, status, retired_at, created_at, updated_at, body = found
+    if body is None or may_see_drafts(principal, owner_org_id):
+        return None
     return _with_state(
-        found.public_body, status=found.status, retired_at=found.retired_at,
-        created_at=found.created_at, updated_at=found.updated_at,
-    )  # fmt: skip
+        body, status=status, retired_at=retired_at, created_at=created_at, updated_at=updated_at
+    )
+
+
+async def read(*, session: AsyncSession, principal: Principal | None, item_id: str) -> Item:
+    """An item as ``view`` shows it."""
+    item = await get(session=session, item_id=item_id)
+    return await view(session=session, principal=principal, item=item)
 
 
 async def view(*, session: AsyncSession, principal: Principal | None, item: ServiceItem) -> Item:
@@ -401,11 +408,11 @@ def version_view(version: ServiceItemVersion) -> ItemVersion:
     )
 
 
-def summary(row: Row[Any]) -> ItemSummary:
+def summary(row: Sequence[Any]) -> ItemSummary:
     """A search result, from a row of ``items_repository.SUMMARY_COLUMNS``."""
     (item_id, version, code, name, _name_search, kind, owner_org_id, region_code,
      for_individuals, for_enterprises, max_visits) = row  # fmt: skip
-    types = [t for t, on in (("individual", for_individuals),
+    types = [t for t, on in (("individual", bool(for_individuals)),
                              ("enterprise", for_enterprises)) if on]  # fmt: skip
     return ItemSummary(
         id=item_id, code=code, name=name, kind=kind, owner_org_id=owner_org_id,
@@ -447,7 +454,7 @@ _SEARCH_CURSORS: dict[str, CursorShape[tuple[Any, ...]]] = {
 
 async def search(
     *, session: AsyncSession, filters: ItemFilters, sort: str, page: PageRequest
-) -> tuple[Sequence[Row[Any]], list[Any] | None]:
+) -> tuple[Sequence[Sequence[Any]], list[Any] | None]:
     """Published items matching ``filters``; returns the page and the next cursor position
     (a cursor of another sort order is InvalidCursor)."""
     if sort == "relevance" and not filters.keyword:
@@ -460,13 +467,13 @@ async def search(
     )
     if len(found) < limit:
         return found, None
-    last = found[-1]
+    _, _, code, name, name_search, *_ = found[-1]  # items_repository.SUMMARY_COLUMNS
     if sort == "relevance":
         keyword = filters.keyword or ""
-        return found, ["r", 0 if keyword in last.name_search else 1, last.code]
+        return found, ["r", 0 if keyword in name_search else 1, code]
     if sort == "name":
-        return found, ["n", last.name, last.code]
-    return found, ["c", last.code]
+        return found, ["n", name, code]
+    return found, ["c", code]
 
 
 async def drafts(
