@@ -33,6 +33,8 @@ SHARED = {n for n in settings_env_names(PARTS[0]) if not n.startswith(PARTS[0].e
 # overlay does not ship them; the tests stand in for their values.
 PROD_SECRET_STAND_INS = {
     ("pingtai-secrets", "PINGTAI_SECRET_KEY"): "a-real-secret-from-the-operator",
+    ("pingtai-service-clients", "portal"): "the-portal-client-secret",
+    ("pingtai-service-clients", "workflow"): "the-workflow-client-secret",
     **{(f"{p.name}-database", "password"): f"{p.name}-password" for p in PARTS},
     **{(f"{p.name}-database", "username"): p.name for p in PARTS},
 }
@@ -168,7 +170,7 @@ def test_prod_ships_no_secret_and_docs_name_every_one_it_needs() -> None:
     """Production's Secrets come from the operator; the docs list exactly the ones referenced."""
     assert of_kind("prod", "Secret") == []
     referenced = referenced_secrets("prod")
-    expected = {"pingtai-secrets", "pingtai-pg-backup-s3", "pingtai-tls"}
+    expected = {"pingtai-secrets", "pingtai-service-clients", "pingtai-pg-backup-s3", "pingtai-tls"}
     expected |= {f"{p.name}-database" for p in PARTS}
     assert referenced == expected
     operations = (ROOT / "docs" / "operations.md").read_text()
