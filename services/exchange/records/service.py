@@ -166,13 +166,16 @@ async def import_records(
         read_csv(chunks, known=checker.names) if upload_format == "csv" else read_ndjson(chunks)
     )
     batch: dict[str, GoodRow] = {}
-    # One batch is written while the next is read and checked: the database works in its own
-    # thread (aiosqlite) or server while this loop parses. Batches still commit in order.
+    # One batch is written while the next is read and checked. SQLite's statements run inline
+    # on the event loop (libs/common/sqlite_driver.py), so the rows are checked in a worker
+    # thread meanwhile (SQLite releases the GIL while it works); on PostgreSQL the server
+    # writes. Batches still commit in order.
     writing: asyncio.Task[None] | None = None
-    try:
-        async for row in rows:
-            upload.received += 1
-            checked = checker.check(row)
+    read: list[RawRow] = []
+
+    async def place(raw_rows: list[RawRow]) -> None:
+        nonlocal writing, batch
+        for checked in await asyncio.to_thread(_check_all, checker, raw_rows):
             if isinstance(checked, list):
                 upload.refuse(checked)
                 continue
@@ -185,6 +188,15 @@ async def import_records(
                 )
                 batch = {}
             batch[checked.subject_key] = checked
+
+    try:
+        async for row in rows:
+            upload.received += 1
+            read.append(row)
+            if len(read) >= batch_rows:
+                await place(read)
+                read = []
+        await place(read)
     except BaseException as error:
         if writing is not None:
             await _settle(writing)
@@ -195,6 +207,10 @@ async def import_records(
         await writing
     await _write_batch(sessionmaker, upload, list(batch.values()), last=True)
     return upload.summary()
+
+
+def _check_all(checker: RowChecker, rows: Sequence[RawRow]) -> list[GoodRow | list[RowError]]:
+    return [checker.check(row) for row in rows]
 
 
 async def _settle(task: asyncio.Task[None]) -> None:
