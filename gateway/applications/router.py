@@ -19,7 +19,7 @@ from gateway.applications.schemas import (
 from gateway.edge.keys import KeyDirectory
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TEXT_CURSOR, Page, PageDep, encode_cursor
 
 router = APIRouter(tags=["applications"], responses=AUTH_RESPONSES)
 
@@ -53,7 +53,7 @@ async def list_applications(
     page: PageDep,
     org_id: Annotated[str | None, Query(pattern=ORG_PATTERN)] = None,
 ) -> Page[Application]:
-    after = page.after if isinstance(page.after, str) else None
+    after = page.position(TEXT_CURSOR)
     rows = await applications_service.search(
         session=session, principal=principal, org_id=org_id, after=after, limit=page.limit
     )

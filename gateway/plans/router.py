@@ -10,7 +10,7 @@ from gateway.plans import service as plans_service
 from gateway.plans.schemas import ID_PATTERN, Plan, PlanCreate, PlanUpdate
 from libs.common.auth import AUTH_RESPONSES, OptionalPrincipal, Principal, Role, require_roles
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TEXT_CURSOR, Page, PageDep, encode_cursor
 
 router = APIRouter(tags=["plans"])
 
@@ -22,7 +22,7 @@ PlatformAdmin = Annotated[Principal, Depends(require_roles(Role.PLATFORM_ADMIN))
 async def list_plans(
     principal: OptionalPrincipal, session: SessionDep, page: PageDep
 ) -> Page[Plan]:
-    after = page.after if isinstance(page.after, str) else None
+    after = page.position(TEXT_CURSOR)
     plans = await plans_service.search(
         session=session, principal=principal, after=after, limit=page.limit
     )

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Request
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TIME_TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.evaluation.cases import service as cases_service
 from services.evaluation.cases.schemas import Case, CaseReopen, CaseReply
-from services.evaluation.reviews.router import OrgId, cursor_position
+from services.evaluation.reviews.router import OrgId
 from services.evaluation.reviews.schemas import ID_PATTERN
 from services.evaluation.settings import EvaluationSettings
 
@@ -32,7 +32,7 @@ async def list_cases(
 ) -> Page[Case]:
     found = await cases_service.search(
         session=session, principal=principal, department_id=department_id, status=status,
-        after=cursor_position(page.after), limit=page.limit,
+        after=page.position(TIME_TEXT_CURSOR), limit=page.limit,
     )  # fmt: skip
     next_cursor = (
         encode_cursor([found[-1].opened_at.isoformat(), found[-1].id])

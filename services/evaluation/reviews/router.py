@@ -9,8 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
-from libs.common.errors import InvalidInput
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TIME_TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.evaluation.reviews import service as reviews_service
 from services.evaluation.reviews.schemas import ID_PATTERN, Review, ReviewCreate, ReviewUpdate
 from services.evaluation.settings import EvaluationSettings
@@ -24,20 +23,6 @@ OrgId = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 def _settings(request: Request) -> EvaluationSettings:
     settings: EvaluationSettings = request.app.state.settings
     return settings
-
-
-def cursor_position(after: object) -> tuple[datetime, str] | None:
-    """The (time, id) a list cursor stands for."""
-    if after is None:
-        return None
-    if isinstance(after, list) and len(after) == 2 and all(isinstance(v, str) for v in after):
-        try:
-            return datetime.fromisoformat(after[0]), after[1]
-        except ValueError as exc:
-            raise InvalidInput.for_field(
-                "cursor", "not a cursor of this list", location="query"
-            ) from exc
-    raise InvalidInput.for_field("cursor", "not a cursor of this list", location="query")
 
 
 @router.post(
@@ -110,7 +95,7 @@ async def list_reviews(
     found = await reviews_service.search(
         session=session, principal=principal, department_id=department_id,
         created_from=created_from, created_to=created_to, max_overall=max_overall,
-        after=cursor_position(page.after), limit=page.limit,
+        after=page.position(TIME_TEXT_CURSOR), limit=page.limit,
     )  # fmt: skip
     next_cursor = (
         encode_cursor([found[-1].created_at.isoformat(), found[-1].id])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TEXT_CURSOR, Page, PageDep, encode_cursor
 from libs.common.subjects import SubjectRefsDep
 from services.identity.dependencies import ProtectorDep
 from services.identity.organisations import service as organisations_service
@@ -26,10 +26,6 @@ router = APIRouter()
 
 OrgId = Annotated[str, Path(max_length=32)]
 RegionCode = Annotated[str, Path(pattern=r"^\d{6}$")]
-
-
-def _after(page_after: object) -> str | None:
-    return page_after if isinstance(page_after, str) else None
 
 
 @router.post(
@@ -76,7 +72,7 @@ async def list_organisations(
         kind=kind,
         region_code=region_code,
         name_contains=name,
-        after=_after(page.after),
+        after=page.position(TEXT_CURSOR),
         limit=page.limit,
     )
     items = [
@@ -136,7 +132,7 @@ async def list_memberships(
     org_id: OrgId, principal: CurrentPrincipal, session: SessionDep, page: PageDep
 ) -> Page[Membership]:
     memberships = await organisations_service.memberships_of_org(
-        session=session, principal=principal, org_id=org_id, after=_after(page.after),
+        session=session, principal=principal, org_id=org_id, after=page.position(TEXT_CURSOR),
         limit=page.limit,
     )  # fmt: skip
     next_cursor = encode_cursor(memberships[-1].id) if len(memberships) == page.limit else None

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
 from libs.common.database import SessionDep
 from libs.common.errors import problem_response
-from libs.common.pagination import Page, PageDep, encode_cursor
+from libs.common.pagination import TEXT_CURSOR, Page, PageDep, encode_cursor
 from libs.common.subjects import SubjectRefsDep
 from services.identity.dependencies import CodeSenderDep, ProtectorDep
 from services.identity.people import service as people_service
@@ -135,7 +135,7 @@ async def search_users(
         phone=phone,
         resident_id=resident_id,
         org_id=org_id,
-        after=page.after if isinstance(page.after, str) else None,
+        after=page.position(TEXT_CURSOR),
         limit=page.limit,
     )
     next_cursor = encode_cursor(people[-1].id) if len(people) == page.limit else None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from libs.common.auth import AUTH_RESPONSES, Principal, Role, require_roles
 from libs.common.database import SessionDep
-from libs.common.pagination import Page, PageDep
+from libs.common.pagination import TEXT_CURSOR, Page, PageDep
 from services.identity.oauth.clients import service as clients_service
 from services.identity.oauth.clients.schemas import (
     CLIENT_ID_PATTERN,
@@ -40,7 +40,7 @@ async def create_client(
 async def list_clients(page: PageDep, session: SessionDep, admin: PlatformAdmin) -> Page[Client]:
     """Every client, by id."""
     items, next_cursor = await clients_service.list_clients(
-        session=session, limit=page.limit, after=page.after
+        session=session, limit=page.limit, after=page.position(TEXT_CURSOR)
     )
     return Page[Client](items=[Client.model_validate(c) for c in items], next_cursor=next_cursor)
 
