@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from libs.common.times import UtcDateTime
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -46,7 +47,7 @@ class Application(BaseModel):
     description: str
     client_id: str | None
     created_by: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ApiKeyCreate(BaseModel):
@@ -72,10 +73,10 @@ class ApiKey(BaseModel):
     hint: str = Field(description="The key's first characters, e.g. pt_live_3fQa.")
     status: KeyStatus
     created_by: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None = Field(description="Updated every few seconds, not per call.")
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None = Field(description="Updated every few seconds, not per call.")
 
 
 class IssuedApiKey(ApiKey):

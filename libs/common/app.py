@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from starlette.types import ASGIApp
 
 from libs.common.auth import close_token_verifier
+from libs.common.auth.dependencies import document_optional_tokens
 from libs.common.auth.revocations import revocation_broadcast
 from libs.common.database import Database
 from libs.common.errors import PROBLEM_RESPONSES, install_error_handlers
@@ -102,6 +103,7 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    document_optional_tokens(app)
 
     if settings.cors_origins:
         app.add_middleware(

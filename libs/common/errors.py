@@ -11,7 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -261,6 +262,43 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     return await _on_pingtai_error(request, unavailable)
 
 
+# PostgreSQL's character_not_in_repertoire (NUL: "invalid byte sequence for encoding UTF8: 0x00")
+# and untranslatable_character.
+_POSTGRES_UNSTORABLE_TEXT_STATES = frozenset({"22021", "22P05"})
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    """Whether an error means the request carried text the database cannot hold: a NUL
+    character (PostgreSQL refuses it in text) or a string without a UTF-8 form (a lone
+    surrogate from a JSON escape such as ``"\\ud800"``, which no driver can encode: asyncpg
+    wraps the UnicodeEncodeError in a DataError, SQLite's driver raises it as it is). The error
+    may come wrapped by SQLAlchemy or, from a DBAPI cursor used directly, as the driver's own."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the driver's error wraps the UnicodeEncodeError a few levels down
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) in _POSTGRES_UNSTORABLE_TEXT_STATES:
+            return True
+        if isinstance(seen, UnicodeEncodeError) and seen.reason == "surrogates not allowed":
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
+async def _on_driver_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_unstorable_text(exc):
+        return await _on_unexpected_error(request, exc)
+    # A value from the client (a path id, a field, a header) no row can hold, so no row has it:
+    # the client's 422, whatever part of the request it was in.
+    log.info("unstorable_text", path=request.url.path, error=str(getattr(exc, "orig", exc)))
+    return problem_response(
+        422,
+        code="unstorable-text",
+        title="Your request is not valid",
+        detail="The request holds a character we cannot store: NUL (U+0000) or a lone surrogate.",
+    )
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     return problem_response(
@@ -278,11 +316,28 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(OperationalError, _on_database_error)
     app.add_exception_handler(PoolTimeoutError, _on_database_error)
+    # Text no database holds (NUL, lone surrogates), wrapped by SQLAlchemy, raised by SQLite's
+    # driver as it is, or by asyncpg's DBAPI adapter to a cursor used directly (DirectRead).
+    # Registered by class: an error no handler names reaches the middleware's last-resort 500.
+    app.add_exception_handler(DBAPIError, _on_driver_error)
+    app.add_exception_handler(UnicodeEncodeError, _on_driver_error)
+    app.add_exception_handler(AsyncAdapt_asyncpg_dbapi.Error, _on_driver_error)
     app.add_exception_handler(Exception, _on_unexpected_error)
 
 
 # Declared on routes so the OpenAPI documents list the error responses they may send.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": Problem,
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+        "description": "A body that cannot be read (not JSON, not UTF-8) or a cursor this list "
+        "did not give out",
+    },
+    404: {
+        "model": Problem,
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+        "description": "Nothing by this id (or nothing the caller may see)",
+    },
     422: {
         "model": Problem,
         "content": {PROBLEM_CONTENT_TYPE: {}},

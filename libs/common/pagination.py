@@ -17,12 +17,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar, overload
 
 from fastapi import Depends, Query
 from pydantic import (
-    AfterValidator,
     BaseModel,
     Field,
     PrivateAttr,
@@ -32,6 +31,7 @@ from pydantic import (
 )
 
 from libs.common.errors import PingtaiError
+from libs.common.times import UtcDateTime, as_utc
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -51,14 +51,6 @@ class InvalidCursor(PingtaiError):
 _NOT_OURS = "The cursor is not one this list gave out."
 
 
-def _as_utc(value: datetime) -> datetime:
-    # Naive times are UTC (every part stores UTC); far-off offsets must not overflow later.
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("time out of range") from exc
-
-
 CursorInt = Annotated[int, Field(ge=1, le=MAX_CURSOR_INT)]
 """A positive integer position (an id, a version, a ledger position) an SQL BIGINT holds."""
 
@@ -69,7 +61,7 @@ CursorText = Annotated[
 """A string position (an id, a code, a name): 1-512 characters, no control characters (NUL
 would reach PostgreSQL as an error)."""
 
-CursorTime = Annotated[datetime, AfterValidator(_as_utc)]
+CursorTime = UtcDateTime
 """An ISO 8601 time (``2026-11-05T08:00:00+00:00``), returned in UTC (a naive one is UTC)."""
 
 
@@ -118,7 +110,7 @@ def encode_cursor(position: Any) -> str:
 
 def _encode_time(value: Any) -> str:
     if isinstance(value, datetime):
-        return _as_utc(value).isoformat()
+        return as_utc(value).isoformat()
     raise TypeError(f"a cursor position holds JSON values and times, not {type(value).__name__}")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import APIRouter
+from pydantic import BaseModel
 from sqlalchemy import String, bindparam, case, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,6 +55,16 @@ async def create_note_then_fail(title: str, session: SessionDep) -> dict[str, st
 @router.get("/notes/unused-session")
 async def unused_session(session: SessionDep) -> dict[str, str]:
     return {"used": "no"}
+
+
+class TitleQuery(BaseModel):
+    title: str
+
+
+@router.post("/note-searches")
+async def find_note(query: TitleQuery, session: SessionDep) -> dict[str, int | None]:
+    found = await session.scalar(select(Note.id).where(Note.title == query.title))
+    return {"id": found}
 
 
 @router.get("/notes/count")
@@ -209,3 +221,27 @@ async def test_a_direct_read_runs_a_prebuilt_select_on_a_pooled_connection(
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("title", ["a\x00b", "a\ud800b"], ids=["nul", "lone-surrogate"])
+async def test_text_the_database_cannot_hold_is_a_422_problem(
+    client: httpx.AsyncClient, database_url: str, title: str
+) -> None:
+    # ensure_ascii: the lone surrogate travels as the JSON escape \ud800 (no UTF-8 form).
+    response = await client.post(
+        "/v1/note-searches",
+        content=json.dumps({"title": title}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    if response.status_code == 200:
+        # SQLite holds NUL: nothing has that title. PostgreSQL refuses it in text.
+        assert database_url.startswith("sqlite") and title == "a\x00b"
+        assert response.json() == {"id": None}
+        return
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "https://pingtai.dev/problems/unstorable-text"
+    assert body["status"] == 422 and "SELECT" not in response.text
+    # The session went back to the pool usable.
+    assert (await client.post("/v1/notes/fine")).status_code == 201

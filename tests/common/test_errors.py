@@ -11,7 +11,7 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.errors import PingtaiError
+from libs.common.errors import PingtaiError, is_unstorable_text
 from tests.common.conftest import build_app
 
 MAX_BODY = 1024
@@ -177,3 +177,26 @@ async def test_extras_cannot_replace_a_problems_standard_members(
     assert body["title"] == "Too early"
     assert body["detail"] == "Still too early."
     assert body["wait"] == 5
+
+
+class _DriverError(Exception):
+    """A driver's own error, as a DBAPI cursor used directly raises it (no SQLAlchemy wrapper)."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def test_text_the_database_cannot_hold_is_recognised_however_it_is_wrapped() -> None:
+    assert is_unstorable_text(_DriverError("22021"))  # NUL, PostgreSQL
+    assert is_unstorable_text(_DriverError("22P05"))
+    try:
+        "a\ud800".encode()
+    except UnicodeEncodeError as error:
+        surrogate = error
+    wrapped = RuntimeError("driver")
+    wrapped.__cause__ = surrogate
+    assert is_unstorable_text(wrapped)
+    assert not is_unstorable_text(_DriverError("22003"))  # numeric out of range: our fault
+    assert not is_unstorable_text(UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range"))
+    assert not is_unstorable_text(RuntimeError("boom"))

@@ -89,6 +89,27 @@ async def test_idempotency_key_returns_the_first_review(
     assert changed.json()["type"].endswith("idempotency-key-reused")
 
 
+async def test_an_idempotency_key_is_the_callers_not_the_applications(
+    finished: FastAPI, client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    key = {"Idempotency-Key": "review-1"}
+    first = await review(client, issuer, "app1", GOOD, headers=key)
+    assert first.status_code == 201
+    # The same key for another application is a reused key, not a second review.
+    other = await review(client, issuer, "app3", GOOD, headers=key)
+    assert other.status_code == 409, other.text
+    assert other.json()["type"].endswith("idempotency-key-reused")
+    mine = await client.get("/v1/reviews", headers=citizen(issuer))
+    assert [r["id"] for r in mine.json()["items"]] == [first.json()["id"]]
+    # Another citizen's key of the same name is theirs: it replays nothing of the first.
+    theirs = await client.post(
+        "/v1/reviews",
+        json={"application_id": "app1", **GOOD},
+        headers={**citizen(issuer, OTHER_CITIZEN), **key},
+    )
+    assert theirs.status_code == 404, theirs.text
+
+
 @pytest.mark.parametrize(
     ("app", "sub", "status", "problem"),
     [

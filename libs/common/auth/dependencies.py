@@ -26,6 +26,10 @@ bearer_scheme = HTTPBearer(
     auto_error=False,
 )
 
+# The same header read by OptionalPrincipal: its own scheme name only marks, in the document
+# FastAPI builds, the operations where the token is optional (document_optional_tokens).
+_optional_bearer_scheme = HTTPBearer(scheme_name="OptionalAccessToken", auto_error=False)
+
 Guard = Callable[[Principal], Coroutine[Any, Any, Principal]]
 
 # Declared on protected routers so the OpenAPI documents list the answers at the door.
@@ -65,9 +69,8 @@ async def close_token_verifier(app: FastAPI) -> None:
         await verifier.aclose()
 
 
-async def _optional_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+async def _principal_from(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal | None:
     if credentials is None:
         header = request.headers.get("authorization")
@@ -79,12 +82,45 @@ async def _optional_principal(
     return await token_verifier(request.app).verify(credentials.credentials)
 
 
+async def _optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer_scheme)],
+) -> Principal | None:
+    return await _principal_from(request, credentials)
+
+
 async def _current_principal(
-    principal: Annotated[Principal | None, Depends(_optional_principal)],
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
+    principal = await _principal_from(request, credentials)
     if principal is None:
         raise AuthenticationRequired()
     return principal
+
+
+def document_optional_tokens(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI document say so where a token is optional: an operation that
+    reads an ``OptionalPrincipal`` and nothing that requires one gets the security requirement
+    ``[{}, {"AccessToken": []}]`` (none, or the bearer token), not FastAPI's "AccessToken
+    required"."""
+    build = app.openapi
+    optional_name = _optional_bearer_scheme.scheme_name
+    optional: dict[str, list[str]] = {optional_name: []}
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI's own, cached until the routes change; the edit is idempotent
+        schema.get("components", {}).get("securitySchemes", {}).pop(optional_name, None)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                security = operation.get("security") if isinstance(operation, dict) else None
+                if not security or optional not in security:
+                    continue
+                required = [r for r in security if r != optional]
+                operation["security"] = required or [{}, {bearer_scheme.scheme_name: []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # The caller, verified; 401 without a valid access token.

@@ -34,6 +34,18 @@ async def get_for_application(session: AsyncSession, application_id: str) -> Rev
     return found.scalar_one_or_none()
 
 
+async def get_by_key(
+    session: AsyncSession, applicant_id: str, idempotency_key: str
+) -> Review | None:
+    """The review ``applicant_id`` submitted with ``idempotency_key``, if any."""
+    found = await session.execute(
+        select(Review)
+        .where(Review.applicant_id == applicant_id, Review.idempotency_key == idempotency_key)
+        .limit(1)
+    )
+    return found.scalar_one_or_none()
+
+
 async def insert(session: AsyncSession, review: Review) -> Review:
     """Store a new review and its departments."""
     session.add(review)

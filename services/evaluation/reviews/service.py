@@ -71,14 +71,18 @@ async def submit(
     if not audience.is_applicant(principal):
         raise Forbidden("Only the applicant (a citizen or an enterprise agent) reviews.")
     request_hash = _request_hash(body)
+    if idempotency_key is not None:
+        # A key is the caller's, not the application's: the same key with another body (another
+        # application, other ratings) is refused, never a second review.
+        keyed = await reviews_repository.get_by_key(session, principal.sub, idempotency_key)
+        if keyed is not None:
+            if keyed.request_hash != request_hash:
+                raise IdempotencyKeyReused("This Idempotency-Key was used with a different review.")
+            return keyed, False
     existing = await reviews_repository.get_for_application(session, body.application_id)
     if existing is not None and audience.owns(
         principal, applicant_id=existing.applicant_id, applicant_org_id=existing.applicant_org_id
     ):
-        if idempotency_key is not None and existing.idempotency_key == idempotency_key:
-            if existing.request_hash != request_hash:
-                raise IdempotencyKeyReused("This Idempotency-Key was used with a different review.")
-            return existing, False
         raise ReviewExists("This application has been reviewed; edit the review instead.")
     fact = await facts_repository.get_application(session, body.application_id)
     if fact is None or not audience.owns(

@@ -307,3 +307,11 @@ async def test_openapi_declares_the_bearer_scheme_and_the_errors(
     assert me["security"] == [{"AccessToken": []}]
     assert {"401", "403", "503"} <= me["responses"].keys()
     assert "security" not in document["paths"]["/healthz"]["get"]
+    # A token is welcome but not needed where the route reads an OptionalPrincipal.
+    assert document["paths"]["/v1/maybe"]["get"]["security"] == [{}, {"AccessToken": []}]
+    assert document["paths"]["/v1/inbox"]["get"]["security"] == [{"AccessToken": []}]
+    # Every route of a part declares the shared problems: an unreadable body or foreign
+    # cursor (400), nothing by that id (404).
+    assert {"400", "404", "422", "500"} <= me["responses"].keys()
+    assert "application/problem+json" in me["responses"]["404"]["content"]
+    assert "OptionalAccessToken" not in document["components"]["securitySchemes"]

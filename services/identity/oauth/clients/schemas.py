@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from libs.common.times import UtcDateTime
 from services.identity.roles import Role
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
@@ -137,9 +137,9 @@ class Client(BaseModel):
     org_id: str | None
     roles: list[str]
     enabled: bool
-    created_at: datetime
-    updated_at: datetime
-    secret_rotated_at: datetime | None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    secret_rotated_at: UtcDateTime | None
 
 
 class ClientWithSecret(Client):
