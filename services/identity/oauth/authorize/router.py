@@ -253,18 +253,34 @@ def _multi(items: Any) -> dict[str, list[str]]:
     return params
 
 
+# The authorisation endpoints answer a request they cannot send back to its client with an HTML
+# error page for the person in front of the browser (RFC 6749 4.1.2.1), not a problem document.
+_ERROR_PAGE: dict[int | str, dict[str, object]] = {
+    400: {"content": {"text/html": {}}, "description": "The authorisation error page"}
+}
+
+
 @router.get(
     "/authorize",
     summary="Authorization endpoint (code + PKCE S256)",
     response_class=Response,
-    responses={200: {"content": {"text/html": {}}}, 302: {"description": "Back to the client"}},
+    responses={
+        200: {"content": {"text/html": {}}},
+        302: {"description": "Back to the client"},
+        **_ERROR_PAGE,
+    },
 )
 async def authorize(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Start a sign-in: check the request, then show the form, the choice, or redirect."""
     return await _authorize(request, session, settings, _multi(request.query_params.multi_items()))
 
 
-@router.post("/authorize", summary="Authorization endpoint, form-encoded", response_class=Response)
+@router.post(
+    "/authorize",
+    summary="Authorization endpoint, form-encoded",
+    response_class=Response,
+    responses=_ERROR_PAGE,
+)
 async def authorize_by_post(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -309,7 +325,9 @@ async def _read_form(
     return auth, claims, fields, client
 
 
-@router.post("/authorize/signin", summary="The sign-in form", response_class=Response)
+@router.post(
+    "/authorize/signin", summary="The sign-in form", response_class=Response, responses=_ERROR_PAGE
+)
 async def submit_sign_in(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Check the credentials; on success start the provider session and go on."""
     read = await _read_form(request, session, settings, "signin", "username", "password")
@@ -349,7 +367,12 @@ async def submit_sign_in(request: Request, session: SessionDep, settings: Settin
     return response
 
 
-@router.post("/authorize/organisation", summary="The organisation choice", response_class=Response)
+@router.post(
+    "/authorize/organisation",
+    summary="The organisation choice",
+    response_class=Response,
+    responses=_ERROR_PAGE,
+)
 async def choose_organisation(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
