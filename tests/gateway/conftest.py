@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -64,6 +65,9 @@ class Issuer:
                 client_id=client_id,
                 acr=acr or None,
                 scope="openid",
+                # Valid for an hour: some modules make their tokens at import, and the whole
+                # suite's collection can be many minutes before their tests run.
+                exp=int(time.time()) + 3600,
             ),
         )
 
