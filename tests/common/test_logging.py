@@ -25,6 +25,10 @@ def stdout_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     configure_logging(part="sample", level="INFO")
+    # The middleware's module-level access logger caches its first binding, so after an earlier
+    # test's request it still writes to the stdout of that test (in a part's process the
+    # configuration happens once, before any request): a fresh one for this configuration.
+    monkeypatch.setattr("libs.common.middleware.access_log", structlog.get_logger("pingtai.access"))
     # Module-level loggers (the access log's) must not keep this configuration after the test.
     structlog.configure(cache_logger_on_first_use=False)
     try:
