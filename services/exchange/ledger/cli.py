@@ -110,6 +110,7 @@ def verify(
                 keys,
                 batch_size=batch_size,
                 progress=line,
+                max_checkpoint_gap=settings.ledger_checkpoint_every + settings.ledger_max_batch,
             )
         finally:
             await database.dispose()

@@ -42,7 +42,12 @@ async def ledger_keys(ledger: LedgerDep, keys: VerificationKeysDep) -> LedgerKey
 async def verify_ledger(
     _: Auditor, request: Request, keys: VerificationKeysDep
 ) -> VerificationView:
-    return await ledger_service.verify(engine=request.app.state.database.engine, keys=keys)
+    settings = request.app.state.settings
+    return await ledger_service.verify(
+        engine=request.app.state.database.engine,
+        keys=keys,
+        max_checkpoint_gap=settings.ledger_checkpoint_every + settings.ledger_max_batch,
+    )
 
 
 @router.get(

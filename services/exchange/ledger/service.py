@@ -80,9 +80,11 @@ def checkpoint_view(checkpoint: LedgerCheckpoint) -> CheckpointView:
     )
 
 
-async def verify(*, engine: AsyncEngine, keys: VerificationKeys) -> VerificationView:
+async def verify(
+    *, engine: AsyncEngine, keys: VerificationKeys, max_checkpoint_gap: int | None = None
+) -> VerificationView:
     """Recompute the chain and every checkpoint."""
-    report = await verify_ledger(engine, keys)
+    report = await verify_ledger(engine, keys, max_checkpoint_gap=max_checkpoint_gap)
     problem = report.problem
     return VerificationView(
         valid=report.valid,

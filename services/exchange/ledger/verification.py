@@ -114,8 +114,16 @@ async def verify_ledger(
     *,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
+    max_checkpoint_gap: int | None = None,
 ) -> VerificationReport:
-    """Recompute the whole chain and every checkpoint of the ledger in ``engine``'s database."""
+    """Recompute the whole chain and every checkpoint of the ledger in ``engine``'s database.
+
+    ``max_checkpoint_gap``: the most entries the writer ever leaves between two checkpoints, or
+    after the last one (``checkpoint_every + max_batch``: a batch is signed in its own
+    transaction once the count is due, and the first batch always). Given, a wider gap is a
+    removed checkpoint: without it, history rewritten and re-chained with every checkpoint
+    deleted would verify.
+    """
     started = time.perf_counter()
     async with engine.connect() as conn:
         head = (await conn.execute(_head_query())).first()
@@ -128,6 +136,8 @@ async def verify_ledger(
         walk = await _walk(conn, head_position, batch_size, checkpoints, progress)
         problems = [] if walk.problem is None else [walk.problem]
         problems.extend(_check_checkpoints(checkpoints, keys, walk))
+        if max_checkpoint_gap is not None:
+            problems.extend(_check_gaps(checkpoints, walk, max_checkpoint_gap))
         if head is None:
             problems.append(
                 Tampering("removed", head_position + 1, "the chain's head row was deleted")
@@ -149,6 +159,25 @@ async def verify_ledger(
         problem=problem,
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_gaps(checkpoints: list[_Checkpoint], walk: _Walk, max_gap: int) -> list[Tampering]:
+    """The first stretch of the walked chain longer than any the writer leaves unsigned."""
+    signed = [c.position for c in checkpoints if c.position <= walk.last_position]
+    previous = 0
+    for position in [*signed, walk.last_position]:
+        if position - previous > max_gap:
+            return [
+                Tampering(
+                    "checkpoint",
+                    previous + 1,
+                    f"{position - previous} entries after position {previous} without a "
+                    f"checkpoint; the writer signs at least every {max_gap}: a checkpoint was "
+                    "removed",
+                )
+            ]
+        previous = position
+    return []
 
 
 def _head_query() -> Any:

@@ -292,3 +292,32 @@ async def test_progress_is_reported(chain: Database) -> None:
     seen: list[tuple[int, int]] = []
     await verify(chain, batch_size=8, progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (ENTRIES, ENTRIES) and len(seen) == 4
+
+
+# The chain fixture's writer signs every 10 entries, one entry per batch: it never leaves more
+# than checkpoint_every + max_batch = 11 entries unsigned.
+GAP = 11
+
+
+async def test_history_rewritten_with_every_checkpoint_deleted_is_caught(chain: Database) -> None:
+    # The intruder alters entry 5, re-chains everything after it, fixes the head and deletes
+    # the checkpoints that would betray the rewrite: the chain itself is consistent again.
+    await execute(chain, "UPDATE exchange_ledger_entry SET actor = 'someone' WHERE position = 5")
+    prev = (await row(chain, 4)).entry_hash
+    for position in range(5, ENTRIES + 1):
+        prev = await rehash(chain, position, prev)
+    await execute(chain, "UPDATE exchange_ledger_head SET entry_hash = :h", h=prev)
+    await execute(chain, "DELETE FROM exchange_ledger_checkpoint")
+    assert (await verify(chain)).valid  # without the writer's bound, nothing betrays it
+    report = await verify(chain, max_checkpoint_gap=GAP)
+    assert_tampered(report, "checkpoint", 1)
+    assert report.problem is not None and "a checkpoint was removed" in report.problem.detail
+
+
+async def test_a_checkpoint_deleted_between_two_others_is_caught(chain: Database) -> None:
+    await execute(chain, "DELETE FROM exchange_ledger_checkpoint WHERE position = 11")
+    assert_tampered(await verify(chain, max_checkpoint_gap=GAP), "checkpoint", 2)
+
+
+async def test_the_writers_own_gaps_verify(chain: Database) -> None:
+    assert (await verify(chain, max_checkpoint_gap=GAP)).valid
