@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
+from libs.common.context import current_request_id
 from libs.common.database import SessionDep
 from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
 from libs.common.pagination import INT_CURSOR, Page, PageDep, encode_cursor
+from libs.common.subjects import SubjectRefsDep
 from services.exchange.datasets.router import DatasetId
+from services.exchange.ledger import AccessRecord, LedgerDep
 from services.exchange.records import service as records_service
 from services.exchange.records.exceptions import UnsupportedUploadType
 from services.exchange.records.schemas import ImportSummary, RecordVersion, UploadFormat
 from services.exchange.settings import ExchangeSettings
+
+HISTORY_PURPOSE = "record maintenance by the owning department (数据维护)"
 
 router = APIRouter(tags=["records"])
 
@@ -116,9 +121,14 @@ async def record_history(
     principal: CurrentPrincipal,
     session: SessionDep,
     page: PageDep,
+    ledger: LedgerDep,
+    subject_refs: SubjectRefsDep,
+    purpose: Annotated[
+        str, Query(min_length=1, max_length=200, description="Why the history is read.")
+    ] = HISTORY_PURPOSE,
 ) -> Page[RecordVersion]:
     before = page.position(INT_CURSOR)
-    versions = await records_service.history(
+    dataset, key, versions = await records_service.history(
         session=session,
         principal=principal,
         dataset_id=dataset_id,
@@ -127,5 +137,25 @@ async def record_history(
         limit=page.limit,
     )
     items = [records_service.version_view(v) for v in versions]
+    # The read is someone's data like any other: it goes into the ledger (and so into "who used
+    # my data") before the answer, with the session closed first (the ledger's group commit
+    # must not wait behind a connection this request holds).
+    await session.close()
+    await ledger.append(
+        AccessRecord(
+            actor=principal.sub,
+            client_id=principal.client_id,
+            actor_org_id=principal.org,
+            dataset_id=dataset.id,
+            owner_org_id=dataset.owner_org_id,
+            subject_ref=subject_refs.ref(dataset.subject_key_kind, key),
+            fields=tuple(f.name for f in dataset.fields),
+            purpose=purpose,
+            basis_kind="none",
+            basis_ref=None,
+            outcome="granted",
+            request_id=current_request_id(),
+        )
+    )
     next_cursor = encode_cursor(versions[-1].version) if len(versions) == page.limit else None
     return Page[RecordVersion](items=items, next_cursor=next_cursor)

@@ -300,8 +300,9 @@ async def history(
     raw_subject_key: str,
     before: int | None,
     limit: int,
-) -> Sequence[HostedRecordVersion]:
-    """A subject's record versions, newest first: for the owner department."""
+) -> tuple[ExchangeDataset, str, Sequence[HostedRecordVersion]]:
+    """A subject's record versions, newest first, for the owner department: the dataset, the
+    normalised subject key and the versions (the caller records the read in the ledger)."""
     dataset = await managed_dataset(session=session, principal=principal, dataset_id=dataset_id)
     if dataset.mode != "hosted":
         raise DatasetNotHosted(f"Dataset {dataset_id} is federated: the exchange keeps no history.")
@@ -311,7 +312,7 @@ async def history(
     )
     if not versions and before is None:
         raise RecordNotFound(f"Dataset {dataset_id} holds no record for this subject.")
-    return versions
+    return dataset, subject_key, versions
 
 
 def version_view(version: HostedRecordVersion) -> RecordVersion:

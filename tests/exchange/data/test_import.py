@@ -12,6 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from libs.common.subjects import subject_refs_for
+from services.exchange.ledger import LedgerEntry
 from services.exchange.records.models import HostedRecordVersion, RecordImport
 from services.identity.identifiers import make_credit_code, make_resident_id
 from tests.exchange.conftest import Issuer, outbox_events
@@ -295,3 +297,23 @@ async def test_an_import_publishes_counts_never_records(
     # What evaluation counts: the good rows, for the owner department.
     assert (event["accepted"], event["owner_org_id"]) == (5, OWNER)
     assert not any(code in json.dumps(event) for code in CODES)
+
+
+async def test_reading_a_records_history_is_recorded_in_the_ledger(
+    data_app: FastAPI, api: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
+    dataset_id = await publish(data_app, ENTERPRISES)
+    pushed = await push(api, dataset_id, ndjson(company(0)), {**owner_headers, **NDJSON})
+    assert pushed.status_code == 200, pushed.text
+    history = await api.get(
+        f"/v1/datasets/{dataset_id}/records/{CODES[0]}/history",
+        params={"purpose": "核对登记信息"},
+        headers=owner_headers,
+    )
+    assert history.status_code == 200, history.text
+    async with data_app.state.database.sessionmaker() as session:
+        entries = (await session.execute(select(LedgerEntry))).scalars().all()
+    refs = subject_refs_for(data_app.state.settings.secret_key)
+    assert [(e.dataset_id, e.subject_ref, e.purpose, e.basis_kind, e.outcome) for e in entries] == [
+        (dataset_id, refs.ref("credit_code", CODES[0]), "核对登记信息", "none", "granted")
+    ]
