@@ -172,10 +172,23 @@ async def _csv_rows(
                 session=session, dataset=dataset, fields=fields, after=after, limit=CSV_PAGE_ROWS
             )
         for _, record in rows:
-            writer.writerow(["" if record[f] is None else record[f] for f in fields])
+            writer.writerow([_cell(record[f]) for f in fields])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
         if len(rows) < CSV_PAGE_ROWS:
             return
         after = rows[-1][0]
+
+
+# A text cell a spreadsheet would run as a formula (OWASP "CSV injection"): prefixed with an
+# apostrophe, which spreadsheets show as text and drop. Numbers are written as they are.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

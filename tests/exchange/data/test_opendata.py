@@ -161,3 +161,26 @@ async def test_open_data_reads_release_their_connections_before_the_ledger(
     # Waiting for its ledger entry, a request holds no pooled connection (the CSV's rows
     # are read afterwards, a page at a time in short sessions).
     assert held == [0, 0]
+
+
+async def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(
+    data_app: FastAPI, api: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
+    dataset_id = await publish(data_app, ENTERPRISES)
+    names = ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "普通企业"]
+    body = "".join(
+        json.dumps({"credit_code": c, "entity_name": n, "employees": 1}, ensure_ascii=False) + "\n"
+        for c, n in zip(CODES, names, strict=False)
+    ).encode()
+    pushed = await api.post(
+        f"/v1/datasets/{dataset_id}/records", content=body, headers={**owner_headers, **NDJSON}
+    )
+    assert pushed.json()["inserted"] == len(names), pushed.text
+    response = await api.get(f"/v1/open/datasets/{dataset_id}/records.csv?fields=entity_name")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert sorted(r[0] for r in rows[1:]) == sorted(
+        ['\'=HYPERLINK("http://x")', "'+1", "'-2+3", "'@SUM(A1)", "普通企业"]
+    )
+    # The JSON pages give the values as they are.
+    page = await api.get(f"/v1/open/datasets/{dataset_id}/records?fields=entity_name")
+    assert sorted(i["entity_name"] for i in page.json()["items"]) == sorted(names)
