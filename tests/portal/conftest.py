@@ -76,7 +76,7 @@ def browser() -> Iterator[Browser]:
     Playwright's sync API keeps an event loop in this thread while it runs, which the async
     tests of other modules need for their own."""
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
+        pytest.fail(f"Debian's chromium is not at {CHROMIUM}: `make test` installs it (as root)")
     with tempfile.TemporaryDirectory(prefix="pingtai-chromium-") as home:
         env = {**os.environ, "XDG_CONFIG_HOME": f"{home}/config", "XDG_CACHE_HOME": f"{home}/cache"}
         with sync_playwright() as playwright:
