@@ -24,6 +24,8 @@ _READ: dict[bytes, str] = {
     b"x-api-key": "x-api-key",
     b"authorization": "authorization",
     b"x-request-id": "x-request-id",
+    b"x-pingtai-forwarder": "x-pingtai-forwarder",
+    b"x-pingtai-visitor-address": "x-pingtai-visitor-address",
     **{name.encode(): name for name in TRACE_FIELDS},
 }
 
@@ -46,6 +48,8 @@ class Exchange:
         "principal",
         "api_key",
         "authorization",
+        "forwarder",
+        "visitor_address",
         "content_length",
         "has_body",
         "header_count",
@@ -62,6 +66,9 @@ class Exchange:
         self.principal: Principal | None = None
         self.api_key: str | None = None
         self.authorization: str | None = None
+        # A trusted forwarder's token (the portal's own client) and the visitor it calls for.
+        self.forwarder: str | None = None
+        self.visitor_address: str | None = None
         self.content_length: int | None = None
         self.trace_carrier: dict[str, str] | None = None
         self._send = send
@@ -82,6 +89,10 @@ class Exchange:
                 self.api_key = value.decode("latin-1").strip()
             elif kind == "authorization":
                 self.authorization = value.decode("latin-1")
+            elif kind == "x-pingtai-forwarder":
+                self.forwarder = value.decode("latin-1").strip()
+            elif kind == "x-pingtai-visitor-address":
+                self.visitor_address = value.decode("latin-1").strip()
             elif kind == "x-request-id":
                 if request_id is None:
                     request_id = value.decode("latin-1")

@@ -123,6 +123,10 @@ class GatewaySettings(PartSettings):
     # platform's own services call each other through the gateway with their tokens, and a
     # third party's system is limited by its key's plan; a route may set its own.
     anonymous_per_minute: int = Field(default=600, ge=0)
+    # Clients trusted to name the visitor they call for (X-Pingtai-Visitor-Address, with their
+    # client-credentials token in X-Pingtai-Forwarder): anonymous limits then count per visitor.
+    # The portal calls the APIs for every anonymous visitor from its own address.
+    trusted_forwarders: list[str] = Field(default_factory=lambda: ["portal"])
     token_per_minute: int = Field(default=0, ge=0)
     # Counters shared by every replica live in a NATS JetStream counter stream; each replica
     # leases slices of at most this many requests so most requests never leave the process.

@@ -23,7 +23,7 @@ from portal import i18n
 from portal.auth.oidc import OidcClient
 from portal.auth.router import router as auth_router
 from portal.pages import admin, applications, catalogue, evaluation, home, officer, privacy
-from portal.platform import ApiProblem, Platform
+from portal.platform import ApiProblem, Platform, visitor_address
 from portal.sessions import repository as sessions_repository
 from portal.sessions.sealing import TokenSealer
 from portal.sessions.service import SessionKeeper
@@ -65,6 +65,8 @@ class PortalHeaders:
             return
         language = i18n.pick_language(_cookie(scope, i18n.LANGUAGE_COOKIE))
         token = i18n.current_language.set(language)
+        client = scope.get("client")
+        address = visitor_address.set(str(client[0]) if client else None)
         static = scope["path"].startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
@@ -85,6 +87,7 @@ class PortalHeaders:
             await self.app(scope, receive, send_with_headers)
         finally:
             i18n.current_language.reset(token)
+            visitor_address.reset(address)
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
@@ -154,7 +157,11 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         ],
         lifespans=[portal_lifespan],
     )  # fmt: skip
-    app.state.platform = Platform(settings.api_url, timeout=settings.api_timeout_s)
+    app.state.platform = Platform(
+        settings.api_url,
+        timeout=settings.api_timeout_s,
+        client_credentials=(settings.client_id, settings.client_secret),
+    )
     verifier = token_verifier(app)
     app.state.sessions = SessionKeeper(
         settings=settings,

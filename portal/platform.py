@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import structlog
 
 from libs.common.http import service_client
+
+log = structlog.get_logger("pingtai.portal.platform")
+
+# The address of the visitor the current request serves (set by the portal's middleware).
+visitor_address: ContextVar[str | None] = ContextVar("visitor_address", default=None)
+# Renew the portal's own token this long before it expires; wait this long after a failure.
+_FORWARDER_MARGIN_S = 30.0
+_FORWARDER_RETRY_S = 30.0
 
 
 @dataclass
@@ -41,9 +53,47 @@ class Platform:
     """The gateway's ``/api/<part>/v1`` APIs; one pooled client per portal process."""
 
     def __init__(
-        self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client_credentials: tuple[str, str] | None = None,
     ) -> None:
         self.http = service_client(base_url, timeout=timeout, transport=transport)
+        # The portal's own client: its client-credentials token lets the gateway count each
+        # anonymous visitor's calls on their own (docs/gateway.md, trusted forwarders).
+        self._credentials = httpx.BasicAuth(*client_credentials) if client_credentials else None
+        self._forwarder: str | None = None
+        self._forwarder_until = 0.0
+        self._forwarder_lock = asyncio.Lock()
+
+    async def forwarder_token(self) -> str | None:
+        """The portal's own access token (client credentials), kept until near its expiry;
+        None while identity does not give one (calls then share the portal's address)."""
+        if self._credentials is None:
+            return None
+        if time.monotonic() < self._forwarder_until:
+            return self._forwarder
+        async with self._forwarder_lock:
+            if time.monotonic() < self._forwarder_until:
+                return self._forwarder
+            token, lifetime = None, _FORWARDER_RETRY_S
+            try:
+                answer = await self.http.post(
+                    "/oauth2/token", data={"grant_type": "client_credentials"},
+                    auth=self._credentials,
+                )  # fmt: skip
+                if answer.status_code == 200:
+                    body = answer.json()
+                    token = str(body["access_token"])
+                    lifetime = max(1.0, float(body.get("expires_in", 300)) - _FORWARDER_MARGIN_S)
+                else:
+                    log.warning("forwarder_token_refused", status=answer.status_code)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                log.warning("forwarder_token_failed", error=repr(exc))
+            self._forwarder, self._forwarder_until = token, time.monotonic() + lifetime
+            return token
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
@@ -64,6 +114,11 @@ class Platform:
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
+        elif (address := visitor_address.get()) is not None:
+            forwarder = await self.forwarder_token()
+            if forwarder is not None:
+                sent["X-Pingtai-Forwarder"] = forwarder
+                sent["X-Pingtai-Visitor-Address"] = address
         try:
             response = await self.http.request(
                 method, path, params=params, json=json, content=content, headers=sent

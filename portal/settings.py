@@ -65,3 +65,8 @@ class PortalSettings(PartSettings):
     def redirect_uri(self) -> str:
         """The callback identity sends people back to after signing in."""
         return f"{self.public_url}/auth/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        """Where identity's end-session endpoint sends people back after signing out."""
+        return f"{self.public_url}/auth/signed-out"

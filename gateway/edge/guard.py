@@ -10,9 +10,11 @@ verify the token again (defence in depth); the gateway only stops what it can te
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Scope
 
@@ -32,6 +34,8 @@ from gateway.settings import GatewaySettings
 from gateway.usage.recorder import UsageRecorder
 from libs.common.auth import AuthenticationRequired, InvalidToken, Principal, TokenVerifier
 from libs.common.errors import Forbidden, PayloadTooLarge, PingtaiError, problem_response
+
+log = structlog.get_logger("pingtai.gateway.edge")
 
 GATEWAY_REQUESTS = Counter(
     "pingtai_gateway_requests_total",
@@ -172,7 +176,8 @@ class EdgeGuard:
             limits = [minute_limit(per_minute)] if per_minute else []
         else:
             client = scope.get("client")
-            name = ip_counter(str(client[0]) if client else "-")
+            visitor = await self._visitor_address(exchange)
+            name = ip_counter(visitor or (str(client[0]) if client else "-"))
             per_minute = policy.anonymous_per_minute
             if per_minute is None:
                 per_minute = self.settings.anonymous_per_minute
@@ -193,9 +198,30 @@ class EdgeGuard:
                     error.code = "quota-exceeded"
                 raise error
 
+    async def _visitor_address(self, exchange: Exchange) -> str | None:
+        """The address of the visitor a trusted forwarder calls for: the portal calls for every
+        anonymous visitor from its own address, so its client-credentials token (a client named
+        in ``trusted_forwarders``) lets the anonymous limit count each visitor on their own.
+        From anyone else, or with a bad token or address, the header is ignored."""
+        if exchange.forwarder is None or exchange.visitor_address is None:
+            return None
+        try:
+            forwarder = await self.verifier().verify(exchange.forwarder)
+            address = str(ipaddress.ip_address(exchange.visitor_address))
+        except (PingtaiError, ValueError) as exc:
+            log.warning("forwarder_refused", reason=type(exc).__name__)
+            return None
+        if forwarder.acr != 0 or forwarder.client_id not in self.settings.trusted_forwarders:
+            log.warning("forwarder_not_trusted", client_id=forwarder.client_id)
+            return None
+        return address
+
 
 # The key stays at the edge; the part learns which application called, from the gateway alone.
-_EDGE_HEADERS = frozenset({b"x-api-key", b"x-pingtai-application"})
+# So does a forwarder's token and the visitor's address it vouched for.
+_EDGE_HEADERS = frozenset({
+    b"x-api-key", b"x-pingtai-application", b"x-pingtai-forwarder", b"x-pingtai-visitor-address",
+})  # fmt: skip
 
 
 def _pass_identity(scope: Scope, grant: KeyGrant | None) -> None:

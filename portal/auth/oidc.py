@@ -70,6 +70,15 @@ class OidcClient:
             params["prompt"] = prompt
         return f"{self.settings.public_url}/oauth2/authorize?{urlencode(params)}"
 
+    def end_session_url(self, *, id_token_hint: str) -> str:
+        """identity's end-session endpoint (RP-initiated logout), back to the portal after."""
+        params = {
+            "id_token_hint": id_token_hint,
+            "client_id": self.settings.client_id,
+            "post_logout_redirect_uri": self.settings.post_logout_redirect_uri,
+        }
+        return f"{self.settings.public_url}/oauth2/logout?{urlencode(params)}"
+
     async def _token(self, data: dict[str, str]) -> TokenSet:
         try:
             answer = await self.http.post(

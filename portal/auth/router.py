@@ -24,7 +24,7 @@ router = APIRouter(prefix="/auth", include_in_schema=False)
 log = structlog.get_logger("pingtai.portal.auth")
 
 # Set at sign-out: the next sign-in asks for the password again, even if identity's own session
-# in this browser is still alive (identity has no end-session endpoint yet).
+# in this browser is still alive (a plain sign-out ends only the portal's session).
 SIGNED_OUT_COOKIE = "pingtai_portal_signed_out"
 
 
@@ -78,11 +78,21 @@ async def logout(
     visitor: CsrfChecked,
     everywhere: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    """Sign out here, or everywhere: refresh tokens revoked at identity, sessions dropped."""
+    """Sign out here (this session's refresh token revoked, the session dropped), or everywhere:
+    every session of the person dropped, then identity's end-session endpoint ends the person's
+    sessions and refresh tokens at identity itself, in every browser and application."""
     settings = settings_of(request)
-    gone = await keeper(request).sign_out(db, visitor, everywhere=everywhere == "1")
-    log.info("signed_out", user_id=visitor.user_id, sessions=gone, everywhere=everywhere == "1")
-    response = see_other("/?signed_out=1")
+    everywhere_too = everywhere == "1"
+    end_session = keeper(request).end_session_url(visitor) if everywhere_too else None
+    gone = await keeper(request).sign_out(db, visitor, everywhere=everywhere_too)
+    log.info("signed_out", user_id=visitor.user_id, sessions=gone, everywhere=everywhere_too)
+    response = see_other(end_session or "/?signed_out=1")
     response.delete_cookie(settings.session_cookie, path="/")
     set_cookie(response, settings, SIGNED_OUT_COOKIE, "1", None)
     return response
+
+
+@router.get("/signed-out")
+async def signed_out() -> Response:
+    """Where identity's end-session endpoint sends the browser back."""
+    return see_other("/?signed_out=1")

@@ -25,6 +25,8 @@ class PortalSession(Base):
     # Tokens sealed with AES-GCM under a key derived from PINGTAI_SECRET_KEY.
     access_token: Mapped[bytes] = mapped_column(LargeBinary)
     refresh_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The ID token of the sign-in: the hint identity's end-session endpoint takes.
+    id_token: Mapped[bytes | None] = mapped_column(LargeBinary)
     access_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Bumped at each refresh: a replica that lost the race re-reads instead of refreshing twice.
     token_generation: Mapped[int] = mapped_column(Integer)

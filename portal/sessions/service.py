@@ -99,6 +99,7 @@ class SessionKeeper:
             expires_at=now + timedelta(seconds=self.settings.session_ttl_s),
         )
         self._store_tokens(row, tokens, principal)
+        row.id_token = self.sealer.seal(tokens.id_token, session_id=row.id)
         session.add(row)
         return row, cookie, pending.return_to
 
@@ -160,6 +161,14 @@ class SessionKeeper:
             # the session at the next refresh.
             await session.commit()
             return tokens.access_token
+
+    def end_session_url(self, row: PortalSession) -> str | None:
+        """Where to send the browser so identity signs the person out everywhere (its
+        end-session endpoint, with the sign-in's ID token as the hint); None without one."""
+        if row.id_token is None:
+            return None
+        hint = self.sealer.open(row.id_token, session_id=row.id)
+        return self.oidc.end_session_url(id_token_hint=hint)
 
     async def sign_out(self, session: AsyncSession, row: PortalSession, *, everywhere: bool) -> int:
         """Revoke the refresh tokens at identity and drop the session(s); how many went."""

@@ -228,3 +228,37 @@ async def test_access_log_can_keep_only_errors_or_be_off(
                 missing, _ = await call(client, "GET", f"{p.url}/api/nothing/v1/x")
             assert (ok.status, missing.status) == (200, 404)
             assert [e["status"] for e in logs if e["event"] == "request"] == expected
+
+
+async def test_the_portal_names_each_anonymous_visitor_for_their_own_limit(
+    platform: StartPlatform, client: aiohttp.ClientSession
+) -> None:
+    """The portal calls for every anonymous visitor from its own address: with its
+    client-credentials token the visitor's address it names is counted, so one visitor over the
+    limit does not stop another; nobody else can name an address."""
+    async with platform(anonymous_per_minute=2) as p:
+        url = f"{p.url}/api/catalog/v1/items"
+        portal = ISSUER_KEYS.token(sub="portal", client_id="portal", roles=[], acr="")
+
+        def visitor(address: str, token: str = portal) -> dict[str, str]:
+            return {"X-Pingtai-Forwarder": token, "X-Pingtai-Visitor-Address": address}
+
+        statuses = [(await call(client, "GET", url, headers=visitor("203.0.113.7")))[0].status
+                    for _ in range(3)]  # fmt: skip
+        assert statuses == [200, 200, 429]
+        # Another visitor through the same portal still gets their pages.
+        response, echo = await call(client, "GET", url, headers=visitor("198.51.100.20"))
+        assert response.status == 200
+        # The headers stay at the edge: the part never sees the portal's token.
+        names = {name.lower() for name, _ in echo["headers"]}
+        assert not names & {"x-pingtai-forwarder", "x-pingtai-visitor-address"}
+        # The portal's own address still has its whole budget (the visitors were not counted
+        # there), and is what anyone else's naming of an address counts against.
+        others = [
+            visitor("192.0.2.1", ISSUER_KEYS.token(client_id="some-app", acr="")),  # not trusted
+            visitor("192.0.2.2", ISSUER_KEYS.token(sub="p", client_id="portal")),  # a person's
+            visitor("192.0.2.3", "not.a.token"),
+            visitor("not-an-address"),
+        ]
+        statuses = [(await call(client, "GET", url, headers=h))[0].status for h in others]
+        assert statuses == [200, 200, 429, 429]

@@ -28,6 +28,7 @@ def openid_configuration(settings: IdentitySettings) -> dict[str, Any]:
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "revocation_endpoint": f"{base}/oauth2/revoke",
         "introspection_endpoint": f"{base}/oauth2/introspect",
+        "end_session_endpoint": f"{base}/oauth2/logout",
         "scopes_supported": USER_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -39,6 +39,10 @@ ERROR_MESSAGES: dict[str, tuple[str, str]] = {
         "登录请求无效（回调地址不符或参数有误）。",
         "The sign-in request is not valid (its return address or a parameter is wrong).",
     ),
+    "invalid_logout": (
+        "退出登录请求无效。",
+        "The sign-out request is not valid.",
+    ),
     "form_expired": (
         "登录页面已过期或来自其他浏览器，请从应用重新开始登录。",
         "This sign-in page has expired or came from another browser. "

@@ -53,5 +53,6 @@ class OAuthSettings(BaseModel):
     oauth_portal_client_id: str = "portal"
     oauth_portal_client_secret: str = ""
     oauth_portal_redirect_uris: list[str] = Field(default_factory=list)
+    oauth_portal_post_logout_redirect_uris: list[str] = Field(default_factory=list)
     oauth_admin_client_id: str = "platform-admin"
     oauth_admin_client_secret: str = ""

@@ -22,6 +22,7 @@ from services.identity.oauth.clients import cache as clients_cache
 from services.identity.oauth.clients import service as clients_service
 from services.identity.oauth.clients.router import router as clients_router
 from services.identity.oauth.keys.service import KeyRing
+from services.identity.oauth.logout.router import router as logout_router
 from services.identity.oauth.signin import service as signin_service
 from services.identity.oauth.tokens import repository as tokens_repository
 from services.identity.oauth.tokens.router import router as tokens_router
@@ -37,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tokens_router,
     discovery.router,
     authorize_router,
+    logout_router,
     clients_router,
 )
 

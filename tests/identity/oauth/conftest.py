@@ -34,6 +34,7 @@ from services.identity.settings import IdentitySettings
 SECRET = "oauth-tests-secret-0123456789abcdef-0123456789"
 PASSWORD = "Correct-horse-42"
 REDIRECT_URI = "https://app.example.cn/callback"
+SIGNED_OUT_URI = "https://app.example.cn/signed-out"
 ALICE_RESIDENT_ID = identifiers.make_resident_id("330106", date(1990, 3, 7), 123)
 
 
@@ -153,6 +154,7 @@ async def _seed(provider: Provider) -> None:
                 grant_types=["authorization_code", "refresh_token"],
                 scopes=["openid", "profile", "phone", "email", "pingtai"],
                 redirect_uris=[REDIRECT_URI],
+                post_logout_redirect_uris=[SIGNED_OUT_URI],
             ),
             "mobile": ClientCreate(
                 client_id="mobile",

@@ -41,7 +41,7 @@ def _secure_cookies(settings: IdentitySettings) -> bool:
     return settings.env == "production" or settings.issuer.startswith("https://")
 
 
-def _set_cookie(
+def set_cookie(
     response: Response, settings: IdentitySettings, name: str, value: str, max_age: int
 ) -> None:
     response.set_cookie(
@@ -82,7 +82,7 @@ def _error_redirect(
     return RedirectResponse(location, status_code=302, headers=pages.PAGE_HEADERS)
 
 
-def _browser_token(request: Request) -> tuple[str, bool]:
+def browser_token(request: Request) -> tuple[str, bool]:
     token = request.cookies.get(BROWSER_COOKIE)
     if token and 20 <= len(token) <= 128:
         return token, False
@@ -100,7 +100,7 @@ def _signin_page(
     error: bool = False,
     username: str = "",
 ) -> Response:
-    browser, new = _browser_token(request)
+    browser, new = browser_token(request)
     if form_state is None or csrf is None:
         form_state = authorize_service.sign_form_state(
             secret_key=settings.secret_key,
@@ -120,7 +120,7 @@ def _signin_page(
         username=username,
     )
     if new:
-        _set_cookie(response, settings, BROWSER_COOKIE, browser, settings.oauth_sign_in_form_ttl_s)
+        set_cookie(response, settings, BROWSER_COOKIE, browser, settings.oauth_sign_in_form_ttl_s)
     return response
 
 
@@ -178,7 +178,7 @@ async def _continue(
             "interaction_required",
             "The person must choose the organisation they act for.",
         )
-    browser, new = _browser_token(request)
+    browser, new = browser_token(request)
     form_state = authorize_service.sign_form_state(
         secret_key=settings.secret_key,
         browser_token=browser,
@@ -199,7 +199,7 @@ async def _continue(
         person_name=person.name if person is not None else "",
     )
     if new:
-        _set_cookie(response, settings, BROWSER_COOKIE, browser, settings.oauth_sign_in_form_ttl_s)
+        set_cookie(response, settings, BROWSER_COOKIE, browser, settings.oauth_sign_in_form_ttl_s)
     return response
 
 
@@ -361,7 +361,7 @@ async def submit_sign_in(request: Request, session: SessionDep, settings: Settin
     response = await _continue(
         request=request, session=session, settings=settings, auth=auth, idp=idp, status=303
     )
-    _set_cookie(
+    set_cookie(
         response, settings, settings.oauth_session_cookie, token, settings.oauth_session_ttl_s
     )
     return response

@@ -26,6 +26,8 @@ class OAuthClient(Base):
     grant_types: Mapped[list[str]] = mapped_column(JSON)
     scopes: Mapped[list[str]] = mapped_column(JSON)
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    # Where the end-session endpoint may send the browser back (RP-initiated logout).
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     # What a client_credentials token carries: the organisation acted for and the roles.
     org_id: Mapped[str | None] = mapped_column(String(32))
     roles: Mapped[list[str]] = mapped_column(JSON)

@@ -70,6 +70,11 @@ class ClientCreate(BaseModel):
     grant_types: list[GrantType] = Field(min_length=1, max_length=3)
     scopes: list[Scope] = Field(default_factory=list, max_length=50)
     redirect_uris: list[RedirectUri] = Field(default_factory=list, max_length=20)
+    post_logout_redirect_uris: list[RedirectUri] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Where the end-session endpoint may send the browser back after sign-out.",
+    )
     org_id: str | None = Field(default=None, min_length=1, max_length=32)
     roles: list[Role] = Field(default_factory=list, max_length=10)
 
@@ -97,6 +102,7 @@ class ClientUpdate(BaseModel):
     grant_types: list[GrantType] | None = Field(default=None, min_length=1, max_length=3)
     scopes: list[Scope] | None = Field(default=None, max_length=50)
     redirect_uris: list[RedirectUri] | None = Field(default=None, max_length=20)
+    post_logout_redirect_uris: list[RedirectUri] | None = Field(default=None, max_length=20)
     org_id: str | None = Field(default=None, min_length=1, max_length=32)
     roles: list[Role] | None = Field(default=None, max_length=10)
     enabled: bool | None = None
@@ -134,6 +140,7 @@ class Client(BaseModel):
     grant_types: list[GrantType]
     scopes: list[str]
     redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
     org_id: str | None
     roles: list[str]
     enabled: bool

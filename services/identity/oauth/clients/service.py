@@ -100,6 +100,7 @@ async def register_client(
         grant_types=list(dict.fromkeys(registration.grant_types)),
         scopes=list(dict.fromkeys(registration.scopes)),
         redirect_uris=list(dict.fromkeys(registration.redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(registration.post_logout_redirect_uris)),
         org_id=registration.org_id,
         roles=[str(r) for r in dict.fromkeys(registration.roles)],
         enabled=True,
@@ -141,7 +142,7 @@ async def update_client(
     """Apply ``changes`` to a client (disabling one stops its grants at once)."""
     client = await get_client(session=session, client_id=client_id)
     values = changes.model_dump(exclude_unset=True)
-    for name in ("grant_types", "scopes", "redirect_uris", "roles"):
+    for name in ("grant_types", "scopes", "redirect_uris", "post_logout_redirect_uris", "roles"):
         if values.get(name) is not None:
             values[name] = [str(v) for v in dict.fromkeys(values[name])]
     try:
@@ -261,6 +262,7 @@ async def _ensure_client(
     client.grant_types = list(registration.grant_types)
     client.scopes = list(registration.scopes)
     client.redirect_uris = list(registration.redirect_uris)
+    client.post_logout_redirect_uris = list(registration.post_logout_redirect_uris)
     client.roles = [str(r) for r in registration.roles]
     client.enabled = True
     await session.flush()
@@ -276,13 +278,19 @@ async def ensure_bootstrap_clients(
     portal_secret = settings.oauth_portal_client_secret or (DEV_PORTAL_CLIENT_SECRET if dev else "")
     if portal_secret:
         redirect_uris = settings.oauth_portal_redirect_uris or [f"{gateway_url}/auth/callback"]
+        signed_out_uris = settings.oauth_portal_post_logout_redirect_uris or [
+            f"{gateway_url}/auth/signed-out"
+        ]
         portal = ClientCreate(
             client_id=settings.oauth_portal_client_id,
             name="Pingtai portal 政务服务门户",
             client_type="confidential",
-            grant_types=["authorization_code", "refresh_token"],
+            # client_credentials: its own token, with which the gateway believes the address of
+            # the anonymous visitor it calls for (docs/gateway.md, trusted forwarders).
+            grant_types=["authorization_code", "refresh_token", "client_credentials"],
             scopes=USER_SCOPES,
             redirect_uris=redirect_uris,
+            post_logout_redirect_uris=signed_out_uris,
         )
         await _ensure_client(
             session=session, secret_key=secret_key, registration=portal, secret=portal_secret

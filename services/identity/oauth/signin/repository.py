@@ -82,3 +82,14 @@ async def get_session(session: AsyncSession, *, token_hash: str) -> IdpSession |
 async def prune_sessions(session: AsyncSession, *, before: datetime) -> None:
     """Delete sessions that expired before ``before``."""
     await session.execute(delete(IdpSession).where(IdpSession.expires_at < before))
+
+
+async def revoke_sessions_of(session: AsyncSession, *, user_id: str, now: datetime) -> int:
+    """End every live provider session of a person; how many were ended."""
+    result = await session.execute(
+        update(IdpSession)
+        .where(IdpSession.user_id == user_id, IdpSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

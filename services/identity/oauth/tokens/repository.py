@@ -11,6 +11,7 @@ from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.identity.oauth.tokens.models import (
     AuthorizationCode,
@@ -189,15 +190,21 @@ async def revoke_family(
     session: AsyncSession, *, family_id: str, now: datetime
 ) -> Sequence[tuple[str, datetime]]:
     """Revoke every refresh token of a family; returns the still-live access tokens it issued."""
+    return await _revoke_refresh_tokens(session, RefreshToken.family_id == family_id, now=now)
+
+
+async def _revoke_refresh_tokens(
+    session: AsyncSession, which: ColumnElement[bool], *, now: datetime
+) -> Sequence[tuple[str, datetime]]:
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .where(which, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
     rows = await session.execute(
         select(RefreshToken.access_jti, RefreshToken.access_expires_at).where(
-            RefreshToken.family_id == family_id, RefreshToken.access_expires_at > now
+            which, RefreshToken.access_expires_at > now
         )
     )
     return [(jti, expires_at) for jti, expires_at in rows.tuples()]
@@ -229,3 +236,11 @@ async def prune(session: AsyncSession, *, now: datetime, codes_before: datetime)
     await session.execute(
         delete(AuthorizationCode).where(AuthorizationCode.expires_at < codes_before)
     )
+
+
+async def revoke_tokens_of(
+    session: AsyncSession, *, user_id: str, now: datetime
+) -> Sequence[tuple[str, datetime]]:
+    """Revoke every refresh token of a person, with every client; returns the still-live
+    access tokens they issued."""
+    return await _revoke_refresh_tokens(session, RefreshToken.user_id == user_id, now=now)

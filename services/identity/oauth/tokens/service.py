@@ -18,7 +18,7 @@ from services.identity.ids import new_id, utcnow
 from services.identity.oauth.clients.models import OAuthClient
 from services.identity.oauth.derived_keys import b64url, new_opaque_token, token_digest
 from services.identity.oauth.errors import OAuthError, invalid_grant, invalid_request
-from services.identity.oauth.keys.service import KeyRing
+from services.identity.oauth.keys.service import KeyRing, LoadedKey
 from services.identity.oauth.settings import OAuthSettings
 from services.identity.oauth.tokens import repository as tokens_repository
 from services.identity.oauth.tokens.events import AccessTokensRevoked, RefreshTokenReused
@@ -595,21 +595,31 @@ async def client_credentials(
     )
 
 
-async def decode_access_token(
-    *, session: AsyncSession, issuer: Issuer, token: str, check_revoked: bool = True
-) -> dict[str, Any] | None:
-    """The claims of one of our live access tokens; None if it is not one, expired or revoked."""
+async def published_key_of(
+    *, session: AsyncSession, issuer: Issuer, token: str
+) -> tuple[dict[str, Any], LoadedKey] | None:
+    """A JWT's header and the published key its ``kid`` names (the signature is not checked
+    yet); None for anything else."""
     if len(token) > 8192 or token.count(".") != 2:
         return None
     try:
         header = jwt.get_unverified_header(token)
     except PyJWTError:
         return None
-    if header.get("typ") != ACCESS_TOKEN_TYPE or not isinstance(header.get("kid"), str):
+    if not isinstance(header.get("kid"), str):
         return None
     key = await issuer.ring.verification_key(header["kid"], session=session)
-    if key is None:
+    return None if key is None else (header, key)
+
+
+async def decode_access_token(
+    *, session: AsyncSession, issuer: Issuer, token: str, check_revoked: bool = True
+) -> dict[str, Any] | None:
+    """The claims of one of our live access tokens; None if it is not one, expired or revoked."""
+    found = await published_key_of(session=session, issuer=issuer, token=token)
+    if found is None or found[0].get("typ") != ACCESS_TOKEN_TYPE:
         return None
+    key = found[1]
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

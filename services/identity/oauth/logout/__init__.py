@@ -1,0 +1,1 @@
+"""OpenID Connect RP-initiated logout (the end-session endpoint)."""
