@@ -35,6 +35,10 @@ class EvaluationSettings(PartSettings):
         default=["online", "web", "app", "mobile", "mini_program", "self_service"]
     )
 
+    # Rankings kept as computed (per period, scope kind, region level and system version); the
+    # oldest computed is dropped beyond this.
+    stored_rankings: int = Field(default=256, ge=1, le=100_000)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -4,6 +4,7 @@ indicators rebuilt from the retained streams into an empty database are identica
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import nats
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from libs.common.database import Database
 from libs.common.events import CloudEvent, StreamLimits, ensure_stream
@@ -19,12 +21,13 @@ from libs.common.events.envelope import MSG_ID_HEADER
 from libs.common.migrations import migrate
 from pingtai.natsserver import NatsServer
 from services.evaluation.app import create_app
+from services.evaluation.index.models import StoredRanking
 from services.evaluation.indicators.projection import Projection
 from services.evaluation.indicators.replay import compare, recompute
 from services.evaluation.settings import EvaluationSettings
 from tests.evaluation import scenario
 from tests.evaluation.conftest import ISSUER
-from tests.evaluation.helpers import RULES, database_of, rows
+from tests.evaluation.helpers import RULES, database_of, rows, stored_ranking
 
 PARTS = ("identity", "catalog", "workflow", "exchange", "evaluation")
 
@@ -93,9 +96,16 @@ async def test_replay_equals_live(
         )
         assert identical, differences
         assert live_count == rebuilt_count == len(expected)
-        # Recomputing again (in place) changes nothing.
+        # The rankings too: read from each (and so stored in each), they are the same.
+        live_ranking = await stored_ranking(database_of(live_app))
+        assert live_ranking == await stored_ranking(rebuilt)
+        assert len(json.loads(live_ranking)["items"]) == 3
+        # Recomputing again (in place) changes nothing, and forgets the stored rankings.
         await recompute(rebuilt, nats_url=nats_server.url, projection=Projection(RULES))
         assert await rows(rebuilt) == expected
+        async with rebuilt.sessionmaker() as session:
+            assert (await session.execute(select(StoredRanking))).first() is None
+        assert await stored_ranking(rebuilt) == live_ranking
     finally:
         await reference.dispose()
         await rebuilt.dispose()

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal
-from libs.common.database import SessionDep
+from libs.common.database import Database, SessionDep
 from services.evaluation import audience
 from services.evaluation.index import service as index_service
 from services.evaluation.index.schemas import IndexSystem, IndexSystemCreate, Ranking
 from services.evaluation.indicators import periods
+from services.evaluation.settings import EvaluationSettings
 
 router = APIRouter(tags=["composite index"])
 
@@ -66,19 +67,26 @@ async def create_index_system(
 @router.get(
     "/rankings",
     summary="Departments or regions ranked by the composite index for a period",
+    response_model=Ranking,
     responses=AUTH_RESPONSES,
 )
 async def rankings(
     principal: CurrentPrincipal,
     session: SessionDep,
+    request: Request,
     scope_kind: Literal["department", "region"] = "department",
     level: Literal["province", "city", "county"] = "city",
     system_version: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
     period: Annotated[str | None, Query(pattern=periods.PERIOD_PATTERN)] = None,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
-) -> Ranking:
-    return await index_service.ranking(
-        session=session, principal=principal, scope_kind=scope_kind,
+) -> Response:
+    settings: EvaluationSettings = request.app.state.settings
+    database: Database = request.app.state.database
+    # The stored ranking's JSON as it is: it was validated against Ranking when computed.
+    body = await index_service.ranking(
+        session=session, engine=database.engine, principal=principal, scope_kind=scope_kind,
         period=periods.resolve(period, start, end), version=system_version, region_level=level,
+        keep=settings.stored_rankings,
     )  # fmt: skip
+    return Response(content=body, media_type="application/json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from libs.common.auth import Principal
 from libs.common.errors import Forbidden, InvalidInput, NotFound
@@ -87,19 +87,59 @@ def _region_level(code: str) -> int:
 async def ranking(
     *,
     session: AsyncSession,
+    engine: AsyncEngine,
     principal: Principal,
     scope_kind: str,
     period: Period,
     version: int | None,
     region_level: str,
-) -> Ranking:
-    """Every department (or region of a level) ranked by its composite index for ``period``."""
+    keep: int,
+) -> str:
+    """Every department (or region of a level) ranked by its composite index for ``period``,
+    as the API's JSON: the stored ranking when there is one, else computed and stored.
+
+    A stored ranking is deleted when its period's daily rows or the organisation copies change
+    (``projection.forget_stale_rankings``), and one computed while they changed is not stored
+    (``store_ranking``), so what is read equals what would be computed now.
+    """
     audience.require_reader(principal)
-    chosen = await system(session=session, version=version)
+    if scope_kind == "region" and region_level not in REGION_LEVELS:
+        raise InvalidInput.for_field("level", "province, city or county", location="query")
+    level = region_level if scope_kind == "region" else ""
+    stored = await index_repository.stored_ranking(
+        engine, scope_kind=scope_kind, level=level, period_start=period.start,
+        period_end=period.end, system_version=version,
+    )  # fmt: skip
+    if stored is not None:
+        return stored
+    resolved = await index_repository.latest_version(session) if version is None else version
+    key = index_repository.RankingKey(scope_kind, level, period.start, period.end, resolved)
+    # Read before the figures: if a batch commits after this, the generation has moved on.
+    generation = await indicators_repository.generation(session)
+    chosen = await system(session=session, version=resolved)
+    computed = await compute_ranking(
+        session=session, scope_kind=scope_kind, period=period, chosen=chosen,
+        region_level=region_level,
+    )  # fmt: skip
+    body = computed.model_dump_json()
+    if generation is not None:
+        await index_repository.store_ranking(
+            session, key, body=body, generation=generation, keep=keep
+        )
+    return body
+
+
+async def compute_ranking(
+    *,
+    session: AsyncSession,
+    scope_kind: str,
+    period: Period,
+    chosen: IndexSystem,
+    region_level: str,
+) -> Ranking:
+    """The ranking computed from the daily rows now (what a stored ranking must equal)."""
     sums = await indicators_service.sums_for(session, kind=scope_kind, ids=None, period=period)
     if scope_kind == "region":
-        if region_level not in REGION_LEVELS:
-            raise InvalidInput.for_field("level", "province, city or county", location="query")
         level = REGION_LEVELS[region_level]
         sums = {code: s for code, s in sums.items() if _region_level(code) == level}
     elif scope_kind == "department":

@@ -32,3 +32,13 @@ processing_histogram = Table(
     Column("applications", BigInteger, nullable=False, server_default="0"),
     Index("ix_evaluation_processing_histogram_kind_day", "scope_kind", "day"),
 )
+
+# One row (id 1): a number every projection transaction that changes the daily rows (or an
+# organisation copy) increments. A ranking computed from generation g is stored only while the
+# generation is still g, so a ranking computed while a batch committed is never kept.
+indicator_generation = Table(
+    "evaluation_indicator_generation",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False, server_default="0"),
+)

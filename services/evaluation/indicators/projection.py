@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, or_, select, text
@@ -46,7 +47,9 @@ from services.evaluation.facts.models import (
     OrganisationCopy,
     ReviewFact,
 )
+from services.evaluation.index import repository as index_repository
 from services.evaluation.indicators import contributions
+from services.evaluation.indicators import repository as indicators_repository
 from services.evaluation.indicators.contributions import Deltas, ItemInfo, Resolver, Rules
 from services.evaluation.indicators.counters import COUNTERS, HISTOGRAM_PREFIX
 from services.evaluation.indicators.models import daily_indicators, processing_histogram
@@ -99,19 +102,23 @@ class Projection:
         """Apply ``events`` in the session's transaction (the consumer commits)."""
         await _serialise(session)
         deltas: Deltas = {}
-        stale = await self._copies(session, events)
+        stale, organisations_changed = await self._copies(session, events)
         await self._applications(session, events, stale=stale, deltas=deltas)
         await self._revisions(session, events, REVIEWS, "review_id", REVIEW, deltas)
         await self._revisions(session, events, CASES, "case_id", CASE, deltas)
         await self._exchange(session, events, deltas)
         await write_deltas(session, deltas)
+        await forget_stale_rankings(
+            session, days=changed_days(deltas), organisations_changed=organisations_changed
+        )
 
     # -- read copies ---------------------------------------------------------------------
 
     async def _copies(
         self, session: AsyncSession, events: Sequence[CloudEvent]
-    ) -> list[tuple[str, str, int]]:
-        """Store items, bundles and organisations; the (kind, id, version) of new versions."""
+    ) -> tuple[list[tuple[str, str, int]], bool]:
+        """Store items, bundles and organisations: the (kind, id, version) of new versions, and
+        whether an organisation copy was written."""
         items: dict[tuple[str, int], dict[str, Any]] = {}
         bundles: dict[tuple[str, int], dict[str, Any]] = {}
         organisations: dict[str, dict[str, Any]] = {}
@@ -131,7 +138,8 @@ class Projection:
         for row in organisations.values():
             # An update names fewer fields than a registration: keep what it does not name.
             await upsert(session, ORGANISATIONS, [row], keys=["org_id"])
-        return [("item", i, v) for i, v in items] + [("bundle", b, v) for b, v in bundles]
+        stale = [("item", i, v) for i, v in items] + [("bundle", b, v) for b, v in bundles]
+        return stale, bool(organisations)
 
     # -- applications --------------------------------------------------------------------
 
@@ -470,6 +478,25 @@ async def load_resolver(session: AsyncSession, facts: Iterable[Mapping[str, Any]
                 promised_limit_days=row["promised_limit_days"],
             )
     return resolver
+
+
+def changed_days(deltas: Deltas) -> list[date]:
+    """The days whose daily rows (or histogram) the deltas change."""
+    return sorted({day for (_, _, day), counters in deltas.items() if any(counters.values())})
+
+
+async def forget_stale_rankings(
+    session: AsyncSession, *, days: Sequence[date], organisations_changed: bool
+) -> None:
+    """Advance the generation and delete the stored rankings the change makes stale: those
+    whose period holds a changed day, or every one when an organisation copy changed (names,
+    kinds and regions of departments). Nothing changed: nothing to do."""
+    if not days and not organisations_changed:
+        return
+    # First the generation (on PostgreSQL its row lock orders this against a ranking being
+    # stored), then the deletion.
+    await indicators_repository.advance_generation(session)
+    await index_repository.forget_rankings(session, None if organisations_changed else days)
 
 
 async def write_deltas(session: AsyncSession, deltas: Deltas) -> None:

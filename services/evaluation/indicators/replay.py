@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -42,6 +42,7 @@ from services.evaluation.facts.models import (
     OrganisationCopy,
     ReviewFact,
 )
+from services.evaluation.index.models import StoredRanking
 from services.evaluation.indicators import repository as indicators_repository
 from services.evaluation.indicators.consumers import STREAMS
 from services.evaluation.indicators.models import daily_indicators, processing_histogram
@@ -54,11 +55,13 @@ DERIVED: tuple[Table, ...] = (
         cast(Table, model.__table__)
         for model in (
             ApplicationFact, ReviewFact, CaseFact, ItemVersionCopy, BundleVersionCopy,
-            OrganisationCopy, ExchangeSeen,
+            OrganisationCopy, ExchangeSeen, StoredRanking,
         )
     ),
 )  # fmt: skip
 FETCH_TIMEOUT_S = 2.0
+# Called after each applied batch with the consumer's name and the events it has applied.
+Progress = Callable[[str, int], None]
 
 
 @dataclass
@@ -101,6 +104,7 @@ async def replay_stream(
     durable: str,
     subjects: Sequence[str],
     batch: int,
+    progress: Progress | None = None,
 ) -> int:
     """Apply every event of one stream's ``subjects`` retained now; returns how many."""
     stream = stream_name(part_of(subjects[0]))
@@ -130,6 +134,8 @@ async def replay_stream(
             await _apply(database, projection, durable, events)
             applied += len(events)
             remaining -= len(events)
+            if progress is not None:
+                progress(durable, applied)
     finally:
         await subscription.unsubscribe()
         try:
@@ -140,7 +146,12 @@ async def replay_stream(
 
 
 async def recompute(
-    database: Database, *, nats_url: str, projection: Projection, batch: int = 1000
+    database: Database,
+    *,
+    nats_url: str,
+    projection: Projection,
+    batch: int = 1000,
+    progress: Progress | None = None,
 ) -> ReplayReport:
     """Clear the derived tables of ``database`` and rebuild them from the retained streams."""
     started = time.monotonic()
@@ -153,7 +164,7 @@ async def recompute(
         for durable, subjects in STREAMS:
             report.events[durable] = await replay_stream(
                 js, database=database, projection=projection, durable=durable,
-                subjects=subjects, batch=batch,
+                subjects=subjects, batch=batch, progress=progress,
             )  # fmt: skip
     finally:
         await client.close()

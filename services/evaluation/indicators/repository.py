@@ -10,7 +10,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.indicators.counters import COUNTERS
-from services.evaluation.indicators.models import daily_indicators, processing_histogram
+from services.evaluation.indicators.models import (
+    daily_indicators,
+    indicator_generation,
+    processing_histogram,
+)
+from services.evaluation.upserts import upsert
 
 Sums = dict[str, int]
 D = daily_indicators.c
@@ -99,6 +104,23 @@ async def all_rows(session: AsyncSession) -> list[tuple[Any, ...]]:
     )
     rows += [("histogram", *r) for r in histogram if r[-1]]
     return [tuple(_day(v) if isinstance(v, date) else v for v in row) for row in rows]
+
+
+async def generation(session: AsyncSession) -> int | None:
+    """The indicators' generation now (None if its row is missing)."""
+    found = await session.execute(
+        select(indicator_generation.c.generation).where(indicator_generation.c.id == 1)
+    )
+    value = found.scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+async def advance_generation(session: AsyncSession) -> None:
+    """Increment the generation (in the transaction that changes the indicators)."""
+    await upsert(
+        session, indicator_generation, [{"id": 1, "generation": 1}], keys=["id"],
+        add=["generation"],
+    )  # fmt: skip
 
 
 def _day(value: Any) -> date:
