@@ -1,0 +1,141 @@
+"""Faults under a steady stream of applications: nothing accepted is lost, nothing applied twice.
+
+One `pingtai up` (real processes, NATS, the gateway, the demo province) serves the whole module:
+the four faults run one after another on it, each under its own stream of "open a business"
+applications (before, during and after the fault), and each is followed by every check of
+`checks.py` over everything accepted so far. Counts per fault are printed at the end of the run
+(docs/faults.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tests.faults.checks import settle_and_compare
+from tests.faults.conftest import REPORT
+from tests.faults.platform import FaultPlatform
+from tests.faults.traffic import Counts, People, Traffic
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(280)]
+
+BEFORE_S = 4.0  # traffic before the fault
+AFTER_S = 5.0  # and after it (or after the part is back)
+NATS_DOWN_S = 10.0
+LOCK_HELD_S = 8.0  # longer than SQLite's busy timeout (5 s): writes fail, not just wait
+LOCKED_DATABASES = ("workflow", "exchange", "evaluation")
+
+Fault = Callable[[FaultPlatform, Traffic], Awaitable[str]]
+
+
+async def _under_traffic(
+    platform: FaultPlatform, people: People, fault: Fault
+) -> tuple[Counts, list[str], str]:
+    await people.refresh()
+    traffic = Traffic(people)
+    traffic.start()
+    try:
+        await asyncio.sleep(BEFORE_S)
+        what = await fault(platform, traffic)
+        await asyncio.sleep(AFTER_S)
+    finally:
+        counts = await traffic.stop_and_drain()
+    return counts, traffic.accepted_ids, what
+
+
+def _run(
+    name: str,
+    fault: Fault,
+    platform: FaultPlatform,
+    people: People,
+    accepted: set[str],
+) -> Counts:
+    started = time.monotonic()
+    counts, ids, what = asyncio.run(_under_traffic(platform, people, fault))
+    accepted.update(ids)
+    findings = asyncio.run(settle_and_compare(platform, people, accepted))
+    took = time.monotonic() - started
+    REPORT.append(f"{counts.line(name)} [{what}; {took:.0f} s]")
+    if counts.errors_by_route:
+        REPORT.append(f"    retried: {counts.routes()}")
+    REPORT.append(f"    then: {findings.summary()}")
+    assert counts.accepted > 0, counts
+    assert counts.lost == 0, (counts, platform.output())
+    assert not counts.unfinished and not counts.other_final, counts
+    assert findings.problems == [], f"{findings.problems}\n{platform.output()}"
+    return counts
+
+
+async def _nats_outage(platform: FaultPlatform, traffic: Traffic) -> str:
+    await asyncio.to_thread(platform.stop_nats)
+    stopped = time.monotonic()
+    await asyncio.sleep(NATS_DOWN_S)
+    await asyncio.to_thread(platform.start_nats)
+    return f"NATS stopped for {time.monotonic() - stopped:.1f} s"
+
+
+async def _workflow_killed(platform: FaultPlatform, traffic: Traffic) -> str:
+    in_flight = traffic.submitting_now
+    victim = platform.kill("workflow")
+    took = await asyncio.to_thread(platform.wait_restarted, "workflow", victim)
+    restarts = platform.state()["parts"]["workflow"]["restarts"]
+    return (
+        f"workflow SIGKILLed with {in_flight} submission(s) in flight, back in {took:.1f} s "
+        f"(restart {restarts})"
+    )
+
+
+async def _exchange_killed_mid_fetch(platform: FaultPlatform, traffic: Traffic) -> str:
+    # Freeze exchange first, so the submissions arriving meanwhile are waiting on their
+    # material fetches (workflow's exchange timeout is 5 s) when it is killed.
+    platform.freeze("exchange")
+    for _ in range(60):  # at most 3 s
+        await asyncio.sleep(0.05)
+        if traffic.submitting_now >= 2:
+            break
+    await asyncio.sleep(0.3)
+    fetching = traffic.submitting_now
+    victim = platform.kill("exchange")
+    took = await asyncio.to_thread(platform.wait_restarted, "exchange", victim)
+    restarts = platform.state()["parts"]["exchange"]["restarts"]
+    return (
+        f"exchange SIGKILLed with {fetching} submission(s) fetching, back in {took:.1f} s "
+        f"(restart {restarts})"
+    )
+
+
+def _hold_locks(platform: FaultPlatform) -> None:
+    with platform.database_locked(*LOCKED_DATABASES):
+        time.sleep(LOCK_HELD_S)
+
+
+async def _databases_locked(platform: FaultPlatform, traffic: Traffic) -> str:
+    await asyncio.to_thread(_hold_locks, platform)
+    return f"{', '.join(LOCKED_DATABASES)} databases write-locked for {LOCK_HELD_S:.0f} s"
+
+
+def test_a_nats_stopped_for_ten_seconds(
+    platform: FaultPlatform, people: People, accepted: set[str]
+) -> None:
+    _run("(a) NATS stopped", _nats_outage, platform, people, accepted)
+
+
+def test_b_workflow_killed(platform: FaultPlatform, people: People, accepted: set[str]) -> None:
+    _run("(b) workflow SIGKILL", _workflow_killed, platform, people, accepted)
+
+
+def test_c_exchange_killed_mid_fetch(
+    platform: FaultPlatform, people: People, accepted: set[str]
+) -> None:
+    counts = _run("(c) exchange SIGKILL", _exchange_killed_mid_fetch, platform, people, accepted)
+    # The fault hit where it was meant to: some accepted application had a fetch cut off.
+    assert counts.fetch_pending_at_submit >= 1, counts
+
+
+def test_d_databases_briefly_unwritable(
+    platform: FaultPlatform, people: People, accepted: set[str]
+) -> None:
+    _run("(d) databases locked", _databases_locked, platform, people, accepted)
