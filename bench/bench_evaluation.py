@@ -205,7 +205,8 @@ async def publish(url: str, events: list[CloudEvent]) -> float:
         for start in range(0, len(events), 2000):
             await asyncio.gather(
                 *(
-                    js.publish(e.type, e.to_json(), headers={MSG_ID_HEADER: e.id})
+                    # A loaded machine answers many in flight slowly: wait, do not fail.
+                    js.publish(e.type, e.to_json(), timeout=60, headers={MSG_ID_HEADER: e.id})
                     for e in events[start : start + 2000]
                 )
             )

@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.database import Database
 from services.evaluation.cases import timer
 from services.evaluation.cases.models import Case
+from services.evaluation.reviews import repository as reviews_repository
 from services.evaluation.reviews.models import Review
 from tests.evaluation import scenario
 from tests.evaluation.conftest import outbox_events
@@ -108,6 +110,57 @@ async def test_an_idempotency_key_is_the_callers_not_the_applications(
         headers={**citizen(issuer, OTHER_CITIZEN), **key},
     )
     assert theirs.status_code == 404, theirs.text
+
+
+@pytest.mark.parametrize(
+    ("second_app", "keyed", "status", "problem"),
+    [
+        ("app1", True, 200, None),  # the same request twice: the second gets the first review
+        ("app3", True, 409, "idempotency-key-reused"),  # one key, two applications
+        ("app1", False, 409, "review-exists"),  # one application, no key
+    ],
+)
+async def test_concurrent_submissions_make_one_review(
+    finished: FastAPI,
+    client: httpx.AsyncClient,
+    issuer: Issuer,
+    monkeypatch: pytest.MonkeyPatch,
+    second_app: str,
+    keyed: bool,
+    status: int,
+    problem: str | None,
+) -> None:
+    # Both submissions pass every check before either inserts: the race the unique indexes
+    # decide (the application's review, the caller's key).
+    both_checked = asyncio.Barrier(2)
+    insert = reviews_repository.insert
+
+    async def insert_after_both_checked(session: AsyncSession, row: Review) -> Review:
+        async with asyncio.timeout(30):
+            await both_checked.wait()
+        return await insert(session, row)
+
+    monkeypatch.setattr(reviews_repository, "insert", insert_after_both_checked)
+    headers = {"headers": {"Idempotency-Key": "race-1"}} if keyed else {}
+    responses = await asyncio.gather(
+        review(client, issuer, "app1", GOOD, **headers),
+        review(client, issuer, second_app, GOOD, **headers),
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == sorted([201, status]), [r.text for r in responses]
+    winner, loser = sorted(responses, key=lambda r: r.status_code != 201)
+    created = winner.json()
+    if problem is None:
+        assert loser.json()["id"] == created["id"]
+    else:
+        assert loser.headers["content-type"] == "application/problem+json"
+        assert loser.json()["type"].endswith(problem)
+    async with database_of(finished).sessionmaker() as session:
+        stored = [tuple(r) for r in await session.execute(select(Review.id, Review.application_id))]
+    assert stored == [(created["id"], created["application_id"])]
+    # One review, one event.
+    events = [d for t, d in await outbox_events(finished) if t.startswith("pingtai.evaluation")]
+    assert [e["review_id"] for e in events] == [created["id"]]
 
 
 @pytest.mark.parametrize(

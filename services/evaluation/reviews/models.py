@@ -22,6 +22,14 @@ class Review(Base):
     __table_args__ = (
         Index("ix_evaluation_review_applicant", "applicant_id", "created_at", "id"),
         Index("ix_evaluation_review_created", "created_at", "id"),
+        # An Idempotency-Key names one review of its caller: of two concurrent submissions
+        # with one key, the second insert fails here (rows without a key are not compared).
+        Index(
+            "uq_evaluation_review_applicant_idempotency_key",
+            "applicant_id",
+            "idempotency_key",
+            unique=True,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -6,6 +6,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal
@@ -71,19 +72,12 @@ async def submit(
     if not audience.is_applicant(principal):
         raise Forbidden("Only the applicant (a citizen or an enterprise agent) reviews.")
     request_hash = _request_hash(body)
-    if idempotency_key is not None:
-        # A key is the caller's, not the application's: the same key with another body (another
-        # application, other ratings) is refused, never a second review.
-        keyed = await reviews_repository.get_by_key(session, principal.sub, idempotency_key)
-        if keyed is not None:
-            if keyed.request_hash != request_hash:
-                raise IdempotencyKeyReused("This Idempotency-Key was used with a different review.")
-            return keyed, False
-    existing = await reviews_repository.get_for_application(session, body.application_id)
-    if existing is not None and audience.owns(
-        principal, applicant_id=existing.applicant_id, applicant_org_id=existing.applicant_org_id
-    ):
-        raise ReviewExists("This application has been reviewed; edit the review instead.")
+    repeated, existing = await _earlier_submission(
+        session, principal=principal, body=body, idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )  # fmt: skip
+    if repeated is not None:
+        return repeated, False
     fact = await facts_repository.get_application(session, body.application_id)
     if fact is None or not audience.owns(
         principal, applicant_id=fact.applicant_id, applicant_org_id=fact.applicant_org_id
@@ -122,7 +116,21 @@ async def submit(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
-    await reviews_repository.insert(session, review)
+    try:
+        # A savepoint: a concurrent twin (the same application, or the same caller's key) that
+        # committed first makes this insert fail on a unique index; answer as if it came after.
+        async with session.begin_nested():
+            await reviews_repository.insert(session, review)
+    except IntegrityError:
+        repeated, existing = await _earlier_submission(
+            session, principal=principal, body=body, idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )  # fmt: skip
+        if repeated is not None:
+            return repeated, False
+        if existing is not None:  # reviewed by another agent of the same enterprise
+            raise ReviewExists("This application has been reviewed.") from None
+        raise
     await outbox.add(session, new_event(ReviewSubmitted(**_snapshot(review)), subject=review.id))
     if review.overall <= 2:
         for department in responsible_departments(fact):
@@ -130,6 +138,33 @@ async def submit(
                 session=session, review=review, department_id=department, settings=settings
             )
     return review, True
+
+
+async def _earlier_submission(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    body: ReviewCreate,
+    idempotency_key: str | None,
+    request_hash: str,
+) -> tuple[Review | None, Review | None]:
+    """(the review this submission repeats: the same key and body, the application's review):
+    a 409 problem if the key was used with another body or the caller's application already
+    has a review."""
+    if idempotency_key is not None:
+        # A key is the caller's, not the application's: the same key with another body (another
+        # application, other ratings) is refused, never a second review.
+        keyed = await reviews_repository.get_by_key(session, principal.sub, idempotency_key)
+        if keyed is not None:
+            if keyed.request_hash != request_hash:
+                raise IdempotencyKeyReused("This Idempotency-Key was used with a different review.")
+            return keyed, None
+    existing = await reviews_repository.get_for_application(session, body.application_id)
+    if existing is not None and audience.owns(
+        principal, applicant_id=existing.applicant_id, applicant_org_id=existing.applicant_org_id
+    ):
+        raise ReviewExists("This application has been reviewed; edit the review instead.")
+    return None, existing
 
 
 async def update(
