@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import structlog
+from starlette.responses import Response, StreamingResponse
 
 from libs.common.http import service_client
 
@@ -148,6 +149,27 @@ def _problem(response: httpx.Response) -> ApiProblem:
         type=str(body.get("type", "")),
         errors=list(body.get("errors") or []),
     )
+
+
+async def relay_events(
+    http: httpx.AsyncClient, path: str, *, token: str, last_event_id: str | None
+) -> Response:
+    """A service's server-sent events (``path``, with the person's token) passed on as they
+    come, ``Last-Event-ID`` with them; a refusal is a 404 (not theirs) or a 502."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    if last_event_id and last_event_id.isdigit():
+        headers["Last-Event-ID"] = last_event_id
+    upstream = http.build_request(
+        "GET", path, headers=headers, timeout=httpx.Timeout(10.0, read=None)
+    )
+    response = await http.send(upstream, stream=True)
+    if response.status_code != 200:
+        await response.aclose()
+        return Response(status_code=404 if response.status_code in {403, 404} else 502)
+    return StreamingResponse(
+        relay(response), media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )  # fmt: skip
 
 
 async def relay(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -41,6 +41,7 @@ def _environment() -> jinja2.Environment:
     env.globals["any_role"] = lambda roles, *names: bool(set(roles) & set(names))
     env.filters["when"] = _when
     env.filters["yuan"] = _yuan
+    env.filters["number"] = _number
     return env
 
 
@@ -55,6 +56,13 @@ def _when(value: str | None) -> str:
     from zoneinfo import ZoneInfo
 
     return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def _number(value: object) -> str:
+    """A number as a form shows it: 7.5, 10 (not 10.0); anything else as it is."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
 
 
 def _yuan(fen: int | None) -> str:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 
 from libs.common.database import SessionDep
 from portal.forms import changed_values
-from portal.platform import ApiProblem, relay
+from portal.platform import ApiProblem, relay_events
 from portal.web import (
     CsrfChecked,
     SignedIn,
@@ -87,24 +86,10 @@ async def live(
     request: Request, db: SessionDep, visitor: SignedIn, application_id: ApplicationId
 ) -> Response:
     """The application's server-sent events, passed on from workflow (through the gateway)."""
-    token = await token_of(request, db, visitor)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-    last = request.headers.get("Last-Event-ID")
-    if last and last.isdigit():
-        headers["Last-Event-ID"] = last
-    http = platform(request).http
-    upstream = http.build_request(
-        "GET", f"/api/workflow/v1/applications/{application_id}/events", headers=headers,
-        timeout=httpx.Timeout(10.0, read=None),
-    )  # fmt: skip
-    response = await http.send(upstream, stream=True)
-    if response.status_code != 200:
-        await response.aclose()
-        return Response(status_code=404 if response.status_code in {403, 404} else 502)
-
-    return StreamingResponse(
-        relay(response), media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    return await relay_events(
+        platform(request).http, f"/api/workflow/v1/applications/{application_id}/events",
+        token=await token_of(request, db, visitor),
+        last_event_id=request.headers.get("Last-Event-ID"),
     )  # fmt: skip
 
 

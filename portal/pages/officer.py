@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from libs.common.database import SessionDep
-from portal.platform import ApiProblem
+from portal.platform import ApiProblem, relay_events
 from portal.sessions.models import PortalSession
 from portal.web import CsrfChecked, directory, platform, render, require_roles, see_other, token_of
 
@@ -32,8 +32,11 @@ async def inbox(
     visitor: Officer,
     mine: Annotated[bool, Query()] = False,
     cursor: Annotated[str, Query(max_length=500)] = "",
+    part: Annotated[str, Query(max_length=10)] = "",
 ) -> HTMLResponse:
-    """The department's open and claimed tasks, the nearest deadline first; overdue marked."""
+    """The department's open and claimed tasks, the nearest deadline first; overdue marked.
+    With JavaScript the list follows the department's stream (``/work/inbox/live``) and is
+    fetched again (``?part=list``) when a task arrives or moves; without, a reload shows it."""
     params: dict[str, Any] = {"sort": "due_at", "limit": 50}
     if mine:
         params["mine"] = "true"
@@ -44,7 +47,19 @@ async def inbox(
     now = datetime.now(UTC)
     for task in page["items"]:
         task["overdue"] = _overdue(task, now)
-    return render(request, "inbox.html", {"page": page, "mine": mine})
+    template = "inbox_list.html" if part == "list" else "inbox.html"
+    return render(request, template, {"page": page, "mine": mine})
+
+
+@router.get("/inbox/live")
+async def inbox_live(request: Request, db: SessionDep, visitor: Officer) -> Response:
+    """The department inbox's server-sent events, passed on from workflow (through the
+    gateway): a task opened, claimed or decided in the department."""
+    return await relay_events(
+        platform(request).http, "/api/workflow/v1/inbox/events",
+        token=await token_of(request, db, visitor),
+        last_event_id=request.headers.get("Last-Event-ID"),
+    )  # fmt: skip
 
 
 async def _task_page(

@@ -52,11 +52,15 @@ def test_a_citizen_signs_in_and_out_everywhere(browsing: Browsing) -> None:
     assert len(cookies) == 1 and cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Lax"
 
     page.get_by_role("button", name="全部退出").click()
+    # Through identity's end-session endpoint and back.
+    expect(page).to_have_url(re.compile(r"/\?signed_out=1$"))
     expect(page.locator(".notice")).to_be_visible()
     expect(page.locator("header .account a")).to_have_text("登录")
-    # The other browser's portal session is gone too: its cookie opens nothing any more. (A
-    # browser still signed in at identity is signed in again there without a form: identity has
-    # no end-session endpoint yet; a fresh browser with the old cookie meets the form.)
+    # The other browser's portal session is gone too, and so is its session at identity: it
+    # meets the password form again (RP-initiated logout ended every identity session).
+    other.goto("/me/applications")
+    expect(other.locator("#username")).to_be_visible()
+    # A fresh browser with the old portal cookie opens nothing either.
     replay = browsing.page()
     replay.context.add_cookies(cookies)
     replay.goto("/me/applications")
