@@ -68,7 +68,7 @@ async def _workflow(url: str, issuer: Issuer, folder: Path) -> AsyncIterator[Wor
             await client.close()
 
 
-@pytest_asyncio.fixture(scope="module", params=BACKENDS, loop_scope="module")
+@pytest_asyncio.fixture(scope="package", params=BACKENDS, loop_scope="package")
 async def worlds(
     request: pytest.FixtureRequest, issuer: Issuer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[str, World]]:

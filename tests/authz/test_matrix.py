@@ -19,7 +19,7 @@ from tests.authz.matrix import ROWS
 from tests.authz.table import OK, Expected, Row
 from tests.authz.worlds import World
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
