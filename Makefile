@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The suite runs on every core (pytest-xdist; tests/conftest.py hands out the work units).
+# `make test PYTEST_WORKERS=0` (or PYTEST_ARGS=-n0) runs it in one process, as before.
+PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint format bench clean lock browser
@@ -34,7 +37,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 test: install browser lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Debian's Chromium (and CJK fonts for its screenshots) for the portal's browser tests, when
 # missing and apt-get is usable (as root).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -64,3 +65,83 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
     finally:
         await _drop_postgres_database(url)
+
+
+# --- Parallel runs (pytest-xdist) ---------------------------------------------------------------
+# `make test` runs the suite on every core (`-n auto`; pyproject adds `--dist loadscope
+# --no-loadscope-reorder`). Each worker is a process of its own, with its own temporary folders
+# (tmp_path), PINGTAI_VAR_DIR (the autouse fixture above), free ports and PostgreSQL databases (a
+# random name each, dropped only by the fixture that made it). The controller hands the tests out
+# in work units (`work_unit`): a unit runs whole on one worker, in collection order, so a fixture
+# its tests share is made once, as in a serial run. A serial run (`-n0`) uses nothing below.
+
+# Suites that run real processes (`pingtai up`, nats-server, Chromium): one unit, so they run one
+# after another on one worker (never two platforms at once on a 2-core machine), and first, so the
+# in-process units fill the other worker meanwhile and both workers end together.
+REAL_PROCESSES = ("tests/e2e/", "tests/faults/", "tests/portal/")
+REAL_PROCESSES_UNIT = "real-processes"
+# Packages whose shared fixture is package-scoped and parametrised by backend (authz's `worlds`):
+# one unit per backend for the whole package.
+PACKAGE_UNITS = ("tests/authz/",)
+# Modules whose first two test parameters are the backend and the part: the fuzz keeps one app
+# per backend and part for the session (tests/hostile/fuzzing.py, Targets), whose two tests share
+# one run of schemathesis.
+SPLIT_BY_BACKEND_AND_PART = ("tests/hostile/test_openapi_fuzz.py",)
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work of the test ``nodeid``: its module (or package), and within it its
+    database backend (the first test parameter naming one): the fixtures that start every part
+    (the hostile suite's ``parts``, authz's ``worlds``) are parametrised by backend, so each is
+    made on one worker only. Computed from the test id alone: the controller has nothing else."""
+    path, _, name = nodeid.partition("::")
+    if path.startswith(REAL_PROCESSES):
+        return REAL_PROCESSES_UNIT
+    parameters = name.partition("[")[2].rpartition("]")[0].split("-")
+    if path in SPLIT_BY_BACKEND_AND_PART:
+        return ":".join([path, *parameters[:2]])
+    path = next((package for package in PACKAGE_UNITS if path.startswith(package)), path)
+    backend = next((p for p in parameters if p in ("sqlite", "postgresql")), None)
+    return f"{path}:{backend}" if backend else path
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest-xdist is a dev dependency; without it the suite runs serially
+    pass
+else:
+
+    class WorkUnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        """xdist's loadscope, with ``work_unit`` as the scope (its own is the module or class;
+        xdist's loadgroup marks do not reach the scheduler under pytest 9.2, xdist issue 1386)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+        if config.getvalue("dist") != "loadscope":
+            return None  # another --dist chosen on the command line: xdist's own
+        return WorkUnitScheduling(config, log)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Iterator[None]:
+    """On an xdist worker, after every other hook: order the units for the scheduler, which hands
+    them out in collection order (`--no-loadscope-reorder`): the real processes first, then the
+    largest units, so no long unit is left for the end. Within a unit the order is pytest's."""
+    yield
+    if not hasattr(config, "workerinput"):
+        return
+    units = {id(item): work_unit(item.nodeid) for item in items}
+    sizes = Counter(units.values())
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(units[id(item)], index)
+
+    def order(item: pytest.Item) -> tuple[bool, int, int]:
+        unit = units[id(item)]
+        return unit != REAL_PROCESSES_UNIT, -sizes[unit], first_seen[unit]
+
+    items.sort(key=order)
