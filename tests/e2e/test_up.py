@@ -45,14 +45,14 @@ def _alive(pid: int) -> bool:
 
 
 class Up:
-    """A `pingtai up` process and the lines it printed."""
+    """A `pingtai up` process and the lines it printed (``env``: settings to give it)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.port_base = _free_port_base()
         self.gateway = f"http://127.0.0.1:{self.port_base}"
         self.lines: list[str] = []
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")} | (env or {})
         env["PINGTAI_VAR_DIR"] = str(workdir / "var")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pingtai", "up", "--port-base", str(self.port_base),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -136,6 +134,8 @@ def audit_verify(platform: FaultPlatform) -> dict[str, Any]:
     """`pingtai audit verify --json` on the exchange's database, as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")}
     env["PINGTAI_VAR_DIR"] = str(platform.var_dir)
+    if "exchange" in platform.postgres:
+        env["PINGTAI_EXCHANGE_DATABASE_URL"] = platform.postgres["exchange"]
     done = subprocess.run(
         [sys.executable, "-m", "pingtai", "audit", "verify", "--json", "--no-progress"],
         cwd=platform.workdir, env=env, capture_output=True, text=True, timeout=120,
@@ -182,24 +182,19 @@ async def stream_events(nats_url: str, part: str) -> list[tuple[str, str]]:
         await client.close()
 
 
-def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-
-
-def outbox_and_letters(platform: FaultPlatform, part: str) -> tuple[set[str], int, int]:
+async def outbox_and_letters(platform: FaultPlatform, part: str) -> tuple[set[str], int, int]:
     """(every event id the part's outbox recorded, how many are unsent, dead letters)."""
-    with _read_only(platform.var_dir / f"{part}.db") as db:
-        ids = {row[0] for row in db.execute("SELECT event_id FROM pingtai_event_outbox")}
-        unsent = db.execute("SELECT count(*) FROM pingtai_event_outbox WHERE sent_at IS NULL")
-        letters = db.execute("SELECT count(*) FROM pingtai_event_dead_letter")
-        return ids, int(unsent.fetchone()[0]), int(letters.fetchone()[0])
+    outbox = await platform.rows(part, "SELECT event_id, sent_at FROM pingtai_event_outbox")
+    [(letters,)] = await platform.rows(part, "SELECT count(*) FROM pingtai_event_dead_letter")
+    return {row[0] for row in outbox}, sum(row[1] is None for row in outbox), int(letters)
 
 
-def evaluation_inbox(platform: FaultPlatform, consumer: str) -> set[str]:
-    with _read_only(platform.var_dir / "evaluation.db") as db:
-        rows = db.execute("SELECT event_id FROM pingtai_event_inbox WHERE consumer = ?",
-                          (consumer,))  # fmt: skip
-        return {row[0] for row in rows}
+async def evaluation_inbox(platform: FaultPlatform, consumer: str) -> set[str]:
+    assert consumer.replace("-", "").isalnum()  # a name of ours, written into the query
+    rows = await platform.rows(
+        "evaluation", f"SELECT event_id FROM pingtai_event_inbox WHERE consumer = '{consumer}'"
+    )
+    return {row[0] for row in rows}
 
 
 async def event_findings(platform: FaultPlatform) -> tuple[dict[str, dict[str, int]], list[str]]:
@@ -207,7 +202,7 @@ async def event_findings(platform: FaultPlatform) -> tuple[dict[str, dict[str, i
     problems: list[str] = []
     streams: dict[str, list[tuple[str, str]]] = {}
     for part in PARTS_WITH_EVENTS:
-        outbox, unsent, letters = outbox_and_letters(platform, part)
+        outbox, unsent, letters = await outbox_and_letters(platform, part)
         events = [e for e in await stream_events(platform.nats.url, part)
                   if ".deadletter." not in e[0]]  # fmt: skip
         streams[part] = events
@@ -222,7 +217,7 @@ async def event_findings(platform: FaultPlatform) -> tuple[dict[str, dict[str, i
             problems.append(f"{part}: {figures[part]}")
     for consumer, (part, aggregates) in CONSUMED.items():
         wanted = {i for s, i in streams[part] if s.split(".")[2] in aggregates}
-        unapplied = wanted - evaluation_inbox(platform, consumer)
+        unapplied = wanted - await evaluation_inbox(platform, consumer)
         figures[part]["unapplied_by_evaluation"] = len(unapplied)
         if unapplied:
             problems.append(f"{consumer} has not applied {len(unapplied)} of {len(wanted)}")

@@ -1,4 +1,7 @@
-"""The platform the fault suite hurts (one per module) and the report of what each fault did."""
+"""The platform the fault suite hurts (one per module) and the report of what each fault did.
+
+The figures are reported as `FaultCounts` warnings (traffic.py).
+"""
 
 from __future__ import annotations
 
@@ -8,28 +11,47 @@ from collections.abc import Iterator
 
 import pytest
 
+from pingtai.parts import PARTS
+from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
 from tests.faults.platform import FaultPlatform
-from tests.faults.traffic import People
-
-# One line per fault: accepted, completed, lost, and what the checks compared.
-REPORT: list[str] = []
+from tests.faults.traffic import People, report
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPlatform]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FaultPlatform]:
+    """`pingtai up` on SQLite files, and on PostgreSQL (a database per part) when configured."""
     started = time.monotonic()
-    up = FaultPlatform(tmp_path_factory.mktemp("faults"))
+    postgres: dict[str, str] = {}
+    if request.param == "postgresql":
+        urls = asyncio.run(_postgres_databases(len(PARTS)))
+        postgres = {part.name: url for part, url in zip(PARTS, urls, strict=True)}
+    try:
+        up = FaultPlatform(tmp_path_factory.mktemp("faults"), postgres)
+    except BaseException:
+        asyncio.run(_drop(postgres))
+        raise
     try:
         up.wait_ready()
         ready = time.monotonic()
         up.seed()
-        REPORT.append(
-            f"platform ready in {ready - started:.0f} s, demo province (lean) loaded in "
-            f"{time.monotonic() - ready:.0f} s; data and log in {up.workdir}"
+        report(
+            f"{request.param}: platform ready in {ready - started:.0f} s, demo province (lean) "
+            f"loaded in {time.monotonic() - ready:.0f} s; data {up.workdir}, log {up.log_file}"
         )
         yield up
     finally:
         up.close()
+        asyncio.run(_drop(postgres))
+
+
+async def _postgres_databases(count: int) -> list[str]:
+    return list(await asyncio.gather(*(_create_postgres_database() for _ in range(count))))
+
+
+async def _drop(postgres: dict[str, str]) -> None:
+    await asyncio.gather(*(_drop_postgres_database(url) for url in postgres.values()))
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +65,3 @@ def people(platform: FaultPlatform) -> People:
 def accepted() -> set[str]:
     """Every application accepted so far in the module, across faults."""
     return set()
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if REPORT:
-        terminalreporter.section("fault suite: accepted, completed, lost per fault")
-        for line in REPORT:
-            terminalreporter.write_line(line)

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import threading
+import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 from pingtai.demo import catalog_items
 from pingtai.demo.catalog_datasets import seed_catalog_datasets
@@ -33,8 +32,9 @@ from pingtai.demo.exchange_records import seed_exchange_records
 from pingtai.demo.identity import seed_identity
 from pingtai.demo.workflow import _org_ids, ensure_workflow_client
 from pingtai.natsserver import NatsServer, free_port
+from pingtai.parts import PARTS
 from pingtai.seed import ADMIN_CLIENT_ID, DEV_ADMIN_CLIENT_SECRET, admin_token
-from tests.e2e.test_up import _free_port_base
+from tests.e2e.test_up import Up
 
 BUNDLE = "zj-bundle-open-business"
 READY_TIMEOUT_S = 120.0
@@ -50,49 +50,49 @@ ENVIRONMENT = {
 class FaultPlatform:
     """`pingtai up` with an external NATS server, and the means to hurt both."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, postgres: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.var_dir = workdir / "var"
-        self.port_base = _free_port_base()
-        self.gateway = f"http://127.0.0.1:{self.port_base}"
-        self.lines: list[str] = []
+        self.postgres = postgres or {}  # part -> its PostgreSQL database; SQLite files otherwise
         self.frozen: set[int] = set()
+        env = {**ENVIRONMENT, **{f"{p.env_prefix}DATABASE_URL": self.postgres[p.name]
+                                 for p in PARTS if p.name in self.postgres}}  # fmt: skip
         self.nats = NatsServer(store_dir=workdir / "nats", port=free_port())
         self.nats.start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")}
-        env.update(ENVIRONMENT)
-        env["PINGTAI_VAR_DIR"] = str(self.var_dir)
         env["PINGTAI_NATS_URL"] = self.nats.url
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pingtai", "up", "--port-base", str(self.port_base)],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.env = env
+        try:
+            self.up = Up(workdir, env=env)
+        except BaseException:
+            self.nats.stop()
+            raise
+        self.gateway = self.up.gateway
+        backend = "postgresql" if self.postgres else "sqlite"
+        self.log_file = Path(tempfile.gettempdir()) / "pingtai-faults" / f"{backend}-pingtai-up.log"
 
     # -- the processes -------------------------------------------------------------------------
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
     def output(self, last: int = 60) -> str:
-        return "\n".join(self.lines[-last:])
+        return "\n".join(self.up.lines[-last:])
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if any("ready in" in line for line in self.lines):
+        for attempt in range(3):
+            try:
+                self.up.wait_for_line("ready in", timeout=READY_TIMEOUT_S)
                 return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"pingtai up did not become ready:\n{self.output()}")
+            except AssertionError:
+                # Another process took one of the seven ports after they were found free (an
+                # outgoing connection's ephemeral port): again on other ports.
+                if attempt == 2 or not any("ports in use" in line for line in self.up.lines):
+                    raise
+                self.up.stop()
+                if self.up.process.stdout is not None:
+                    self.up.process.stdout.close()
+                self.up = Up(self.workdir, env=self.env)
+                self.gateway = self.up.gateway
 
     def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = json.loads((self.var_dir / "pingtai-up.json").read_text())
+        state: dict[str, Any] = self.up.state()
         return state
 
     def pid(self, part: str) -> int:
@@ -136,20 +136,36 @@ class FaultPlatform:
     def start_nats(self) -> None:
         self.nats.start(timeout=30.0)
 
-    @contextlib.contextmanager
-    def database_locked(self, *parts: str) -> Iterator[None]:
-        """Hold SQLite's write lock on each part's database: its writes wait, then fail."""
+    def hold_write_locks(self, parts: tuple[str, ...], seconds: float) -> None:
+        """Make each part's database unwritable for ``seconds`` (blocking): SQLite's write lock
+        (its writers wait out their busy timeout, then fail), or on PostgreSQL an EXCLUSIVE lock
+        on every table (writes wait; reads go on)."""
+        if self.postgres:
+            asyncio.run(_lock_postgres([self.postgres[p] for p in parts], seconds))
+            return
         connections = []
         try:
             for part in parts:
                 connection = sqlite3.connect(self.var_dir / f"{part}.db", timeout=30)
                 connection.execute("BEGIN EXCLUSIVE")
                 connections.append(connection)
-            yield
+            time.sleep(seconds)
         finally:
             for connection in connections:
                 connection.rollback()
                 connection.close()
+
+    async def rows(self, part: str, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a read-only query on a part's database (the checks look at the outbox)."""
+        if self.postgres:
+            connection = await asyncpg.connect(_dsn(self.postgres[part]))
+            try:
+                return [tuple(row) for row in await connection.fetch(sql)]
+            finally:
+                await connection.close()
+        path = self.var_dir / f"{part}.db"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
+            return list(db.execute(sql))
 
     def close(self) -> None:
         """Stop everything this platform started, whatever state the test left it in."""
@@ -160,23 +176,45 @@ class FaultPlatform:
         if self.nats.process is None or self.nats.process.poll() is not None:
             with contextlib.suppress(Exception):
                 self.start_nats()  # so the parts stop cleanly (they drain their connection)
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.reader.join(timeout=5)
+        try:
+            self.up.stop()
+        except subprocess.TimeoutExpired:
+            self.up.process.kill()
+            self.up.process.wait()
+        if self.up.process.stdout is not None:
+            self.up.process.stdout.close()
         self.nats.stop()
-        # Kept beside the databases for a post-mortem (pytest keeps the last runs' folders).
-        (self.workdir / "pingtai-up.log").write_text("\n".join(self.lines) + "\n")
+        # Kept for a post-mortem where pytest's rotation of temporary folders does not reach.
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.write_text("\n".join(self.up.lines) + "\n")
 
     # -- the demo province, lean ---------------------------------------------------------------
 
     def seed(self) -> None:
+        """The lean demo province, through the gateway."""
         with mock.patch.dict(os.environ, {"PINGTAI_VAR_DIR": str(self.var_dir)}):
             asyncio.run(_seed(self.gateway))
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _lock_postgres(urls: list[str], seconds: float) -> None:
+    connections = []
+    try:
+        for url in urls:
+            connection = await asyncpg.connect(_dsn(url))
+            connections.append(connection)
+            tables = [r[0] for r in await connection.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]  # fmt: skip
+            await connection.execute("BEGIN")
+            quoted = ", ".join('"' + t.replace('"', '""') + '"' for t in tables)
+            await connection.execute(f"LOCK TABLE {quoted} IN EXCLUSIVE MODE")
+        await asyncio.sleep(seconds)
+    finally:
+        for connection in connections:
+            await connection.close()  # ends the transaction and its locks
 
 
 async def _seed_bundle(client: httpx.AsyncClient, say: Any) -> int:

@@ -3,8 +3,8 @@
 One `pingtai up` (real processes, NATS, the gateway, the demo province) serves the whole module:
 the four faults run one after another on it, each under its own stream of "open a business"
 applications (before, during and after the fault), and each is followed by every check of
-`checks.py` over everything accepted so far. Counts per fault are printed at the end of the run
-(docs/faults.md).
+`checks.py` over everything accepted so far. Counts per fault are printed at the end of the run,
+in pytest's warnings summary (docs/faults.md).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from tests.faults.checks import settle_and_compare
-from tests.faults.conftest import REPORT
 from tests.faults.platform import FaultPlatform
-from tests.faults.traffic import Counts, People, Traffic
+from tests.faults.traffic import Counts, People, Traffic, report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(280)]
 
@@ -56,16 +55,22 @@ def _run(
     started = time.monotonic()
     counts, ids, what = asyncio.run(_under_traffic(platform, people, fault))
     accepted.update(ids)
+    probe = asyncio.run(Traffic(people).probe())
+    accepted.add(probe["id"])
     findings = asyncio.run(settle_and_compare(platform, people, accepted))
     took = time.monotonic() - started
-    REPORT.append(f"{counts.line(name)} [{what}; {took:.0f} s]")
-    if counts.errors_by_route:
-        REPORT.append(f"    retried: {counts.routes()}")
-    REPORT.append(f"    then: {findings.summary()}")
+    retried = f"\n  retried: {counts.routes()}" if counts.errors_by_route else ""
+    report(f"{counts.line(name)} [{what}; {took:.0f} s]{retried}\n  then: {findings.summary()}")
     assert counts.accepted > 0, counts
     assert counts.lost == 0, (counts, platform.output())
     assert not counts.unfinished and not counts.other_final, counts
     assert findings.problems == [], f"{findings.problems}\n{platform.output()}"
+    # And the platform recovered: an application made afterwards has the materials the
+    # government holds fetched (the population register is federated to no system: asked).
+    held = [m for m in probe["materials"] if m["source"] == "dataset" and m["key"] != "population"]
+    assert held, probe["materials"]
+    assert probe["status"] == "completed", probe["status"]
+    assert {m["state"] for m in held} == {"fetched"}, (held, platform.output())
     return counts
 
 
@@ -77,15 +82,17 @@ async def _nats_outage(platform: FaultPlatform, traffic: Traffic) -> str:
     return f"NATS stopped for {time.monotonic() - stopped:.1f} s"
 
 
+async def _back(platform: FaultPlatform, part: str, victim: int, what: str) -> str:
+    """Wait for the supervisor to bring ``part`` back; the fault described."""
+    took = await asyncio.to_thread(platform.wait_restarted, part, victim)
+    restarts = platform.state()["parts"][part]["restarts"]
+    return f"{part} SIGKILLed with {what}, back in {took:.1f} s (restart {restarts})"
+
+
 async def _workflow_killed(platform: FaultPlatform, traffic: Traffic) -> str:
     in_flight = traffic.submitting_now
     victim = platform.kill("workflow")
-    took = await asyncio.to_thread(platform.wait_restarted, "workflow", victim)
-    restarts = platform.state()["parts"]["workflow"]["restarts"]
-    return (
-        f"workflow SIGKILLed with {in_flight} submission(s) in flight, back in {took:.1f} s "
-        f"(restart {restarts})"
-    )
+    return await _back(platform, "workflow", victim, f"{in_flight} submission(s) in flight")
 
 
 async def _exchange_killed_mid_fetch(platform: FaultPlatform, traffic: Traffic) -> str:
@@ -99,21 +106,11 @@ async def _exchange_killed_mid_fetch(platform: FaultPlatform, traffic: Traffic) 
     await asyncio.sleep(0.3)
     fetching = traffic.submitting_now
     victim = platform.kill("exchange")
-    took = await asyncio.to_thread(platform.wait_restarted, "exchange", victim)
-    restarts = platform.state()["parts"]["exchange"]["restarts"]
-    return (
-        f"exchange SIGKILLed with {fetching} submission(s) fetching, back in {took:.1f} s "
-        f"(restart {restarts})"
-    )
-
-
-def _hold_locks(platform: FaultPlatform) -> None:
-    with platform.database_locked(*LOCKED_DATABASES):
-        time.sleep(LOCK_HELD_S)
+    return await _back(platform, "exchange", victim, f"{fetching} submission(s) fetching")
 
 
 async def _databases_locked(platform: FaultPlatform, traffic: Traffic) -> str:
-    await asyncio.to_thread(_hold_locks, platform)
+    await asyncio.to_thread(platform.hold_write_locks, LOCKED_DATABASES, LOCK_HELD_S)
     return f"{', '.join(LOCKED_DATABASES)} databases write-locked for {LOCK_HELD_S:.0f} s"
 
 

@@ -16,6 +16,7 @@ import asyncio
 import re
 import time
 import uuid
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,18 @@ TOKEN_MAX_AGE_S = 100.0  # identity's access tokens live 300 s; a phase lasts at
 # Answers a client retries: the platform is (partly) away.
 RETRY = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ID = re.compile(r"/[0-9a-f]{32}")
+
+
+class FaultCounts(UserWarning):
+    """Not a problem: what a fault did (accepted, completed, lost) and what the checks found.
+
+    A warning because pytest prints warnings in its summary at the end of every run, serial or
+    spread over xdist workers (a worker's own terminal summary is never shown)."""
+
+
+def report(text: str) -> None:
+    """Print ``text`` at the end of the run (pytest's warnings summary)."""
+    warnings.warn(FaultCounts(text), stacklevel=2)
 
 
 def person(suffix: int) -> DemoPerson:
@@ -177,6 +190,21 @@ class Traffic:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.http.aclose()
         return self.counts
+
+    async def probe(self) -> dict[str, Any]:
+        """One application submitted once the platform is back, driven to its end; as it ends."""
+        agent = next(iter(AGENTS))
+        try:
+            application = await self._submit(agent)
+            assert application is not None, self.counts
+            await self._drive(agent, application["id"])
+            answer = await self._call("GET", f"/applications/{application['id']}",
+                                      headers=self.people.headers(agent))  # fmt: skip
+            assert answer is not None and answer.status_code == 200, answer
+            final: dict[str, Any] = answer.json()
+            return final
+        finally:
+            await self.http.aclose()
 
     async def _one(self, agent: int) -> None:
         try:
