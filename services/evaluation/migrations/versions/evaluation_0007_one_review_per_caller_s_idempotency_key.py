@@ -7,7 +7,6 @@ Create Date: 2026-11-28 10:01:36.169218
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "evaluation_0007"
