@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy import select, update
 from libs.common.auth.principal import Principal, Role
 from libs.common.database import Database
 from libs.common.migrations import migrate
-from portal.auth.oidc import SignInFailed, TokenSet
+from portal.auth.oidc import OidcClient, SignInFailed, TokenSet
 from portal.sessions.models import PendingSignIn, PortalSession
 from portal.sessions.sealing import TokenSealer
 from portal.sessions.service import SessionKeeper
@@ -36,7 +37,9 @@ class FakeIdentity:
 
     def _tokens(self) -> TokenSet:
         self.issued += 1
-        return TokenSet(f"access-{self.issued}", f"refresh-{self.issued}", self.expires_in, "id")
+        return TokenSet(
+            f"access-{self.issued}", f"refresh-{self.issued}", self.expires_in, f"id-{self.issued}"
+        )
 
     def authorization_url(self, **params: Any) -> str:
         return f"https://idp.example/authorize?state={params['state']}"
@@ -60,6 +63,9 @@ class FakeIdentity:
 
     async def revoke(self, refresh_token: str) -> None:
         self.revoked.append(refresh_token)
+
+    def end_session_url(self, *, id_token_hint: str) -> str:
+        return f"https://idp.example/logout?hint={id_token_hint}"
 
 
 class FakeVerifier:
@@ -186,7 +192,10 @@ async def test_sign_out_here_or_everywhere(
     assert identity.revoked == ["refresh-1"]
     async with database.sessionmaker() as db, db.begin():
         row = await db.get(PortalSession, third.id)
-        assert row is not None and await keeper.sign_out(db, row, everywhere=True) == 2
+        assert row is not None and row.id_token is not None and b"id-3" not in row.id_token
+        # Everywhere: then identity's end-session endpoint, with this sign-in's ID token.
+        assert keeper.end_session_url(row) == "https://idp.example/logout?hint=id-3"
+        assert await keeper.sign_out(db, row, everywhere=True) == 2
     assert sorted(identity.revoked) == ["refresh-1", "refresh-2", "refresh-3"]
     async with database.sessionmaker() as db:
         assert (await db.scalars(select(PortalSession))).all() == []
@@ -228,3 +237,15 @@ async def test_forms_need_the_session_csrf_token_and_pages_carry_a_strict_policy
         assert signed_out.status_code == 303
         assert 'pingtai_portal_session=""' in signed_out.headers["set-cookie"]
         assert (await client.get("/me/applications")).headers["location"].startswith("/auth/login")
+
+
+def test_the_end_session_url_names_the_hint_the_client_and_the_way_back() -> None:
+    settings = PortalSettings(gateway_url="https://gov.example")
+    oidc = OidcClient(settings, None, None)  # type: ignore[arg-type]
+    url = urlsplit(oidc.end_session_url(id_token_hint="a.b.c"))
+    assert (url.scheme, url.netloc, url.path) == ("https", "gov.example", "/oauth2/logout")
+    assert parse_qs(url.query) == {
+        "id_token_hint": ["a.b.c"],
+        "client_id": ["portal"],
+        "post_logout_redirect_uri": ["https://gov.example/auth/signed-out"],
+    }
