@@ -10,6 +10,7 @@ from gateway.plans import service as plans_service
 from gateway.plans.schemas import ID_PATTERN, Plan, PlanCreate, PlanUpdate
 from libs.common.auth import AUTH_RESPONSES, OptionalPrincipal, Principal, Role, require_roles
 from libs.common.database import SessionDep
+from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
 from libs.common.pagination import TEXT_CURSOR, Page, PageDep, encode_cursor
 
 router = APIRouter(tags=["plans"])
@@ -35,7 +36,14 @@ async def list_plans(
     "/plans",
     status_code=status.HTTP_201_CREATED,
     summary="Create a plan (platform admins)",
-    responses=AUTH_RESPONSES,
+    responses={
+        **AUTH_RESPONSES,
+        409: {
+            "model": Problem,
+            "content": {PROBLEM_CONTENT_TYPE: {}},
+            "description": "A plan with this code exists",
+        },
+    },
 )
 async def create_plan(draft: PlanCreate, principal: PlatformAdmin, session: SessionDep) -> Plan:
     plan = await plans_service.create(session=session, principal=principal, draft=draft)

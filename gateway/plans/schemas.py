@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from libs.common.times import UtcDateTime
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
@@ -53,5 +53,5 @@ class Plan(BaseModel):
     requests_per_day: int
     requires_token: bool
     published: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
