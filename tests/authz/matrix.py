@@ -23,11 +23,17 @@ DEPT_A = "officer:same-dept dept_admin:same-dept platform_admin"
 # Everyone outside department A who signs in (a draft is hidden from them).
 NOT_DEPT_A = "* !officer:same-dept !dept_admin:same-dept !platform_admin"
 
+# Every part's probes, metrics and documents, public (the metrics too: DESIGN, "HTTP
+# conventions"; the gateway forwards /api/<part>/metrics like any path of a part).
 HEALTH = [
-    Row(part, "GET", path, ok="public", note="probes for the orchestrator")
+    Row(part, "GET", path, ok="public",
+        accepted=(503,) if path == "/readyz" else (),
+        note="503 too when a dependency's check times out (a loaded machine)"
+        if path == "/readyz" else "")
     for part in PARTS
-    for path in ("/healthz", "/readyz")
-]
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
+                 "/docs/oauth2-redirect")
+]  # fmt: skip
 
 
 def _named(prefix: str) -> dict[str, object]:
@@ -251,6 +257,7 @@ def _app_rows(target: str, owner: str, outsiders: str) -> list[Row]:
 
 GATEWAY = [
     Row("gateway", "GET", "/v1/apis", ok="public"),
+    Row("gateway", "GET", "/developers", ok="public", note="the developer portal's page"),
     Row("gateway", "GET", "/v1/plans", ok="public", note="unpublished plans: platform admins"),
     Row("gateway", "POST", "/v1/plans", ok="platform_admin",
         body=lambda t: t["world"].plan_body()),
