@@ -58,9 +58,10 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Endpoints whose errors a standard defines otherwise: OAuth 2.0's token, revocation and
 # introspection endpoints and OpenID's userinfo answer {"error": ...} as application/json
 # (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 7662 §2.3, RFC 6750 §3), and the authorization
-# endpoint's errors go back to the client or to a page (RFC 6749 §4.1.2.1).
+# endpoint's errors go back to the client or to a page (RFC 6749 §4.1.2.1), as do the
+# end-session endpoint's (OpenID Connect RP-Initiated Logout §2: the person is told).
 OAUTH_ERRORS = re.compile(r"^(GET|POST) /oauth2/(token|revoke|introspect|userinfo)$")
-PAGE_ERRORS = re.compile(r"^(GET|POST) /oauth2/authorize")
+PAGE_ERRORS = re.compile(r"^(GET|POST) /oauth2/(authorize|logout)")
 
 CheckFunction = Callable[..., bool | None]
 
