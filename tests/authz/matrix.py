@@ -355,6 +355,7 @@ EXCHANGE = [
 APPLICANTS = "citizen:own citizen:other agent:own agent:other"
 # Who follows the citizen's application: they, the department handling it, platform admins.
 FOLLOWERS = "citizen:own officer:same-dept dept_admin:same-dept platform_admin"
+ENTERPRISE_FOLLOWERS = "agent:own officer:same-dept dept_admin:same-dept platform_admin"
 OFFICERS = "officer:same-dept officer:other-dept dept_admin:same-dept dept_admin:other-dept"
 OFFICERS_A = "officer:same-dept dept_admin:same-dept"
 # Webhooks: an organisation's admins or agents (another organisation's: 404).
@@ -369,6 +370,12 @@ WORKFLOW = [
         note="the caller's own (an agent's: also the enterprise's); others get an empty list"),
     Row("workflow", "GET", "/v1/applications/{application_id}", target="application",
         ok=FOLLOWERS, hidden=f"* !{FOLLOWERS.replace(' ', ' !')}"),
+    Row("workflow", "GET", "/v1/applications/{application_id}", target="enterprise_application",
+        ok=ENTERPRISE_FOLLOWERS, hidden=f"* !{ENTERPRISE_FOLLOWERS.replace(' ', ' !')}",
+        note="enterprise E's, made by another of its agents: E's agents see it"),
+    Row("workflow", "GET", "/v1/applications/{application_id}/events",
+        target="enterprise_application", stream=True, ok=ENTERPRISE_FOLLOWERS,
+        hidden=f"* !{ENTERPRISE_FOLLOWERS.replace(' ', ' !')}"),
     Row("workflow", "PATCH", "/v1/applications/{application_id}", target="draft",
         ok="citizen:own", hidden="* !citizen:own", body=lambda t: {"form": t["world"].item_form()}),
     Row("workflow", "POST", "/v1/applications/{application_id}/submit", target="draft",

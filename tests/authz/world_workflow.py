@@ -57,7 +57,14 @@ class WorkflowWorld(World):
         return {"application_id": application_id, "task_id": await self._open_task(application_id)}
 
     async def make_enterprise_application(self) -> Target:
-        return {"application_id": await self._apply("agent:own")}
+        """Enterprise E's application, made by a colleague of the E agent who calls."""
+        colleague = self.issuer.headers(sub="agent-e-colleague", org=self.ids.ent_e, acr="2",
+                                        roles=["citizen", "enterprise_agent"])  # fmt: skip
+        response = await self.http.post("/v1/applications", headers=colleague,
+                                        json=self.application_body())  # fmt: skip
+        assert response.status_code == 201, response.text
+        assert response.json()["applicant_org_id"] == self.ids.ent_e
+        return {"application_id": response.json()["id"]}
 
     async def make_draft(self) -> Target:
         return {"application_id": await self._apply(draft=True)}
