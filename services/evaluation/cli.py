@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -22,13 +23,29 @@ app = typer.Typer(help="Evaluation: rebuild and verify the indicators.", no_args
 UP_NATS_URL = "nats://127.0.0.1:4250"
 
 
+PROGRESS_EVERY = 100_000
+
+
+def _progress() -> Callable[[str, int], None]:
+    """A line every PROGRESS_EVERY events of a stream: a million events take minutes."""
+    shown: dict[str, int] = {}
+
+    def show(durable: str, applied: int) -> None:
+        if applied // PROGRESS_EVERY > shown.get(durable, 0) // PROGRESS_EVERY:
+            typer.echo(f"  {durable}: {applied:,} event(s) applied so far")
+        shown[durable] = applied
+
+    return show
+
+
 async def _recompute(url: str, nats_url: str, settings: EvaluationSettings, batch: int) -> None:
     await asyncio.to_thread(migrate, "services.evaluation", url)
     database = Database(url)
     try:
         report = await recompute(
-            database, nats_url=nats_url, projection=Projection(rules_of(settings)), batch=batch
-        )
+            database, nats_url=nats_url, projection=Projection(rules_of(settings)), batch=batch,
+            progress=_progress(),
+        )  # fmt: skip
     finally:
         await database.dispose()
     for durable, count in report.events.items():

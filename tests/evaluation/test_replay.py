@@ -20,6 +20,7 @@ from libs.common.events import CloudEvent, StreamLimits, ensure_stream
 from libs.common.events.envelope import MSG_ID_HEADER
 from libs.common.migrations import migrate
 from pingtai.natsserver import NatsServer
+from services.evaluation import cli
 from services.evaluation.app import create_app
 from services.evaluation.index.models import StoredRanking
 from services.evaluation.indicators.projection import Projection
@@ -109,3 +110,15 @@ async def test_replay_equals_live(
     finally:
         await reference.dispose()
         await rebuilt.dispose()
+
+
+def test_recompute_shows_its_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    show = cli._progress()
+    for applied in (2_000, 98_000, 100_000, 102_000, 250_000):
+        show("evaluation-indicators-workflow", applied)
+    show("evaluation-indicators-exchange", 100_000)
+    assert capsys.readouterr().out.splitlines() == [
+        "  evaluation-indicators-workflow: 100,000 event(s) applied so far",
+        "  evaluation-indicators-workflow: 250,000 event(s) applied so far",
+        "  evaluation-indicators-exchange: 100,000 event(s) applied so far",
+    ]
