@@ -57,7 +57,9 @@ def test_pages_are_accessible_light_and_localised(browsing: Browsing) -> None:
     expect(page.locator("h1")).to_have_text("平台管理")
     assert_accessible(page)
     for path in ("/", "/services", "/services?kind=bundles", "/admin/platform", "/evaluation",
-                 "/admin/items", "/admin/grants", "/admin/cases", "/nonesuch"):  # fmt: skip
+                 "/admin/items", "/admin/bundles", "/admin/datasets", "/admin/grants",
+                 "/admin/cases", "/admin/platform/weights", "/admin/platform/plans",
+                 "/admin/platform/organisations", "/nonesuch"):  # fmt: skip
         fresh = browsing.page(width=PHONE)
         fresh.context.add_cookies(page.context.cookies())
         loaded = _first_load_bytes(fresh, path)
