@@ -23,6 +23,7 @@ from unittest import mock
 
 import asyncpg
 import httpx
+from asyncpg.exceptions import DeadlockDetectedError, LockNotAvailableError
 from sqlalchemy.engine import make_url
 
 from pingtai.demo import catalog_items
@@ -208,9 +209,18 @@ async def _lock_postgres(urls: list[str], seconds: float) -> None:
             connections.append(connection)
             tables = [r[0] for r in await connection.fetch(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]  # fmt: skip
-            await connection.execute("BEGIN")
             quoted = ", ".join('"' + t.replace('"', '""') + '"' for t in tables)
-            await connection.execute(f"LOCK TABLE {quoted} IN EXCLUSIVE MODE")
+            # Taken table by table, the locks could deadlock with the part's own transactions:
+            # give up after a moment and try again, all or nothing (bounded).
+            for attempt in range(100):
+                await connection.execute("BEGIN; SET LOCAL lock_timeout = '300ms'")
+                try:
+                    await connection.execute(f"LOCK TABLE {quoted} IN EXCLUSIVE MODE")
+                    break
+                except (LockNotAvailableError, DeadlockDetectedError):
+                    await connection.execute("ROLLBACK")
+                    if attempt == 99:
+                        raise
         await asyncio.sleep(seconds)
     finally:
         for connection in connections:
