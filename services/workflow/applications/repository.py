@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Executable, Table, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,10 +117,13 @@ async def insert_new(session: AsyncSession, application: Application) -> bool:
 # Built once: the values come as parameters (building ``.values(...)`` per call costs more
 # than running the statement).
 _TABLE = cast(Table, Application.__table__)
-_INSERT_NEW = {
-    postgres: insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
-    for postgres, insert in ((True, postgresql_insert), (False, sqlite_insert))
-}
+_INSERT_NEW: dict[bool, Executable] = {
+    True: postgresql_insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
+    False: bulk.sqlite_cached(
+        sqlite_insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
+        column_keys=[c.key for c in _TABLE.columns], returning=[_TABLE.c.id],
+    ),
+}  # fmt: skip
 
 
 async def history(session: AsyncSession, *, application_id: str) -> list[HistoryEntry]:

@@ -110,7 +110,7 @@ async def resolve_offering(
     for_new: bool,
 ) -> Offering:
     """A published version from the read copy: the latest when ``version`` is None."""
-    header = await catalogue_repository.version_header(
+    header = await templates.version_header(
         session, kind=kind, offering_id=offering_id, version=version
     )
     if header is None:

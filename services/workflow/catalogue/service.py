@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.events import CloudEvent, Subscription
 from services.workflow.catalogue import repository as catalogue_repository
+from services.workflow.catalogue import templates
 from services.workflow.catalogue.events import (
     BundlePublished,
     BundleRetired,
@@ -46,6 +47,7 @@ async def record_version(
 
 async def apply_catalog_event(session: AsyncSession, event: CloudEvent) -> None:
     """Apply one catalog event to the read copy (the consumer's handler)."""
+    templates.forget_headers()
     if event.type == ItemPublished.event_type:
         item = event.data_as(ItemPublished)
         ItemSnapshot.model_validate(item.snapshot)  # refuse (dead-letter) what we cannot run

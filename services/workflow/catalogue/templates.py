@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +18,11 @@ K = TypeVar("K")
 V = TypeVar("V")
 _items: OrderedDict[tuple[str, int], ItemSnapshot] = OrderedDict()
 _bundles: OrderedDict[tuple[str, int], BundleSnapshot] = OrderedDict()
+# Which version is newest and whether it is retired: kept this long per process (another
+# process's consumer may apply catalog's event; this one forgets at once when it applies it).
+HEADER_TTL_S = 1.0
+Header = tuple[int, datetime | None]
+_headers: OrderedDict[tuple[str, str, int | None], tuple[float, Header]] = OrderedDict()
 
 
 def remember(cache: OrderedDict[K, V], key: K, value: V) -> V:
@@ -69,3 +76,26 @@ async def items(
             f"Item versions {absent} have not reached workflow yet; try again shortly."
         )
     return {k: _items[k] for k in keys}
+
+
+async def version_header(
+    session: AsyncSession, *, kind: str, offering_id: str, version: int | None
+) -> Header | None:
+    """(version, retired_at) of a version (the newest when ``version`` is None), read at most
+    once per ``HEADER_TTL_S`` per process; an offering not (yet) there is not remembered."""
+    key = (kind, offering_id, version)
+    now = time.monotonic()
+    held = _headers.get(key)
+    if held is not None and held[0] > now:
+        return held[1]
+    header = await catalogue_repository.version_header(
+        session, kind=kind, offering_id=offering_id, version=version
+    )
+    if header is not None:
+        remember(_headers, key, (now + HEADER_TTL_S, header))
+    return header
+
+
+def forget_headers() -> None:
+    """Forget every remembered header (a version was published or retired)."""
+    _headers.clear()

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Executable, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.workflow import bulk
 from services.workflow.sla.models import CalendarYear, SlaClock
 
 
@@ -59,28 +60,37 @@ def _upsert_running(insert: Any) -> Any:
 
 
 _CLOCKS = cast(Table, SlaClock.__table__)
+# What each running clock's row gives (``sla.service.start_clocks``), ``round`` added here.
+_RUNNING_KEYS = ("id", "kind", "ref_id", "application_id", "department_org_id", "started_at",
+                 "due_at", "remind_at", "round")  # fmt: skip
 # Built once per dialect: the rows come as parameters.
-_UPSERT_RUNNING = {True: _upsert_running(postgresql_insert), False: _upsert_running(sqlite_insert)}
+_UPSERT_RUNNING: dict[bool, Executable] = {
+    True: _upsert_running(postgresql_insert),
+    False: bulk.sqlite_cached(_upsert_running(sqlite_insert), column_keys=_RUNNING_KEYS),
+}
 
 
 async def stop_many(
     session: AsyncSession, *, clocks: Sequence[tuple[str, str]], now: datetime
 ) -> None:
-    """Stop the running clocks among (kind, ref_id) pairs, in one statement."""
+    """Stop the running clocks among (kind, ref_id) pairs: one prebuilt statement per kind."""
     by_kind: dict[str, list[str]] = {}
     for kind, ref_id in clocks:
         by_kind.setdefault(kind, []).append(ref_id)
-    await session.execute(
-        update(SlaClock)
-        .where(
-            or_(
-                *(and_(SlaClock.kind == k, SlaClock.ref_id.in_(ids)) for k, ids in by_kind.items())
-            ),
-            SlaClock.stopped_at.is_(None),
-        )
-        .values(stopped_at=now)
-        .execution_options(synchronize_session=False)
+    for kind, ref_ids in by_kind.items():
+        await session.execute(_STOP, {"b_kind": kind, "b_ref_ids": ref_ids, "b_now": now})
+
+
+# Built once (SQLAlchemy caches it): building the expression per call cost more than running it.
+_STOP = (
+    update(_CLOCKS)
+    .where(
+        _CLOCKS.c.kind == bindparam("b_kind"),
+        _CLOCKS.c.ref_id.in_(bindparam("b_ref_ids", expanding=True)),
+        _CLOCKS.c.stopped_at.is_(None),
     )
+    .values(stopped_at=bindparam("b_now", type_=_CLOCKS.c.stopped_at.type))
+)
 
 
 async def due_ids(
