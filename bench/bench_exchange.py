@@ -66,7 +66,12 @@ from services.exchange.records.models import HostedRecord
 from services.identity.identifiers import make_resident_id
 
 ISSUER = "https://bench.pingtai.test"
-PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+# py-spy is not a project dependency: $PY_SPY, or on the PATH, or beside this Python.
+PY_SPY = (
+    os.environ.get("PY_SPY")
+    or shutil.which("py-spy")
+    or str(Path(sys.executable).parent / "py-spy")
+)
 DATASET = "bench-population"
 OWNER = "org-police"
 CONSUMER = "org-hrss"
@@ -217,6 +222,15 @@ def _fixed_rate(base: str, paths: list[str], token: str, rate: float, seconds: f
     queue.put(uvloop.run(run()))
 
 
+def _profile(pid: int, output: str, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server for ``seconds`` into ``output`` (collapsed stacks)."""
+    return subprocess.Popen(
+        [PY_SPY, "record", "--format", "raw", "--rate", "200", "--nonblocking",
+         "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--output", output],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -349,6 +363,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
 
         if args.seconds > 0:
             cpu_before = _cpu_seconds(server.pid)
+            profiler = _profile(server.pid, args.profile, args.seconds) if args.profile else None
             queue = context.Queue()
             generator = context.Process(
                 target=_fixed_rate, args=(base, paths, token, args.rate, args.seconds, queue)
@@ -356,6 +371,9 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
             generator.start()
             latencies, errors, elapsed = queue.get()
             generator.join()
+            if profiler is not None:
+                profiler.wait(timeout=60)
+                print(f"py-spy profile of the server in the open loop (collapsed): {args.profile}")
             if server.poll() is not None:
                 tail = (folder / "exchange.log").read_text(errors="replace")[-3000:]
                 raise SystemExit(f"the exchange exited ({server.returncode}):\n{tail}")
@@ -384,13 +402,8 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
             )
             cpu_before = _cpu_seconds(server.pid)
             profiler = None
-            if args.profile:
-                profiler = subprocess.Popen(
-                    [PY_SPY, "record", "--format", "raw", "--rate", "200", "--nonblocking",
-                     "--pid", str(server.pid), "--duration", str(int(args.wrk_seconds)),
-                     "--output", args.profile],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+            if args.profile and args.seconds <= 0:
+                profiler = _profile(server.pid, args.profile, args.wrk_seconds)
             output = subprocess.run(
                 ["wrk", "-t2", "-c32", f"-d{int(args.wrk_seconds)}s", "-s", str(script), base],
                 capture_output=True, text=True, check=True,
@@ -429,7 +442,9 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", default="", help="a postgresql+asyncpg:// server")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PG is configured")
     parser.add_argument(
-        "--profile", default="", help="py-spy the server under wrk into this file (collapsed)"
+        "--profile",
+        default="",
+        help="py-spy the server into this file (collapsed stacks): the open loop, else wrk",
     )
     parser.add_argument(
         "--log-level", default="INFO",

@@ -299,24 +299,34 @@ class Database:
 
 
 class DirectRead:
-    """A prebuilt ``SELECT`` run on a pooled connection's DBAPI cursor, in one greenlet trip.
+    """A prebuilt ``SELECT`` run on a pooled connection's driver, in one greenlet trip.
 
     For a part's hottest reads, where SQLAlchemy costs more than the database: one short read
     through ``SessionDep`` and the ORM costs ≈ 430 µs of CPU over a route without SQL, this way
     ≈ 80 µs (``bench/bench_common.py``: ``/v1/one`` against ``/v1/direct``), with no session,
-    statement building, execution context or result objects. It uses the same pool and driver,
-    so the SQLite driver's time budget still moves a slow read off the loop, and it reads
-    committed data outside any transaction. No SQLAlchemy execution events fire for it (no SQL
-    span when tracing is on), and rows come as the driver gives them, without SQLAlchemy's type
-    processing: SQLite gives times as ISO text and booleans as 0 and 1, PostgreSQL ``datetime``
-    and ``bool``; JSON as text.
+    statement building, execution context or result objects. It uses the same pool: on SQLite
+    the driver's cursor (so the SQLite driver's time budget still moves a slow read off the
+    loop), on PostgreSQL asyncpg itself (its prepared-statement cache, and no transaction begun
+    and rolled back around one SELECT, as the DBAPI adapter's cursor does; its errors are
+    translated as the adapter translates them). It reads committed data outside any
+    transaction. No SQLAlchemy execution events fire for it (no SQL span when tracing is on),
+    and rows come as the driver gives them, without SQLAlchemy's type processing: SQLite gives
+    times as ISO text and booleans as 0 and 1, PostgreSQL ``datetime`` and ``bool``; JSON as
+    text.
+
+    At most ``pool size - 2`` run at once per engine (the rest wait their turn): more would
+    take the pool's overflow connections, which are opened and closed again each time (on
+    PostgreSQL a new connection per read under load, a fifth of a server's CPU).
     """
 
-    __slots__ = ("_compiled", "statement")
+    __slots__ = ("_compiled", "_turns", "statement")
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self._turns: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _sql(self, engine: Engine) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         held = self._compiled.get(engine.dialect.name)
@@ -333,10 +343,18 @@ class DirectRead:
 
     def _run(self, engine: Engine, values: dict[str, Any]) -> list[Any]:
         sql, order, literals = self._sql(engine)
-        given = {**literals, **values}
+        given = {**literals, **values} if literals else values
         parameters: Any = given if order is None else tuple(given[name] for name in order)
         connection = engine.raw_connection()
         try:
+            if engine.dialect.driver == "asyncpg":
+                adapter: Any = connection.dbapi_connection
+                try:
+                    driver: Any = connection.driver_connection
+                    return list(await_only(driver.fetch(sql, *parameters)))
+                except Exception as error:
+                    adapter._handle_exception(error)  # raises the DBAPI adapter's error
+                    raise
             cursor = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql, parameters)
@@ -346,9 +364,17 @@ class DirectRead:
         finally:
             connection.close()
 
+    def _turn(self, engine: AsyncEngine) -> asyncio.Semaphore:
+        turns = self._turns.get(engine)
+        if turns is None:
+            size = getattr(engine.sync_engine.pool, "size", lambda: 10)()
+            turns = self._turns[engine] = asyncio.Semaphore(max(1, size - 2))
+        return turns
+
     async def rows(self, engine: AsyncEngine, values: dict[str, Any]) -> list[Any]:
         """The statement's rows for ``values`` (every bound parameter by name)."""
-        return await greenlet_spawn(self._run, engine.sync_engine, values)
+        async with self._turn(engine):
+            return await greenlet_spawn(self._run, engine.sync_engine, values)
 
 
 def _touched(session: AsyncSession) -> bool:

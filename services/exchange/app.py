@@ -8,6 +8,7 @@ from libs.common.app import create_service_app
 from libs.common.events import EventBus
 from services.exchange.access import SUBSCRIPTIONS as access_subscriptions
 from services.exchange.access.cache import GrantCache, cache_broadcasts
+from services.exchange.access.fetch import record_fetch_route
 from services.exchange.datasets.consumers import catalogue_datasets
 from services.exchange.ledger import ledger_lifespan
 from services.exchange.records.setup import records_lifespan
@@ -37,4 +38,7 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
     app.state.event_bus = events
     for broadcast in cache_broadcasts(cache):
         events.add_broadcast(broadcast)
+    # The single-record fetch first, matched before FastAPI's router walks its inclusions
+    # (the documented operation answers the same way; services/exchange/access/fetch.py).
+    app.router.routes.insert(0, record_fetch_route())
     return app

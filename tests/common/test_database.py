@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import String, bindparam, case, event, func, select, text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.database import (
@@ -218,6 +221,53 @@ async def test_a_direct_read_runs_a_prebuilt_select_on_a_pooled_connection(
         assert [tuple(r) for r in await read.rows(engine, {"title": "b"})] == [("b", 0)]
         with pytest.raises(KeyError):
             await read.rows(engine, {})  # a missing value is an error, not NULL
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+
+
+async def test_direct_reads_wait_their_turn_below_the_pool_size(database_url: str) -> None:
+    # More reads at once than the pool holds would take overflow connections, opened and
+    # closed per read: at most pool size - 2 run at once, the rest wait (and all answer).
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+            await connection.execute(text("INSERT INTO note (id, title) VALUES (1, 'a')"))
+        read = DirectRead(select(Note.title).where(Note.id == bindparam("id")))
+        pool: Any = engine.pool
+        most = 0
+        checkout_count = 0
+
+        def on_checkout(*_: object) -> None:
+            nonlocal most, checkout_count
+            checkout_count += 1
+            most = max(most, pool.checkedout())
+
+        event.listen(engine.sync_engine, "checkout", on_checkout)
+        answers = await asyncio.gather(*(read.rows(engine, {"id": 1}) for _ in range(60)))
+        assert [tuple(r) for rows in answers for r in rows] == [("a",)] * 60
+        assert checkout_count == 60
+        assert most <= pool.size() - 2
+        assert pool.overflow() <= 0  # no connection beyond the pool's own was opened
+    finally:
+        await engine.dispose()
+
+
+async def test_a_direct_read_fails_as_the_driver_adapter_would(database_url: str) -> None:
+    # On PostgreSQL the read runs on asyncpg itself; its errors still come as the DBAPI
+    # adapter's (which the problem handlers know), e.g. NUL in text (SQLSTATE 22021).
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        read = DirectRead(select(Note.id).where(Note.title == bindparam("title")))
+        if not database_url.startswith("postgresql"):
+            assert await read.rows(engine, {"title": "a\x00b"}) == []  # SQLite holds NUL
+            return
+        with pytest.raises(AsyncAdapt_asyncpg_dbapi.Error) as raised:
+            await read.rows(engine, {"title": "a\x00b"})
+        assert getattr(raised.value, "sqlstate", None) == "22021"
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await engine.dispose()

@@ -99,6 +99,12 @@ async def _current_principal(
     return principal
 
 
+async def authenticate(request: Request) -> Principal:
+    """The verified caller of ``request`` (401 without a valid access token): what
+    ``CurrentPrincipal`` gives, for a handler FastAPI resolves no dependencies for."""
+    return await _current_principal(request, await bearer_scheme(request))
+
+
 def document_optional_tokens(app: FastAPI) -> None:
     """Make ``app``'s OpenAPI document say so where a token is optional: an operation that
     reads an ``OptionalPrincipal`` and nothing that requires one gets the security requirement

@@ -11,10 +11,10 @@ from libs.common.database import SessionDep
 from libs.common.errors import PROBLEM_CONTENT_TYPE, Problem
 from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
 from services.exchange.access import consents as consents_service
+from services.exchange.access import fetch, tracker
 from services.exchange.access import grants as grants_service
 from services.exchange.access import queries as queries_service
 from services.exchange.access import repository as access_repository
-from services.exchange.access import tracker
 from services.exchange.access.dependencies import GrantCacheDep, query_services
 from services.exchange.access.schemas import (
     FIELD_NAME_PATTERN,
@@ -66,62 +66,27 @@ def _applicant(principal: Principal, request: Request) -> queries_service.Applic
     )
 
 
-FieldsQuery = Annotated[
-    str | None,
-    Query(
-        max_length=4000,
-        pattern=r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$",
-        description="Comma-separated: narrows the answer to these granted fields.",
-    ),
-]
+async def read_record(
+    dataset_id: fetch.DatasetIdPath,
+    subject_key: fetch.SubjectKeyPath,
+    purpose: fetch.PurposeQuery,
+    principal: CurrentPrincipal,
+    fields: fetch.FieldsQuery = None,
+    basis: fetch.BasisQuery = None,
+) -> RecordAnswer:
+    """Only documents the operation: ``fetch.read_record`` answers it (``fetch.FetchRoute``)."""
+    raise NotImplementedError
 
 
-@router.get(
-    "/datasets/{dataset_id}/records/{subject_key}",
+router.add_api_route(
+    fetch.PATH,
+    read_record,
+    methods=["GET"],
     tags=["records"],
     summary="One subject's record, as the grant, the basis and consent allow; recorded",
     responses={**AUTH_RESPONSES, **_REFUSED},
+    route_class_override=fetch.FetchRoute,
 )
-async def read_record(
-    dataset_id: DatasetId,
-    subject_key: Annotated[str, Path(min_length=1, max_length=64)],
-    purpose: Annotated[
-        str, Query(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f]+$", description="Why.")
-    ],
-    principal: CurrentPrincipal,
-    request: Request,
-    fields: FieldsQuery = None,
-    basis: Annotated[
-        str | None,
-        Query(max_length=300, description="application:<id>, consent:<id> or statute:<ref>."),
-    ] = None,
-) -> RecordAnswer:
-    answer = await queries_service.query(
-        services=query_services(request.app),
-        principal=principal,
-        dataset_id=dataset_id,
-        subjects=[
-            queries_service.SubjectQuery(
-                subject_key, basis, loc=("path", "subject_key"), basis_loc=("query", "basis")
-            )
-        ],
-        purpose=purpose,
-        fields=list(dict.fromkeys(fields.split(","))) if fields else None,
-        on_behalf_of=request.headers.get(queries_service.ON_BEHALF_OF_HEADER),
-        applicant=_applicant(principal, request),
-    )
-    outcome = answer.outcomes[0]
-    if outcome.outcome == "refused":
-        raise queries_service.refused_single(outcome)
-    return RecordAnswer(
-        dataset_id=answer.dataset_id,
-        subject_key=outcome.subject_key,
-        found=outcome.outcome == "read",
-        record=outcome.record,
-        fields=answer.fields,
-        masked_fields=outcome.masked_fields,
-        ledger_position=outcome.ledger_position,
-    )
 
 
 @router.post(

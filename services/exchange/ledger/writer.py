@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from libs.common.database import Database
 from libs.common.errors import PingtaiError
@@ -72,6 +73,17 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+# A queued append: the record, when it was recorded (µs), and who waits for its receipt.
+_Pending = tuple[AccessRecord, int, "asyncio.Future[LedgerReceipt]"]
+
+
+def _locked_head(connection: Connection) -> repository.Head:
+    head = repository.lock_head(connection)
+    if head is None:
+        raise LedgerUnavailable("The ledger's head row is missing; run the migrations.")
+    return head
+
+
 class Ledger:
     """The exchange's access ledger; one per app, on ``app.state.ledger``."""
 
@@ -87,7 +99,7 @@ class Ledger:
         self.signer = signer
         self.config = config or LedgerConfig()
         self.anomaly = anomaly
-        self._pending: list[tuple[AccessRecord, int, asyncio.Future[LedgerReceipt]]] = []
+        self._pending: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -139,10 +151,7 @@ class Ledger:
     async def checkpoint(self) -> Checkpoint | None:
         """Sign the current head now unless a checkpoint already covers it."""
         async with self.database.sessionmaker() as session, session.begin():
-            head = await self._locked_head(session)
-            if head.position <= head.last_checkpoint_position:
-                return None
-            return await self._sign_head(session, head.position, head.entry_hash)
+            return await session.run_sync(self._checkpoint_head, only_if_due=False)
 
     async def _run(self) -> None:
         while True:
@@ -177,17 +186,19 @@ class Ledger:
     async def _timed_checkpoint(self) -> None:
         try:
             async with self.database.sessionmaker() as session, session.begin():
-                head = await self._locked_head(session)
-                if self._checkpoint_due(head, head.position, _now_us()):
-                    await self._sign_head(session, head.position, head.entry_hash)
+                await session.run_sync(self._checkpoint_head, only_if_due=True)
         except Exception:
             logger.exception("ledger checkpoint failed")
 
-    async def _locked_head(self, session: AsyncSession) -> repository.Head:
-        head = await repository.lock_head(session)
-        if head is None:
-            raise LedgerUnavailable("The ledger's head row is missing; run the migrations.")
-        return head
+    def _checkpoint_head(self, session: Session, *, only_if_due: bool) -> Checkpoint | None:
+        """Sign the (locked) head unless a checkpoint covers it, or is not yet due."""
+        connection = session.connection()
+        head = _locked_head(connection)
+        if head.position <= head.last_checkpoint_position:
+            return None
+        if only_if_due and not self._checkpoint_due(head, head.position, _now_us()):
+            return None
+        return self._sign_head(connection, head.position, head.entry_hash)
 
     def _checkpoint_due(self, head: repository.Head, position: int, now_us: int) -> bool:
         since = position - head.last_checkpoint_position
@@ -198,7 +209,7 @@ class Ledger:
         last = head.last_checkpoint_at_us
         return last is None or now_us - last >= self.config.checkpoint_interval_s * 1_000_000
 
-    async def _sign_head(self, session: AsyncSession, position: int, head_hash: str) -> Checkpoint:
+    def _sign_head(self, connection: Connection, position: int, head_hash: str) -> Checkpoint:
         """Insert a checkpoint of ``position`` and record it in the (locked) head row."""
         signed_at_us = _now_us()
         signature = self.signer.sign(
@@ -211,8 +222,8 @@ class Ledger:
             key_id=self.signer.key_id,
             signature=signature,
         )
-        await repository.insert_checkpoint(
-            session,
+        repository.insert_checkpoint(
+            connection,
             {
                 "position": position,
                 "entry_hash": head_hash,
@@ -221,8 +232,8 @@ class Ledger:
                 "signature": signature,
             },
         )
-        await repository.move_head(
-            session,
+        repository.move_head(
+            connection,
             position=position,
             entry_hash=head_hash,
             last_checkpoint_position=position,
@@ -230,80 +241,89 @@ class Ledger:
         )
         return checkpoint
 
-    async def _write(
-        self, batch: Sequence[tuple[AccessRecord, int, asyncio.Future[LedgerReceipt]]]
-    ) -> list[LedgerReceipt]:
+    async def _write(self, batch: Sequence[_Pending]) -> list[LedgerReceipt]:
+        """One transaction for the batch: the chain's statements in one greenlet trip (built
+        once, on the transaction's connection), then the batch's events into the outbox."""
         async with self.database.sessionmaker() as session, session.begin():
-            head = await self._locked_head(session)
-            position, prev = head.position, head.entry_hash
-            rows: list[dict[str, Any]] = []
-            receipts: list[LedgerReceipt] = []
-            events: list[CloudEvent] = []
-            for record, recorded_us, _ in batch:
-                position += 1
-                content = (
-                    recorded_us,
-                    record.actor,
-                    record.client_id,
-                    record.actor_org_id,
-                    record.dataset_id,
-                    record.owner_org_id,
-                    record.subject_ref,
-                    encode_fields(record.fields),
-                    record.purpose,
-                    record.basis_kind,
-                    record.basis_ref,
-                    record.outcome,
-                    record.reason,
-                    record.request_id,
-                )
-                digest = entry_hash(position, prev, content)
-                recorded_at = from_micros(recorded_us)
-                rows.append(
-                    {
-                        "position": position,
-                        "recorded_at": recorded_at,
-                        "actor": record.actor,
-                        "client_id": record.client_id,
-                        "actor_org_id": record.actor_org_id,
-                        "dataset_id": record.dataset_id,
-                        "owner_org_id": record.owner_org_id,
-                        "subject_ref": record.subject_ref,
-                        "fields": record.fields,
-                        "purpose": record.purpose,
-                        "basis_kind": record.basis_kind,
-                        "basis_ref": record.basis_ref,
-                        "outcome": record.outcome,
-                        "reason": record.reason,
-                        "request_id": record.request_id,
-                        "prev_hash": prev,
-                        "entry_hash": digest,
-                    }
-                )
-                receipts.append(LedgerReceipt(position=position, entry_hash=digest))
-                anomaly = self._anomaly(record, position, recorded_at)
-                if anomaly is not None:
-                    events.append(anomaly)
-                prev = digest
-            await repository.insert_entries(session, rows)
+            receipts, rows, events = await session.run_sync(self._chain, batch)
             if self.config.access_events:
                 events.extend(_announcements(rows))
             await outbox.add_all(session, events)
-            if self._checkpoint_due(head, position, _now_us()):
-                await self._sign_head(session, position, prev)
-            else:
-                await repository.move_head(
-                    session,
-                    position=position,
-                    entry_hash=prev,
-                    last_checkpoint_position=head.last_checkpoint_position,
-                    last_checkpoint_at=(
-                        None
-                        if head.last_checkpoint_at_us is None
-                        else from_micros(head.last_checkpoint_at_us)
-                    ),
-                )
         return receipts
+
+    def _chain(
+        self, session: Session, batch: Sequence[_Pending]
+    ) -> tuple[list[LedgerReceipt], list[dict[str, Any]], list[CloudEvent]]:
+        """Lock the head, chain and insert the batch's entries, move the head (signing it when
+        a checkpoint is due); the receipts, the rows and any anomaly events."""
+        connection = session.connection()
+        head = _locked_head(connection)
+        position, prev = head.position, head.entry_hash
+        rows: list[dict[str, Any]] = []
+        receipts: list[LedgerReceipt] = []
+        events: list[CloudEvent] = []
+        for record, recorded_us, _ in batch:
+            position += 1
+            content = (
+                recorded_us,
+                record.actor,
+                record.client_id,
+                record.actor_org_id,
+                record.dataset_id,
+                record.owner_org_id,
+                record.subject_ref,
+                encode_fields(record.fields),
+                record.purpose,
+                record.basis_kind,
+                record.basis_ref,
+                record.outcome,
+                record.reason,
+                record.request_id,
+            )
+            digest = entry_hash(position, prev, content)
+            recorded_at = from_micros(recorded_us)
+            rows.append(
+                {
+                    "position": position,
+                    "recorded_at": recorded_at,
+                    "actor": record.actor,
+                    "client_id": record.client_id,
+                    "actor_org_id": record.actor_org_id,
+                    "dataset_id": record.dataset_id,
+                    "owner_org_id": record.owner_org_id,
+                    "subject_ref": record.subject_ref,
+                    "fields": record.fields,
+                    "purpose": record.purpose,
+                    "basis_kind": record.basis_kind,
+                    "basis_ref": record.basis_ref,
+                    "outcome": record.outcome,
+                    "reason": record.reason,
+                    "request_id": record.request_id,
+                    "prev_hash": prev,
+                    "entry_hash": digest,
+                }
+            )
+            receipts.append(LedgerReceipt(position=position, entry_hash=digest))
+            anomaly = self._anomaly(record, position, recorded_at)
+            if anomaly is not None:
+                events.append(anomaly)
+            prev = digest
+        repository.insert_entries(connection, rows)
+        if self._checkpoint_due(head, position, _now_us()):
+            self._sign_head(connection, position, prev)
+        else:
+            repository.move_head(
+                connection,
+                position=position,
+                entry_hash=prev,
+                last_checkpoint_position=head.last_checkpoint_position,
+                last_checkpoint_at=(
+                    None
+                    if head.last_checkpoint_at_us is None
+                    else from_micros(head.last_checkpoint_at_us)
+                ),
+            )
+        return receipts, rows, events
 
     def _anomaly(
         self, record: AccessRecord, position: int, recorded_at: datetime

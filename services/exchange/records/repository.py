@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.util import await_only, greenlet_spawn
 
+from libs.common.database import DirectRead
 from services.exchange.records.models import HostedRecord, HostedRecordVersion, RecordImport
 
 # Bound parameters per IN list: well under SQLite's and asyncpg's limits.
@@ -24,71 +22,8 @@ _CURRENT_ONE = select(_records.c.subject_key, _records.c.version, _records.c.dat
 )
 
 
-class _DirectRead:
-    """A prebuilt SELECT run on a pooled connection's driver, in one greenlet trip.
-
-    The single-record query is the exchange's hottest statement. Through ``AsyncConnection``
-    (connect, execute, close: a greenlet trip each, SQLAlchemy's execution context and result
-    objects) it cost about 130 µs of CPU on SQLite; here, about 30 µs. It runs through the same
-    pool: on SQLite through the driver's cursor (so its time budget still moves a slow read off
-    the loop), on PostgreSQL through asyncpg itself (its prepared-statement cache, and no
-    transaction begun and rolled back around one SELECT). No SQLAlchemy execution events fire
-    for it (no SQL span when tracing is on).
-
-    At most ``pool size - 2`` run at once per engine (the rest wait their turn): more would take
-    the pool's overflow connections, which are opened and closed again each time (on
-    PostgreSQL a new connection per read under load, a fifth of the server's CPU).
-    """
-
-    def __init__(self, statement: Any) -> None:
-        self.statement = statement
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
-        self._turns: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _sql(self, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
-        held = self._compiled.get(engine.dialect.name)
-        if held is None:
-            compiled = self.statement.compile(dialect=engine.dialect)
-            order = compiled.positiontup
-            held = self._compiled[engine.dialect.name] = (
-                compiled.string,
-                tuple(order) if order is not None else None,
-            )
-        return held
-
-    def _run(self, engine: Engine, values: dict[str, Any]) -> list[Any]:
-        sql, order = self._sql(engine)
-        parameters: Any = values if order is None else tuple(values[name] for name in order)
-        connection = engine.raw_connection()
-        try:
-            if engine.dialect.driver == "asyncpg":
-                driver: Any = connection.driver_connection
-                return list(await_only(driver.fetch(sql, *parameters)))
-            cursor = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(sql, parameters)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
-
-    def _turn(self, engine: AsyncEngine) -> asyncio.Semaphore:
-        turns = self._turns.get(engine)
-        if turns is None:
-            size = getattr(engine.sync_engine.pool, "size", lambda: 10)()
-            turns = self._turns[engine] = asyncio.Semaphore(max(1, size - 2))
-        return turns
-
-    async def rows(self, engine: AsyncEngine, values: dict[str, Any]) -> list[Any]:
-        """The statement's rows for ``values``."""
-        async with self._turn(engine):
-            return await greenlet_spawn(self._run, engine.sync_engine, values)
-
-
-_CURRENT_ONE_DIRECT = _DirectRead(_CURRENT_ONE)
+# The single-record fetch's read: no session, one greenlet trip (libs.common.database).
+_CURRENT_ONE_DIRECT = DirectRead(_CURRENT_ONE)
 
 
 async def current_record(

@@ -72,8 +72,8 @@ async def test_a_failed_batch_fails_every_waiter_and_commits_nothing(
     await ledger.append(record(0))
     real_insert = repository.insert_entries
 
-    async def broken(*args: object, **kwargs: object) -> None:
-        await real_insert(*args, **kwargs)  # type: ignore[arg-type]
+    def broken(*args: object, **kwargs: object) -> None:
+        real_insert(*args, **kwargs)  # type: ignore[arg-type]
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(repository, "insert_entries", broken)
