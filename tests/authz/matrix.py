@@ -79,6 +79,9 @@ CATALOG = [
         body=lambda t: {"code": f"zj-b-{id(t)}", "name": "一件事", "item_ids": t["item_ids"],
                         "owner_org_id": t["ids"].dept_a}),  # fmt: skip
     Row("catalog", "GET", "/v1/bundles", ok="public"),
+    Row("catalog", "GET", "/v1/bundle-drafts",
+        ok="* !citizen:own !citizen:other !auditor !evaluator",
+        note="as /v1/item-drafts: the caller's organisation's bundle drafts"),
     Row("catalog", "GET", "/v1/bundles/{bundle_id}", target="bundle", ok="public"),
     Row("catalog", "GET", "/v1/bundles/{bundle_id}", target="bundle_draft",
         ok=f"{DEPT_A} service:same-dept", hidden=f"anonymous {NOT_DEPT_A} !service:same-dept",

@@ -49,6 +49,7 @@ async def paths(client: httpx.AsyncClient, issuer: Issuer) -> dict[str, str]:
         "item drafts": "/v1/item-drafts",
         "item versions": f"/v1/items/{item['id']}/versions",
         "bundles": "/v1/bundles",
+        "bundle drafts": "/v1/bundle-drafts",
         "bundle versions": f"/v1/bundles/{'0' * 32}/versions",
         "datasets": "/v1/datasets",
         "dataset versions": f"/v1/datasets/{dataset_id}/versions",

@@ -54,6 +54,27 @@ async def search_bundles(
     )
 
 
+@router.get(
+    "/bundle-drafts",
+    summary="Bundles with unpublished changes: your department's, or any (platform admins)",
+)
+async def list_bundle_drafts(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    owner_org_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> Page[Bundle]:
+    found = await bundles_service.drafts(
+        session=session, principal=principal, owner_org_id=owner_org_id,
+        after=page.position(TEXT_CURSOR), limit=page.limit,
+    )  # fmt: skip
+    views = [
+        await bundles_service.view(session=session, principal=principal, bundle=b) for b in found
+    ]
+    next_cursor = encode_cursor(found[-1].code) if len(found) == page.limit else None
+    return Page[Bundle](items=views, next_cursor=next_cursor)
+
+
 @router.get("/bundles/{bundle_id}", summary="One bundle with its merged form and materials")
 async def get_bundle(
     bundle_id: BundleId, principal: OptionalPrincipal, session: SessionDep

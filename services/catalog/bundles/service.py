@@ -314,3 +314,19 @@ async def listed_item_ids(*, session: AsyncSession, bundle_id: str) -> Sequence[
     """The items of a bundle's published version (none when it is not published)."""
     await get(session=session, bundle_id=bundle_id)
     return await bundles_repository.listed_item_ids(session, bundle_id=bundle_id)
+
+
+async def drafts(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    owner_org_id: str | None,
+    after: str | None,
+    limit: int,
+) -> Sequence[Bundle]:
+    """Bundles with unpublished changes: a department's own, or any for platform admins
+    (the platform's own bundles, of no department, are theirs only)."""
+    return await bundles_repository.search_drafts(
+        session, owner_org_id=items_service.drafts_owner(principal, owner_org_id),
+        after=after, limit=limit,
+    )  # fmt: skip

@@ -485,13 +485,19 @@ async def drafts(
     limit: int,
 ) -> Sequence[ServiceItem]:
     """Items with unpublished changes: a department's own, or any for platform admins."""
-    if not principal.has_role(Role.PLATFORM_ADMIN):
-        if principal.org is None or owner_org_id not in (None, principal.org):
-            raise Forbidden("Drafts are visible to their department and platform admins only.")
-        owner_org_id = principal.org
     return await items_repository.search_drafts(
-        session, owner_org_id=owner_org_id, after=after, limit=limit
+        session, owner_org_id=drafts_owner(principal, owner_org_id), after=after, limit=limit
     )
+
+
+def drafts_owner(principal: Principal, owner_org_id: str | None) -> str | None:
+    """Whose drafts a list of drafts holds: the caller's organisation's, or (platform admins)
+    ``owner_org_id``'s or everyone's (None); 403 for another organisation or for none."""
+    if principal.has_role(Role.PLATFORM_ADMIN):
+        return owner_org_id
+    if principal.org is None or owner_org_id not in (None, principal.org):
+        raise Forbidden("Drafts are visible to their department and platform admins only.")
+    return principal.org
 
 
 async def published_versions(

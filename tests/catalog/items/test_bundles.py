@@ -203,3 +203,57 @@ async def test_who_may_manage_bundles(client: httpx.AsyncClient, issuer: Issuer)
     bad = await client.patch(f"/v1/bundles/{bundle_id}", json={"item_ids": None},
                              headers=dept_admin(issuer, POLICE))  # fmt: skip
     assert bad.status_code == 422
+
+
+async def test_bundle_drafts_are_listed_for_their_department(
+    client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    licence, tax, _ = await _two_items(client, issuer)
+    admin = platform_admin(issuer)
+    item_ids = [licence["id"], tax["id"]]
+
+    async def bundle(code: str, headers: dict[str, str], owner: str | None) -> dict[str, Any]:
+        body = {"code": code, "name": "一件事", "item_ids": item_ids, "owner_org_id": owner}
+        created = await client.post("/v1/bundles", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        return dict(created.json())
+
+    market_b = await bundle("zj-b-market-2", dept_admin(issuer), MARKET)
+    market_a = await bundle("zj-b-market-1", dept_admin(issuer), MARKET)
+    await bundle("zj-b-tax", dept_admin(issuer, TAX), TAX)
+    await bundle("zj-b-platform", admin, None)
+    published = await bundle("zj-b-market-0", dept_admin(issuer), MARKET)
+    assert (
+        await client.post(f"/v1/bundles/{published['id']}/publish", headers=admin)
+    ).status_code == 201
+
+    mine = await client.get("/v1/bundle-drafts", headers=dept_admin(issuer))
+    assert mine.status_code == 200, mine.text
+    assert [b["code"] for b in mine.json()["items"]] == ["zj-b-market-1", "zj-b-market-2"]
+    assert {b["showing"] for b in mine.json()["items"]} == {"draft"}
+    # Typed cursor pages, in code order.
+    first = await client.get("/v1/bundle-drafts", params={"limit": 1}, headers=dept_admin(issuer))
+    assert [b["id"] for b in first.json()["items"]] == [market_a["id"]]
+    cursor = first.json()["next_cursor"]
+    second = await client.get(
+        "/v1/bundle-drafts", params={"limit": 1, "cursor": cursor}, headers=dept_admin(issuer)
+    )
+    assert [b["id"] for b in second.json()["items"]] == [market_b["id"]]
+    # Another department's admin sees none of them, nor asks for them.
+    police = await client.get("/v1/bundle-drafts", headers=dept_admin(issuer, POLICE))
+    assert police.status_code == 200 and police.json()["items"] == []
+    other = await client.get(
+        "/v1/bundle-drafts", params={"owner_org_id": MARKET}, headers=dept_admin(issuer, POLICE)
+    )
+    assert other.status_code == 403
+    assert other.headers["content-type"] == "application/problem+json"
+    # Platform admins see every department's and the platform's own.
+    everything = await client.get("/v1/bundle-drafts", headers=admin)
+    assert [b["code"] for b in everything.json()["items"]] == [
+        "zj-b-market-1", "zj-b-market-2", "zj-b-platform", "zj-b-tax"
+    ]  # fmt: skip
+    taxes = await client.get("/v1/bundle-drafts", params={"owner_org_id": TAX}, headers=admin)
+    assert [b["code"] for b in taxes.json()["items"]] == ["zj-b-tax"]
+    citizen = issuer.headers(roles=["citizen"], org=None)
+    assert (await client.get("/v1/bundle-drafts", headers=citizen)).status_code == 403
+    assert (await client.get("/v1/bundle-drafts")).status_code == 401
