@@ -126,8 +126,8 @@ class Definitions:
     new: dict[str, Any]
     # What is sent back on an edit: these keys only (None: all but _VIEW_ONLY).
     editable: frozenset[str] | None
-    # The department's drafts: (catalog path, extra parameters); None when the catalog lists none.
-    drafts: tuple[str, dict[str, str]] | None
+    # The department's drafts: (catalog path, extra parameters).
+    drafts: tuple[str, dict[str, str]]
     # The department's published ones.
     published: tuple[str, dict[str, str]]
 
@@ -145,7 +145,7 @@ KINDS: dict[str, Definitions] = {
     "bundles": Definitions(
         "bundles", NEW_BUNDLE,
         frozenset({"name", "name_en", "description", "item_ids", "field_mapping"}),
-        None, ("bundles", {}),
+        ("bundle-drafts", {}), ("bundles", {}),
     ),
     "datasets": Definitions(
         "datasets", NEW_DATASET,
@@ -191,12 +191,10 @@ async def _list(request: Request, db: SessionDep, visitor: PortalSession, kind: 
     token = await token_of(request, db, visitor)
     api = platform(request)
     owner = {"owner_org_id": visitor.org} if visitor.org else {}
-    drafts = None
-    if definitions.drafts is not None:
-        path, extra = definitions.drafts
-        drafts = await api.get_json(
-            f"/api/catalog/v1/{path}", token=token, params={"limit": 200, **extra, **owner}
-        )
+    path, extra = definitions.drafts
+    drafts = await api.get_json(
+        f"/api/catalog/v1/{path}", token=token, params={"limit": 200, **extra, **owner}
+    )
     path, extra = definitions.published
     published = await api.get_json(
         f"/api/catalog/v1/{path}", token=token, params={"limit": 200, **extra, **owner}
