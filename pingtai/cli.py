@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import subprocess
@@ -12,27 +13,47 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
+from typer import _click  # the click typer vendors: TyperGroup's types
+from typer.core import TyperGroup
 
-from libs.common.migrations import autogenerate_revision, current_revision, migrate, migrations_dir
-from libs.common.serve import serve as serve_part
-from libs.common.settings import DEFAULT_PORT_BASE
+from libs.common.ports import DEFAULT_PORT_BASE
 from pingtai.parts import PART_NAMES, PARTS, get_part
-from pingtai.seed import run_demo_seed
 from pingtai.supervisor import DEFAULT_NATS_PORT, STATE_FILE, Platform, run_platform
-from services.evaluation.cli import app as evaluation_cli
-from services.exchange.ledger.cli import app as audit_cli
-from services.identity.cli import app as identity_cli
+
+# A part's command group, imported only when that command runs (or `--help` lists it): the
+# long-lived `pingtai up` process must hold no part's modules (see docs/operations.md).
+PART_GROUPS: dict[str, str] = {
+    "identity": "services.identity.cli",
+    "audit": "services.exchange.ledger.cli",
+    "evaluation": "services.evaluation.cli",
+}
+
+
+class _LazyPartGroups(TyperGroup):
+    """The root command: its own commands, then every part's group, imported on first use."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *PART_GROUPS]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        module = PART_GROUPS.get(cmd_name)
+        if module is None:
+            return super().get_command(ctx, cmd_name)
+        # Exactly what `app.add_typer(part_app, name=...)` builds, only later.
+        holder = typer.Typer(add_completion=False)
+        holder.add_typer(importlib.import_module(module).app, name=cmd_name)
+        root = typer.main.get_command(holder)
+        assert isinstance(root, TyperGroup)
+        return root.get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
+    cls=_LazyPartGroups,
     help="Pingtai (平台): government as a platform. Run, migrate, seed and inspect it.",
     no_args_is_help=True,
     add_completion=False,
 )
-app.add_typer(identity_cli, name="identity")
-app.add_typer(audit_cli, name="audit")
-app.add_typer(evaluation_cli, name="evaluation")
 
 
 def _var_dir() -> Path:
@@ -59,6 +80,8 @@ def up(
     ] = False,
 ) -> None:
     """Start the whole platform on this machine; Ctrl-C stops it."""
+    from pingtai.seed import run_demo_seed  # the demo's modules only when asked
+
     var_dir = _var_dir()
     first_start = not any(var_dir.glob("*.db"))
     gateway = f"http://127.0.0.1:{port_base}"
@@ -100,6 +123,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run one part in the foreground, as a container does."""
+    from libs.common.serve import serve as serve_part  # only in this command
+
     chosen = get_part(_known_part(part))
     settings = chosen.settings()
     if workers is not None:
@@ -112,6 +137,8 @@ def migrate_command(
     part: Annotated[str, typer.Argument(help=f"'all' or one of: {', '.join(PART_NAMES)}.")] = "all",
 ) -> None:
     """Apply a part's database migrations (or every part's)."""
+    from libs.common.migrations import current_revision, migrate
+
     chosen = PARTS if part == "all" else (get_part(_known_part(part)),)
     for one in chosen:
         url = one.settings().database_url
@@ -128,6 +155,8 @@ def revision(
     message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
 ) -> None:
     """Write a new migration for a part from the difference between its models and its head."""
+    from libs.common.migrations import autogenerate_revision, migrations_dir
+
     chosen = get_part(_known_part(part))
     versions = migrations_dir(chosen.package) / "versions"
     number = 1 + sum(1 for p in versions.glob(f"{chosen.name}_*.py"))
@@ -145,6 +174,8 @@ def revision(
 @app.command()
 def status() -> None:
     """Show what `pingtai up` runs here and whether each part is ready."""
+    import httpx  # not in the long-lived `pingtai up` process
+
     path = _var_dir() / STATE_FILE
     if not path.exists():
         typer.echo(f"Pingtai is not running here (no {path}).")
@@ -175,6 +206,8 @@ def seed(
     ),
 ) -> None:
     """Load data through the services' own APIs (never their databases)."""
+    from pingtai.seed import run_demo_seed  # the demo's modules only when asked
+
     if not demo:
         raise typer.BadParameter("say what to load: --demo")
     asyncio.run(run_demo_seed(gateway, out=typer.echo))

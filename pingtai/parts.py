@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from libs.common.settings import DEFAULT_PORT_BASE, PORT_OFFSETS, PartSettings
+from libs.common.ports import DEFAULT_PORT_BASE, PORT_OFFSETS
+
+if TYPE_CHECKING:
+    from libs.common.settings import PartSettings
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,14 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from libs.common.migrations import migrate
 from pingtai.natsserver import NatsServer, free_port, port_is_free
-from pingtai.parts import PARTS, Part
+from pingtai.parts import PART_NAMES, PARTS, Part
 
 STATE_FILE = "pingtai-up.json"
 READY_TIMEOUT_S = 60.0
@@ -48,6 +46,20 @@ def _die_with_parent() -> None:
     """In the child, before exec: receive SIGTERM if the supervisor dies, so nothing is orphaned."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# The parts listen on 127.0.0.1: never through an http_proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _answers_ok(url: str) -> bool:
+    """Whether GET ``url`` answers 200 within 2 s (urllib: httpx would cost the supervisor
+    ~7 MB of resident memory for this one probe)."""
+    try:
+        with _DIRECT.open(url, timeout=2.0) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass
@@ -124,20 +136,34 @@ class Platform:
         self.nats_url = self.nats.url
         self.say(f"NATS JetStream ready at {self.nats_url} (store {self.var_dir / 'nats'})")
 
-    def migrate_all(self) -> None:
-        """Apply every part's migrations to its database."""
-        env = self.env()
-        saved = dict(os.environ)
-        os.environ.update(env)
-        try:
-            for part in PARTS:
-                started = time.monotonic()
-                migrate(part.package, part.settings().database_url)
-                took = (time.monotonic() - started) * 1000
-                self.say(f"migrated {part.name} ({took:.0f} ms)")
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    async def migrate_all(self) -> None:
+        """Apply every part's migrations, in a child process (`pingtai migrate all`).
+
+        The migrations import every part's models and Alembic; in a child they leave the
+        long-lived supervisor as small as it started (docs/operations.md, "Memory").
+        """
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pingtai",
+            "migrate",
+            "all",
+            env=self.env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        assert process.stdout is not None
+        output: list[str] = []
+        while line := await process.stdout.readline():
+            text = line.decode(errors="replace").rstrip()
+            output.append(text)
+            if text.split(" ", 1)[0] in PART_NAMES:
+                self.say("migrated " + " ".join(text.split()))
+        if await process.wait() != 0:
+            tail = "\n".join(output[-20:])
+            raise RuntimeError(f"migrations failed (exit {process.returncode}):\n{tail}")
 
     async def spawn(self, child: Child) -> None:
         """Start (or restart) one part's process and stream its output with a prefix."""
@@ -165,17 +191,14 @@ class Platform:
 
     async def wait_ready(self, child: Child, deadline: float) -> None:
         """Poll the part's /readyz until it answers 200."""
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if child.process is not None and child.process.returncode is not None:
-                    raise RuntimeError(
-                        f"{child.part.name} exited with {child.process.returncode} while starting"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    response = await client.get(f"{child.url}/readyz")
-                    if response.status_code == 200:
-                        return
-                await asyncio.sleep(0.05)
+        while time.monotonic() < deadline:
+            if child.process is not None and child.process.returncode is not None:
+                raise RuntimeError(
+                    f"{child.part.name} exited with {child.process.returncode} while starting"
+                )
+            if await asyncio.to_thread(_answers_ok, f"{child.url}/readyz"):
+                return
+            await asyncio.sleep(0.05)
         raise TimeoutError(f"{child.part.name} not ready after {READY_TIMEOUT_S:.0f}s")
 
     # -- run ---------------------------------------------------------------------------------
@@ -282,7 +305,7 @@ async def run_platform(platform: Platform, *, on_ready: Callable[[], None] | Non
     supervisors: list[asyncio.Task[None]] = []
     try:
         await asyncio.to_thread(platform.start_nats)
-        await asyncio.to_thread(platform.migrate_all)
+        await platform.migrate_all()
         for index, part in enumerate(PARTS):
             child = Child(part, part.port(platform.port_base), _COLOURS[index % len(_COLOURS)])
             platform.children.append(child)

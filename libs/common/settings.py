@@ -8,19 +8,12 @@ from typing import ClassVar, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Re-exported: the parts read the ports from here.
+from libs.common.ports import DEFAULT_PORT_BASE as DEFAULT_PORT_BASE
+from libs.common.ports import PORT_OFFSETS as PORT_OFFSETS
+
 Environment = Literal["development", "test", "production"]
 
-# The offsets of the default ports on one machine: gateway 8000, identity 8001, ... portal 8006.
-PORT_OFFSETS: dict[str, int] = {
-    "gateway": 0,
-    "identity": 1,
-    "catalog": 2,
-    "exchange": 3,
-    "workflow": 4,
-    "evaluation": 5,
-    "portal": 6,
-}
-DEFAULT_PORT_BASE = 8000
 PLACEHOLDER_SECRET = "change-me-in-production"
 
 

@@ -26,12 +26,25 @@ READY_TIMEOUT_S = 90.0
 
 
 def _free_port_base() -> int:
-    """A base port whose seven successors are all free."""
+    """A base port whose seven successors are all free, below the kernel's ephemeral range.
+
+    A base inside /proc/sys/net/ipv4/ip_local_port_range (32768-60999 here) can be free when
+    checked and then taken by an outgoing connection's source port before the part binds it.
+    """
     for _ in range(200):
-        base = random.randint(20000, 59000)
+        base = random.randint(20000, _ephemeral_low() - 8)
         if all(port_is_free(base + offset) for offset in range(7)):
             return base
     raise RuntimeError("no block of seven free ports")
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel may hand out as a source port (32768 if unknown)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+    return max(low, 20008)
 
 
 def _alive(pid: int) -> bool:
