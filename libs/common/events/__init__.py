@@ -13,8 +13,6 @@ A service
 See docs/events.md.
 """
 
-# First: nats without aiohttp (see its docstring).
-import libs.common.events._nats_import  # noqa: F401
 from libs.common.events import outbox
 from libs.common.events.broadcasts import Broadcast, BroadcastHandler
 from libs.common.events.bus import EventBus, EventsUnavailable

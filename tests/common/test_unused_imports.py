@@ -1,0 +1,34 @@
+"""libs.common keeps nats, structlog and httpx from importing optional dependencies it never uses
+(docs/operations.md, "Memory on one machine"), and leaves them importable for everyone else."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_PROBE = """
+import json, sys
+import libs.common.app
+hidden = {name: name in sys.modules for name in ("aiohttp", "rich", "pygments")}
+import aiohttp, rich.console, click
+import nats.aio.transport, structlog.dev
+print(json.dumps({
+    "hidden_at_start": hidden,
+    "imported_later": [m.__name__ for m in (aiohttp, rich.console, click)],
+    "nats_websocket": nats.aio.transport.aiohttp is not None,
+    "structlog_rich": structlog.dev.rich is not None,
+}))
+"""
+
+
+def test_a_part_process_does_not_load_the_unused_optional_dependencies() -> None:
+    # A fresh interpreter: this test process has imported them already.
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["hidden_at_start"] == {"aiohttp": False, "rich": False, "pygments": False}
+    assert seen["imported_later"] == ["aiohttp", "rich.console", "click"]
+    assert seen["nats_websocket"] is False
+    assert seen["structlog_rich"] is False
