@@ -7,12 +7,14 @@
 Writes a scratch database (a SQLite file in a temporary folder; with ``--database-url`` or
 ``PINGTAI_TEST_POSTGRES_URL`` a scratch PostgreSQL database, dropped at the end), migrates it,
 and fills it through the models: a conditional population dataset with ``--subjects`` hosted
-records and a grant of six of its fields (public, internal, sensitive and personal ones) to a
-consuming department. A JWKS endpoint in this process serves the test issuer's key. It starts
-``uvicorn services.exchange.app:create_app`` on a free 127.0.0.1 port as ``pingtai serve`` runs
-it (one worker, uvloop, httptools, JSON logs at ``--log-level`` to a file), then:
+records, a person for each (as identity's events would have told the exchange), and a grant of
+six of its fields (public, internal, sensitive and personal ones) to a consuming department.
+A JWKS endpoint in this process serves the test issuer's key. It starts ``uvicorn
+services.exchange.app:create_app`` on a free 127.0.0.1 port as ``pingtai serve`` runs it (one
+worker, uvloop, httptools, JSON logs at ``--log-level`` to a file), then:
 
-1. GET /v1/datasets/{id}/records/{key}?purpose=...&basis=application:... at a fixed ``--rate``
+1. GET /v1/datasets/{id}/records/{key}?purpose=...&basis=application:... at a fixed ``--rate``,
+   naming the applicant who owns the subject (``X-Applicant-Id``, as workflow's client does)
    (open loop: each request's latency counts from when it was due, so a stall is not hidden),
    from a load generator in a separate process (uvloop, httptools, 64 keep-alive connections);
    prints the rate reached, p50/p90/p99/max and the server's CPU per query;
@@ -58,8 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from libs.common.database import Database
 from libs.common.identifiers import normalise_resident_id
 from libs.common.migrations import migrate
+from libs.common.subjects import subject_refs_for
 from pingtai.natsserver import free_port
-from services.exchange.access.models import Grant
+from services.exchange.access.models import Grant, PersonSubject
 from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.ledger import LedgerEntry
 from services.exchange.records.models import HostedRecord
@@ -75,6 +78,8 @@ PY_SPY = (
 DATASET = "bench-population"
 OWNER = "org-police"
 CONSUMER = "org-hrss"
+# The exchange's secret key in the bench (subject references are derived from it).
+SECRET_KEY = "bench-exchange-secret-key"
 FIELDS = [
     ("resident_id", "string", "personal"),
     ("name", "string", "personal"),
@@ -87,6 +92,11 @@ FIELDS = [
 GRANTED = ["name", "phone", "birth_date", "region", "status", "household_address"]
 
 
+def applicant_of(index: int) -> str:
+    """The person whose record is the ``index``-th subject key (an application's applicant)."""
+    return f"bench-person-{index}"
+
+
 def subject_keys(count: int) -> list[str]:
     """``count`` valid resident ids."""
     keys = []
@@ -97,7 +107,8 @@ def subject_keys(count: int) -> list[str]:
 
 
 async def seed(url: str, keys: list[str]) -> None:
-    """The dataset, its records and the consumer's grant, straight through the models."""
+    """The dataset, its records, a person for each and the consumer's grant, straight through
+    the models."""
     database = Database(url)
     now = datetime.now(UTC)
     try:
@@ -129,8 +140,14 @@ async def seed(url: str, keys: list[str]) -> None:
                     ensure_ascii=False, sort_keys=True, separators=(",", ":"))}
                 for key in keys
             ]  # fmt: skip
+            refs = subject_refs_for(SECRET_KEY)
+            people = [
+                {"person_id": applicant_of(n), "subject_ref": refs.person(key), "updated_at": now}
+                for n, key in enumerate(keys)
+            ]
             for start in range(0, len(rows), 2000):
                 await session.execute(insert(HostedRecord), rows[start : start + 2000])
+                await session.execute(insert(PersonSubject), people[start : start + 2000])
             await session.commit()
     finally:
         await database.dispose()
@@ -178,15 +195,15 @@ class _Connection(asyncio.Protocol):
         return await self.answer
 
 
-def _fixed_rate(base: str, paths: list[str], token: str, rate: float, seconds: float,
-                queue: Any) -> None:  # fmt: skip
+def _fixed_rate(base: str, queries: list[tuple[str, str]], token: str, rate: float,
+                seconds: float, queue: Any) -> None:  # fmt: skip
     """The load generator (its own process): ``rate`` queries a second, open loop, over 64
     keep-alive connections (a request due while all are busy waits for one: that wait counts)."""
     host, port = base.removeprefix("http://").split(":")
     requests = [
-        f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
-        .encode()
-        for p in paths
+        f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"X-Applicant-Id: {applicant}\r\n\r\n".encode()
+        for p, applicant in queries
     ]  # fmt: skip
 
     async def run() -> tuple[list[float], int, float]:
@@ -319,6 +336,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
         "PINGTAI_LOG_LEVEL": args.log_level,
         "PINGTAI_VAR_DIR": str(folder),
         "PINGTAI_ISSUER": ISSUER,
+        "PINGTAI_SECRET_KEY": SECRET_KEY,
         "PINGTAI_EXCHANGE_DATABASE_URL": url,
         "PINGTAI_EXCHANGE_AUTH_JWKS_URL": f"http://127.0.0.1:{jwks_port}/jwks.json",
     }
@@ -331,10 +349,12 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     rng = random.Random(11)
-    paths = [
-        f"/v1/datasets/{DATASET}/records/{k}?purpose=bench&basis=application:app-{n}"
-        for n, k in enumerate(rng.sample(keys, min(len(keys), 5000)))
-    ]
+    chosen = rng.sample(range(len(keys)), min(len(keys), 5000))
+    queries = [
+        (f"/v1/datasets/{DATASET}/records/{keys[i]}?purpose=bench&basis=application:app-{n}",
+         applicant_of(i))
+        for n, i in enumerate(chosen)
+    ]  # fmt: skip
     context = multiprocessing.get_context("spawn")
     answered = 0
     try:
@@ -348,8 +368,8 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)
-            for path in paths[:100]:  # warm up: the key cache, connections, the grant cache
-                async with http.get(path) as answer:
+            for path, applicant in queries[:100]:  # warm up: keys, connections, grant cache
+                async with http.get(path, headers={"X-Applicant-Id": applicant}) as answer:
                     body = await answer.read()
                     if answer.status != 200:
                         raise SystemExit(f"warm-up query answered {answer.status}: {body[:300]!r}")
@@ -366,7 +386,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
             profiler = _profile(server.pid, args.profile, args.seconds) if args.profile else None
             queue = context.Queue()
             generator = context.Process(
-                target=_fixed_rate, args=(base, paths, token, args.rate, args.seconds, queue)
+                target=_fixed_rate, args=(base, queries, token, args.rate, args.seconds, queue)
             )
             generator.start()
             latencies, errors, elapsed = queue.get()
@@ -393,10 +413,11 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
         if shutil.which("wrk") and args.wrk_seconds > 0:
             script = folder / "paths.lua"
             script.write_text(
-                "paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n"
-                f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+                "paths = {" + ",".join(f'"{p}"' for p, _ in queries) + "}\n"
+                "applicants = {" + ",".join(f'"{a}"' for _, a in queries) + "}\n"
                 "i = 0\nrequest = function()\n  i = i % #paths + 1\n"
-                "  return wrk.format('GET', paths[i])\nend\n"
+                f'  return wrk.format("GET", paths[i], {{["Authorization"] = "Bearer {token}", '
+                '["X-Applicant-Id"] = applicants[i]})\nend\n'
                 "done = function(summary, latency, requests)\n"
                 "  io.write(string.format('p99_us %d\\n', latency:percentile(99)))\nend\n"
             )

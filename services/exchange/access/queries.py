@@ -173,19 +173,24 @@ async def _check_basis(
                 "application-basis-not-allowed",
                 f"Citing an application needs the {APPLICATION_BASIS_SCOPE} scope (workflow's).",
             )
-        if applicant is not None:
-            own = await consents.applicant_refs(applicant)
-            if not own:
-                raise Refusal(
-                    "applicant-unknown",
-                    "The exchange has not learnt of the applicant (or their enterprise) yet.",
-                )
-            if subject_ref not in own:
-                raise Refusal(
-                    "not-the-applicant",
-                    "An application is a basis only for the applicant's own records (or their "
-                    "enterprise's); this subject is someone else.",
-                )
+        if applicant is None:
+            raise Refusal(
+                "applicant-required",
+                f"An application is a basis only with its applicant named ({APPLICANT_HEADER}, "
+                f"and {APPLICANT_ORG_HEADER} for an enterprise's application).",
+            )
+        own = await consents.applicant_refs(applicant)
+        if not own:
+            raise Refusal(
+                "applicant-unknown",
+                "The exchange has not learnt of the applicant (or their enterprise) yet.",
+            )
+        if subject_ref not in own:
+            raise Refusal(
+                "not-the-applicant",
+                "An application is a basis only for the applicant's own records (or their "
+                "enterprise's); this subject is someone else.",
+            )
         return
     if basis.kind == "statute":
         if personal and basis.ref not in grant.statutes:

@@ -42,6 +42,7 @@ RETIRED = "ds-retired"
 
 ZHANG = "person-zhang"
 WANG = "person-wang"
+NOBODY = "person-nobody"  # learnt by the tests that need them; no record of theirs is held
 ZHANG_ID = make_resident_id("330106", date(1988, 3, 12), 101)
 WANG_ID = make_resident_id("330105", date(1992, 7, 3), 102)
 NOBODY_ID = make_resident_id("330110", date(1995, 5, 30), 105)
@@ -147,8 +148,18 @@ class World:
         """A department's system: client credentials (no acr), with an org."""
         return self.issuer.headers(sub=f"client-of-{org}", roles=[], org=org, scope=scope, acr="")
 
-    def workflow(self, org: str) -> dict[str, str]:
-        return self.system(org, scope="exchange:application-basis")
+    def workflow(
+        self, org: str, *, applicant: str | None = ZHANG, applicant_org: str | None = None
+    ) -> dict[str, str]:
+        """Workflow's client reading for an application: it names the applicant (Zhang unless
+        told, ``applicant=None`` for none) and the enterprise they applied for, as its exchange
+        client does."""
+        headers = self.system(org, scope="exchange:application-basis")
+        if applicant is not None:
+            headers["X-Applicant-Id"] = applicant
+        if applicant_org is not None:
+            headers["X-Applicant-Org-Id"] = applicant_org
+        return headers
 
     def citizen(self, sub: str) -> dict[str, str]:
         return self.issuer.headers(sub=sub, roles=["citizen"], acr="2")

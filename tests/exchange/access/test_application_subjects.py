@@ -42,8 +42,7 @@ async def _batch(
 
 
 def _for(world: World, person: str, org: str | None = None) -> dict[str, str]:
-    headers = {**world.workflow(HRSS), "X-Applicant-Id": person}
-    return headers | ({"X-Applicant-Org-Id": org} if org else {})
+    return world.workflow(HRSS, applicant=person, applicant_org=org)
 
 
 async def test_only_the_applicants_own_subject_is_read_others_are_refused_and_recorded(
@@ -101,8 +100,38 @@ async def test_only_workflows_scope_may_name_an_applicant_and_it_must_be_well_fo
     await world.grant(PEOPLE, HRSS, ["status"])
     officer = {**world.officer(HRSS), "X-Applicant-Id": ZHANG}
     assert (await _batch(world, officer, [ZHANG_ID])).status_code == 403
-    bad = {**world.workflow(HRSS), "X-Applicant-Id": "bad id!"}
+    bad = world.workflow(HRSS, applicant="bad id!")
     assert (await _batch(world, bad, [ZHANG_ID])).status_code == 422
-    org_only = {**world.workflow(HRSS), "X-Applicant-Org-Id": YUNQI}
+    org_only = world.workflow(HRSS, applicant=None, applicant_org=YUNQI)
     assert (await _batch(world, org_only, [ZHANG_ID])).status_code == 422
     assert await world.ledger() == []
+
+
+async def test_an_application_without_its_applicant_is_refused_and_recorded(world: World) -> None:
+    await world.grant(PEOPLE, HRSS, ["status"])
+    nameless = world.workflow(HRSS, applicant=None)
+    single = await world.client.get(
+        f"/v1/datasets/{PEOPLE}/records/{ZHANG_ID}",
+        params={"purpose": "核验", "basis": APPLICATION, "fields": "status"},
+        headers=nameless,
+    )
+    assert single.status_code == 403, single.text
+    assert single.headers["content-type"] == "application/problem+json"
+    problem = single.json()
+    assert problem["reason"] == "applicant-required"
+    assert "X-Applicant-Id" in problem["detail"]
+    batch = await _batch(world, nameless, [ZHANG_ID])
+    assert batch.status_code == 200, batch.text
+    [item] = batch.json()["items"]
+    assert (item["outcome"], item["record"], item["reason"]) == (
+        "refused", None, "applicant-required")  # fmt: skip
+    first, second = await world.ledger()
+    assert problem["ledger_positions"] == [first.position]
+    assert item["ledger_position"] == second.position
+    for entry in (first, second):
+        assert (entry.outcome, entry.reason) == ("refused", "applicant-required")
+        assert (entry.basis_kind, entry.actor_org_id) == ("application", HRSS)
+        assert entry.subject_ref == world.refs.person(ZHANG_ID)
+    # The same read naming Zhang as the applicant is allowed.
+    named = await _batch(world, world.workflow(HRSS, applicant=ZHANG), [ZHANG_ID])
+    assert named.json()["items"][0]["outcome"] == "read", named.text

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.exchange.access.conftest import HRSS, NOBODY_ID, PEOPLE, TAX, ZHANG_ID, World
+from tests.exchange.access.conftest import (
+    HRSS,
+    NOBODY,
+    NOBODY_ID,
+    PEOPLE,
+    TAX,
+    ZHANG_ID,
+    World,
+)
 
 APPLICATION = "application:app-20261128-0099"
 DATA_BUREAU = "org-data"  # workflow's own client belongs to the big-data bureau (the demo's)
@@ -53,7 +61,8 @@ async def test_the_department_read_for_holds_the_grant_and_is_in_the_ledger(
 
 async def test_the_single_read_honours_it_too(world: World) -> None:
     await world.grant(PEOPLE, HRSS, ["status"])
-    headers = {**world.workflow(DATA_BUREAU), "X-On-Behalf-Of": HRSS}
+    await world.learn_person(NOBODY, NOBODY_ID)
+    headers = {**world.workflow(DATA_BUREAU, applicant=NOBODY), "X-On-Behalf-Of": HRSS}
     response = await world.client.get(
         f"/v1/datasets/{PEOPLE}/records/{NOBODY_ID}",
         params={"purpose": "核验", "basis": APPLICATION, "fields": "status"},

@@ -10,12 +10,14 @@ import pytest
 from tests.exchange.access.conftest import (
     ENTITIES,
     HRSS,
+    NOBODY,
     NOBODY_ID,
     PEOPLE,
     POLICE,
     RETIRED,
     TAX,
     WANG_ID,
+    YUNQI,
     YUNQI_CODE,
     ZHANG,
     ZHANG_ID,
@@ -243,7 +245,9 @@ async def test_a_statute_covers_personal_fields_only_when_the_grant_names_it(
 
 async def test_a_subject_without_a_record_is_an_answer_and_an_access(world: World) -> None:
     await world.grant(PEOPLE, HRSS, ["status"])
-    response = await _read(world, world.workflow(HRSS), NOBODY_ID, basis=APPLICATION)
+    await world.learn_person(NOBODY, NOBODY_ID)
+    response = await _read(world, world.workflow(HRSS, applicant=NOBODY), NOBODY_ID,
+                           basis=APPLICATION)  # fmt: skip
     assert response.status_code == 200
     assert response.json()["found"] is False and response.json()["record"] is None
     [entry] = await world.ledger()
@@ -253,7 +257,8 @@ async def test_a_subject_without_a_record_is_an_answer_and_an_access(world: Worl
 
 async def test_subject_keys_are_normalised_before_they_are_hashed(world: World) -> None:
     await world.grant(ENTITIES, HRSS, ["entity_name"])
-    lower = await _read(world, world.workflow(HRSS), YUNQI_CODE.lower(), ENTITIES,
+    lower = await _read(world, world.workflow(HRSS, applicant_org=YUNQI), YUNQI_CODE.lower(),
+                        ENTITIES,
                         basis=APPLICATION)  # fmt: skip
     assert lower.status_code == 200, lower.text
     assert lower.json()["record"] == {"entity_name": "杭州云栖科技有限公司"}
@@ -289,13 +294,19 @@ async def test_a_batch_decides_and_records_each_subject(world: World) -> None:
     assert [e.subject_ref for e in entries] == [
         world.refs.person(k) for k in (ZHANG_ID, WANG_ID, WANG_ID, NOBODY_ID)
     ]
-    narrowed = await world.client.post(
-        f"/v1/datasets/{PEOPLE}/records:batch",
-        json={"purpose": "批量核验", "basis": APPLICATION, "fields": ["status"],
-              "subjects": [{"subject_key": ZHANG_ID}, {"subject_key": NOBODY_ID}]},
-        headers=world.workflow(HRSS),
-    )  # fmt: skip
-    assert [(i["outcome"], i["record"]) for i in narrowed.json()["items"]] == [
+    # Under an application, fields= narrows and a subject without a record is not_found; an
+    # application covers only its applicant's own subject, so each is asked for by its own.
+    await world.learn_person(NOBODY, NOBODY_ID)
+    narrowed = []
+    for applicant, key in ((ZHANG, ZHANG_ID), (NOBODY, NOBODY_ID)):
+        answer = await world.client.post(
+            f"/v1/datasets/{PEOPLE}/records:batch",
+            json={"purpose": "批量核验", "basis": APPLICATION, "fields": ["status"],
+                  "subjects": [{"subject_key": key}]},
+            headers=world.workflow(HRSS, applicant=applicant),
+        )  # fmt: skip
+        narrowed += answer.json()["items"]
+    assert [(i["outcome"], i["record"]) for i in narrowed] == [
         ("read", {"status": "active"}), ("not_found", None),
     ]  # fmt: skip
 
