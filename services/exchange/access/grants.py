@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, Role
@@ -80,8 +81,11 @@ def may_revoke(principal: Principal, grant: Grant) -> bool:
 
 
 def status_of(grant: Grant, now: datetime) -> GrantStatus:
-    """The grant's status as the API shows it: a granted grant past its period is expired."""
-    if grant.status == "granted" and as_utc(grant.valid_until) <= now:
+    """The grant's status as the API shows it: a granted grant past its period is expired (and
+    stored so once its organisation asks again)."""
+    if grant.status == "expired" or (
+        grant.status == "granted" and as_utc(grant.valid_until) <= now
+    ):
         return "expired"
     if grant.status == "pending":
         return "pending"
@@ -191,14 +195,10 @@ async def request(
     ]  # fmt: skip
     if errors:
         raise InvalidInput(f"{len(errors)} field(s) are not valid.", errors=errors)
-    existing = await access_repository.open_grant(
+    await _refuse_if_open(session, org_id=org_id, dataset_id=dataset.id, now=now)
+    await access_repository.close_expired(
         session, requester_org_id=org_id, dataset_id=dataset.id, now=now
     )
-    if existing is not None:
-        raise GrantExists(
-            f"Grant {existing.id} for this dataset is {existing.status}; revoke it to ask anew.",
-            grant_id=existing.id,
-        )
     # Granted at once only when nothing needs the owner's judgement.
     at_once = (
         dataset.share_type == "unconditional" and not draft.unmasked_fields and not draft.statutes
@@ -221,8 +221,14 @@ async def request(
         created_at=now,
         updated_at=now,
     )
-    access_repository.add(session, grant)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            access_repository.add(session, grant)
+            await session.flush()
+    except IntegrityError:
+        # A request at the same time opened one first (the partial unique index): the same 409.
+        await _refuse_if_open(session, org_id=org_id, dataset_id=dataset.id, now=now)
+        raise GrantExists("A grant for this dataset was opened at the same time.") from None
     await _record(
         session, GrantRequested(**_event_fields(grant, principal.sub), purpose=grant.purpose), grant
     )
@@ -230,6 +236,20 @@ async def request(
         await _record(session, GrantApproved(**_event_fields(grant, AUTO)), grant)
         cache.forget_on_commit(session, grant)
     return grant
+
+
+async def _refuse_if_open(
+    session: AsyncSession, *, org_id: str, dataset_id: str, now: datetime
+) -> None:
+    """409 ``grant-exists`` (naming it) when the organisation has an open grant for the dataset."""
+    existing = await access_repository.open_grant(
+        session, requester_org_id=org_id, dataset_id=dataset_id, now=now
+    )
+    if existing is not None:
+        raise GrantExists(
+            f"Grant {existing.id} for this dataset is {existing.status}; revoke it to ask anew.",
+            grant_id=existing.id,
+        )
 
 
 async def visible(*, session: AsyncSession, principal: Principal, grant_id: str) -> Grant:

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, String, Text
+from sqlalchemy import JSON, DateTime, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.exchange.base import Base
@@ -24,11 +24,18 @@ def new_id() -> str:
     return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
+# The grants of which one per (requester, dataset) may exist (the partial unique index's rows).
+OPEN_GRANT = "status IN ('pending', 'granted')"
+
+
 class Grant(Base):
     """A consuming organisation's access to named fields of a dataset, for a purpose and period.
 
     ``status`` is ``pending`` (waiting for the owner), ``granted``, ``refused`` or ``revoked``;
-    a granted grant whose ``valid_until`` has passed is expired and authorises nothing.
+    a granted grant whose ``valid_until`` has passed is expired and authorises nothing, and is
+    stored as ``expired`` once its organisation asks for the dataset again. At most one grant
+    per (requester, dataset) is open (``pending`` or ``granted``): a partial unique index, so
+    two requests at once cannot both open one.
     ``unmasked_fields`` lists the sensitive or personal fields returned in plain; ``statutes``
     the statute references this grant allows as a legal basis (both need the owner's approval).
     """
@@ -37,6 +44,14 @@ class Grant(Base):
     __table_args__ = (
         Index("ix_exchange_grants_requester_dataset", "requester_org_id", "dataset_id", "status"),
         Index("ix_exchange_grants_owner_org_id_id", "owner_org_id", "id"),
+        Index(
+            "uq_exchange_grants_open",
+            "requester_org_id",
+            "dataset_id",
+            unique=True,
+            sqlite_where=text(OPEN_GRANT),
+            postgresql_where=text(OPEN_GRANT),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -47,6 +47,23 @@ async def open_grant(
     return result.scalar_one_or_none()
 
 
+async def close_expired(
+    session: AsyncSession, *, requester_org_id: str, dataset_id: str, now: datetime
+) -> None:
+    """Store as ``expired`` the requester's granted grants for the dataset whose period has
+    passed, so that a new one may be opened (one open grant per pair, a unique index)."""
+    await session.execute(
+        update(Grant)
+        .where(
+            Grant.requester_org_id == requester_org_id,
+            Grant.dataset_id == dataset_id,
+            Grant.status == "granted",
+            Grant.valid_until <= now,
+        )
+        .values(status="expired", updated_at=now)
+    )
+
+
 async def latest_granted(
     session: AsyncSession, *, requester_org_id: str, dataset_id: str
 ) -> Grant | None:
@@ -56,7 +73,7 @@ async def latest_granted(
         .where(
             Grant.requester_org_id == requester_org_id,
             Grant.dataset_id == dataset_id,
-            Grant.status == "granted",
+            Grant.status.in_(("granted", "expired")),
         )
         .order_by(Grant.valid_until.desc())
         .limit(1)
@@ -87,7 +104,9 @@ async def list_grants(
                 or_(Grant.requester_org_id == org_id, Grant.owner_org_id == org_id)
             )
     if status == "expired":
-        statement = statement.where(Grant.status == "granted", Grant.valid_until <= now)
+        statement = statement.where(
+            or_(Grant.status == "expired", (Grant.status == "granted") & (Grant.valid_until <= now))
+        )
     elif status == "granted":
         statement = statement.where(Grant.status == "granted", Grant.valid_until > now)
     elif status is not None:

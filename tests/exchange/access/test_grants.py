@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from services.exchange.access.models import Grant
 from tests.exchange.access.conftest import (
@@ -206,6 +208,54 @@ async def test_an_expired_grant_shows_as_expired_and_may_be_asked_for_again(
         "/v1/grants", json=_ask(ENTITIES, ["entity_name"]), headers=world.system(HRSS)
     )
     assert anew.status_code == 201
+    # The lapsed grant is now stored as expired (one open grant per pair) and still shows so.
+    old = await world.client.get(f"/v1/grants/{grant['id']}", headers=world.system(HRSS))
+    assert old.json()["status"] == "expired"
+    listed = await world.client.get(
+        "/v1/grants", params={"status": "expired"}, headers=world.system(HRSS)
+    )
+    assert [g["id"] for g in listed.json()["items"]] == [grant["id"]]
+    async with world.app.state.database.sessionmaker() as session:
+        stored = await session.get(Grant, grant["id"])
+        assert stored is not None and stored.status == "expired"
+
+
+@pytest.mark.parametrize("dataset", [ENTITIES, PEOPLE])  # granted at once; pending
+async def test_identical_requests_at_once_open_exactly_one_grant(
+    world: World, dataset: str
+) -> None:
+    answers = await asyncio.gather(*(
+        world.client.post("/v1/grants", json=_ask(dataset, ["credit_code"] if dataset == ENTITIES
+                                                   else ["status"]), headers=world.system(HRSS))
+        for _ in range(6)
+    ))  # fmt: skip
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5, [a.text for a in answers]
+    [created] = [a.json() for a in answers if a.status_code == 201]
+    for refused in (a.json() for a in answers if a.status_code == 409):
+        assert refused["type"].endswith("/grant-exists")
+        assert refused["grant_id"] == created["id"]
+    async with world.app.state.database.sessionmaker() as session:
+        rows = await session.execute(
+            select(Grant.id).where(Grant.requester_org_id == HRSS, Grant.dataset_id == dataset)
+        )
+        assert list(rows.scalars()) == [created["id"]]
+    requested = [t for t, _ in await outbox_events(world.app) if t.endswith(".requested")]
+    assert len(requested) == 1
+
+
+async def test_the_database_refuses_a_second_open_grant_for_a_pair(world: World) -> None:
+    grant = await world.grant(ENTITIES, HRSS, ["entity_name"])
+    async with world.app.state.database.sessionmaker() as session:
+        stored = await session.get(Grant, grant["id"])
+        assert stored is not None
+        columns = {c.key: getattr(stored, c.key) for c in Grant.__table__.columns}
+        session.add(Grant(**{**columns, "id": "f" * 32, "status": "pending"}))
+        with pytest.raises(IntegrityError):
+            await session.flush()
+        await session.rollback()
+        # A closed grant beside the open one is allowed.
+        session.add(Grant(**{**columns, "id": "f" * 32, "status": "revoked"}))
+        await session.commit()
 
 
 async def test_lists_show_each_side_its_own_grants_in_pages(world: World) -> None:
