@@ -105,6 +105,7 @@ class GrantCache:
         self._entries: dict[Key, tuple[float, GrantSnapshot | None]] = {}
         self._datasets: dict[str, tuple[float, ExchangeDataset | None]] = {}
         self._retired: set[str] = set()
+        self._refs: dict[tuple[str, str], tuple[float, str]] = {}
         self._loading: dict[tuple[int, Any], asyncio.Future[Any]] = {}
         self._epoch = 0
 
@@ -122,6 +123,21 @@ class GrantCache:
         if held is not None and held[0] > time.monotonic():
             return held[1]
         return await self._load(self._datasets, dataset_id, self._read_dataset)
+
+    async def subject_ref(self, kind: str, key: str) -> str | None:
+        """A person's (``kind="person"``) or organisation's subject reference, as read at most
+        ``ttl_s`` ago. One not known yet is read again on every call: identity's event about
+        them may arrive at any moment."""
+        now = time.monotonic()
+        held = self._refs.get((kind, key))
+        if held is not None and held[0] > now:
+            return held[1]
+        ref = await access_repository.subject_ref_of(self.database.engine, kind=kind, key=key)
+        if ref is not None and self.ttl_s > 0:
+            if len(self._refs) >= MAX_ENTRIES:
+                self._refs.clear()
+            self._refs[(kind, key)] = (now + self.ttl_s, ref)
+        return ref
 
     async def _read_grant(self, key: Key) -> GrantSnapshot | None:
         session = self.database.sessionmaker()

@@ -398,18 +398,13 @@ class _ConsentReader:
 
     async def applicant_refs(self, applicant: Applicant) -> frozenset[str]:
         """The subject references of the applicant and of the enterprise they applied for,
-        as learnt from identity's events (read once per query)."""
+        as learnt from identity's events (held by the grant cache for its time to live)."""
         if self._applicant_refs is None:
-            session = self._reader()
-            refs: set[str] = set()
-            person = await access_repository.get_person(session, person_id=applicant.person_id)
-            if person is not None:
-                refs.add(person.subject_ref)
+            cache = self._services.cache
+            refs = {await cache.subject_ref("person", applicant.person_id)}
             if applicant.org_id is not None:
-                org = await access_repository.get_organisation(session, org_id=applicant.org_id)
-                if org is not None:
-                    refs.add(org.subject_ref)
-            self._applicant_refs = frozenset(refs)
+                refs.add(await cache.subject_ref("organisation", applicant.org_id))
+            self._applicant_refs = frozenset(ref for ref in refs if ref is not None)
         return self._applicant_refs
 
 

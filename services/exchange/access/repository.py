@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from libs.common.database import DirectRead
 from services.exchange.access.models import Consent, Grant, OrganisationSubject, PersonSubject
 from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.ledger.models import LedgerEntry
@@ -154,6 +155,23 @@ async def get_person(session: AsyncSession, *, person_id: str) -> PersonSubject 
 async def get_organisation(session: AsyncSession, *, org_id: str) -> OrganisationSubject | None:
     """An organisation's subject row."""
     return await session.get(OrganisationSubject, org_id)
+
+
+# The applicant check's reads on every fetch citing an application: no session (libs.common).
+_PERSON_REF = DirectRead(
+    select(PersonSubject.subject_ref).where(PersonSubject.person_id == bindparam("key"))
+)
+_ORGANISATION_REF = DirectRead(
+    select(OrganisationSubject.subject_ref).where(OrganisationSubject.org_id == bindparam("key"))
+)
+
+
+async def subject_ref_of(engine: AsyncEngine, *, kind: str, key: str) -> str | None:
+    """The subject reference of the person (``kind="person"``) or organisation identity told
+    the exchange of, if it has."""
+    direct = _PERSON_REF if kind == "person" else _ORGANISATION_REF
+    rows = await direct.rows(engine, {"key": key})
+    return str(rows[0][0]) if rows else None
 
 
 async def _names(
