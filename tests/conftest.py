@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL = os.environ.get("PINGTAI_TEST_POSTGRES_URL", "")
@@ -24,6 +25,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
             monkeypatch.delenv(name)
     monkeypatch.setenv("PINGTAI_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PINGTAI_ENV", "test")
+    # The module-level access loggers (the parts' middleware's, the gateway's forwarder's) bind
+    # to the logging configuration of their first use and keep it (cache_logger_on_first_use):
+    # after another test's app, on the same xdist worker, configured logging its way, a test
+    # capturing the access line would see nothing. Each test gets fresh ones.
+    for holder in ("libs.common.middleware", "gateway.forwarding"):
+        monkeypatch.setattr(f"{holder}.access_log", structlog.get_logger("pingtai.access"))
     yield
 
 
