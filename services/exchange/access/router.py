@@ -74,8 +74,9 @@ async def read_record(
     fields: fetch.FieldsQuery = None,
     basis: fetch.BasisQuery = None,
 ) -> RecordAnswer:
-    """Only documents the operation: ``fetch.read_record`` answers it (``fetch.FetchRoute``)."""
-    raise NotImplementedError
+    """Only documents the operation: never called, as ``fetch.FetchRoute`` replaces the
+    handler with ``fetch.read_record`` (tests/exchange/access cover the answers)."""
+    raise AssertionError("unreachable: fetch.FetchRoute answers this operation")
 
 
 router.add_api_route(
