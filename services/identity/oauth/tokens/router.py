@@ -257,10 +257,18 @@ def _bearer(request: Request) -> str:
     return value.strip()
 
 
-@router.api_route(
+# OpenID Connect Core 5.3.1: GET and POST both; one operation id each, so the document has no
+# duplicate (FastAPI would name both methods of one `api_route` alike).
+@router.get(
     "/userinfo",
-    methods=["GET", "POST"],
+    operation_id="userinfo_get",
     summary="UserInfo endpoint (OpenID Connect)",
+    responses={401: OAUTH_ERROR, 403: OAUTH_ERROR},
+)
+@router.post(
+    "/userinfo",
+    operation_id="userinfo_post",
+    summary="UserInfo endpoint (OpenID Connect), form-encoded access",
     responses={401: OAUTH_ERROR, 403: OAUTH_ERROR},
 )
 async def userinfo(request: Request, session: SessionDep, issuer: IssuerDep) -> Response:
