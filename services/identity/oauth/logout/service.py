@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import jwt
-from jwt import PyJWTError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.ids import utcnow
@@ -18,7 +16,7 @@ from services.identity.oauth.clients.models import OAuthClient
 from services.identity.oauth.signin import repository as signin_repository
 from services.identity.oauth.tokens import repository as tokens_repository
 from services.identity.oauth.tokens import service as tokens_service
-from services.identity.oauth.tokens.service import ACCESS_TOKEN_TYPE, Issuer
+from services.identity.oauth.tokens.service import Issuer
 
 MAX_PARAMETER = 8192
 
@@ -43,19 +41,14 @@ async def id_token_hint_claims(
 ) -> dict[str, Any] | None:
     """The claims of an ID token this provider issued; an expired one still counts (the spec
     asks it), one issued longer ago than a refresh token lives does not."""
-    found = await tokens_service.published_key_of(session=session, issuer=issuer, token=token)
-    if found is None or found[0].get("typ") == ACCESS_TOKEN_TYPE:
-        return None
-    key = found[1]
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.public_key,
-            algorithms=[key.alg],
-            issuer=issuer.issuer,
-            options={"verify_exp": False, "verify_aud": False, "require": ["sub", "aud", "iat"]},
-        )
-    except PyJWTError:
+    claims = await tokens_service.decode_published(
+        session=session,
+        issuer=issuer,
+        token=token,
+        access=False,
+        options={"verify_exp": False, "verify_aud": False, "require": ["sub", "aud", "iat"]},
+    )
+    if claims is None:
         return None
     oldest = utcnow() - timedelta(seconds=issuer.settings.oauth_refresh_token_ttl_s)
     if not isinstance(claims["iat"], int) or claims["iat"] < oldest.timestamp():

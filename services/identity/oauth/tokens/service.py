@@ -612,24 +612,38 @@ async def published_key_of(
     return None if key is None else (header, key)
 
 
-async def decode_access_token(
-    *, session: AsyncSession, issuer: Issuer, token: str, check_revoked: bool = True
+async def decode_published(
+    *, session: AsyncSession, issuer: Issuer, token: str, access: bool, **decode: Any
 ) -> dict[str, Any] | None:
-    """The claims of one of our live access tokens; None if it is not one, expired or revoked."""
+    """The verified claims of a JWT this provider signed with a published key: an access token
+    when ``access``, an ID token otherwise; None for anything else. ``decode`` goes to
+    ``jwt.decode`` (audience, options)."""
     found = await published_key_of(session=session, issuer=issuer, token=token)
-    if found is None or found[0].get("typ") != ACCESS_TOKEN_TYPE:
+    if found is None or (found[0].get("typ") == ACCESS_TOKEN_TYPE) != access:
         return None
     key = found[1]
     try:
         claims: dict[str, Any] = jwt.decode(
-            token,
-            key.public_key,
-            algorithms=[key.alg],
-            audience=issuer.audience,
-            issuer=issuer.issuer,
-            options={"require": ["exp", "iat", "jti", "sub", "client_id"]},
+            token, key.public_key, algorithms=[key.alg], issuer=issuer.issuer, **decode
         )
     except PyJWTError:
+        return None
+    return claims
+
+
+async def decode_access_token(
+    *, session: AsyncSession, issuer: Issuer, token: str, check_revoked: bool = True
+) -> dict[str, Any] | None:
+    """The claims of one of our live access tokens; None if it is not one, expired or revoked."""
+    claims = await decode_published(
+        session=session,
+        issuer=issuer,
+        token=token,
+        access=True,
+        audience=issuer.audience,
+        options={"require": ["exp", "iat", "jti", "sub", "client_id"]},
+    )
+    if claims is None:
         return None
     if check_revoked and await tokens_repository.is_access_token_revoked(session, claims["jti"]):
         return None
