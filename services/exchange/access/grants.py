@@ -37,6 +37,10 @@ from services.exchange.datasets.exceptions import DatasetNotFound, DatasetRetire
 # The longest a grant may run before it must be asked for again.
 MAX_GRANT_PERIOD = timedelta(days=3 * 366)
 AUTO = "auto"
+# Who revoked a grant the catalogue's change ended (``revoked_by`` and the event's ``by``).
+CATALOGUE = "catalogue"
+# Open grants are read in pages of this many when the catalogue ends them.
+_CLOSE_PAGE = 200
 
 
 def as_utc(value: datetime) -> datetime:
@@ -332,18 +336,53 @@ async def revoke(
         raise Forbidden("Only the owner's admins, the requester or platform admins revoke.")
     if grant.status not in {"pending", "granted"}:
         raise GrantClosed(f"Grant {grant.id} is {grant.status} already.")
-    now = utcnow()
+    await _mark_revoked(session, grant, by=principal.sub, reason=reason, now=utcnow())
+    cache.forget_on_commit(session, grant)
+    return grant
+
+
+async def _mark_revoked(
+    session: AsyncSession, grant: Grant, *, by: str, reason: str | None, now: datetime
+) -> None:
+    """Store the grant as revoked and record ``grant.revoked`` (every process's grant cache
+    forgets it when the event reaches it: access/cache.py)."""
     grant.status = "revoked"
-    grant.revoked_by = principal.sub
+    grant.revoked_by = by
     grant.revoked_at = now
     grant.revoke_reason = reason
     grant.updated_at = now
     await session.flush()
-    await _record(
-        session, GrantRevoked(**_event_fields(grant, principal.sub), reason=reason), grant
-    )
-    cache.forget_on_commit(session, grant)
-    return grant
+    await _record(session, GrantRevoked(**_event_fields(grant, by), reason=reason), grant)
+
+
+async def close_for_catalogue(
+    session: AsyncSession, *, dataset_id: str, reason: str, automatic_only: bool = False
+) -> list[Grant]:
+    """Revoke the dataset's open grants (pending, or granted and not expired) because the
+    catalogue changed it; ``automatic_only`` ends only grants given at once (by ``auto``).
+
+    Runs in the catalogue consumer's transaction: the revocations and their events commit with
+    the read copy's change, or none of them does.
+    """
+    now = utcnow()
+    closed: list[Grant] = []
+    statuses = ("granted",) if automatic_only else ("pending", "granted")
+    for status in statuses:
+        before: str | None = None
+        while True:
+            page = await access_repository.list_grants(
+                session, org_id=None, side="either", status=status, dataset_id=dataset_id,
+                now=now, before=before, limit=_CLOSE_PAGE,
+            )  # fmt: skip
+            for grant in page:
+                if automatic_only and grant.decided_by != AUTO:
+                    continue
+                await _mark_revoked(session, grant, by=CATALOGUE, reason=reason, now=now)
+                closed.append(grant)
+            if len(page) < _CLOSE_PAGE:
+                break
+            before = page[-1].id
+    return closed
 
 
 async def search(

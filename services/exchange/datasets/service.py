@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,18 @@ from services.exchange.datasets.exceptions import DatasetNotFound
 from services.exchange.datasets.models import ExchangeDataset, utcnow
 
 SUBJECT_KEY_MAX_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SharingChange:
+    """What an applied catalogue event changed about sharing: the copy's share type before
+    (None for a dataset new to the exchange) and after, its status after, and its version."""
+
+    dataset_id: str
+    version: int
+    share_type_before: str | None
+    share_type: str
+    status: str
 
 
 class RetirementBeforePublication(RuntimeError):
@@ -112,11 +125,15 @@ async def search(
     )
 
 
-async def apply_published(session: AsyncSession, event: CatalogDatasetPublished) -> None:
-    """Copy a published version, unless the copy already holds this version or a later one."""
+async def apply_published(
+    session: AsyncSession, event: CatalogDatasetPublished
+) -> SharingChange | None:
+    """Copy a published version, unless the copy already holds this version or a later one
+    (then None: nothing changed)."""
     dataset = await datasets_repository.get_for_update(session, dataset_id=event.dataset_id)
     if dataset is not None and dataset.version >= event.version:
-        return
+        return None
+    share_type_before = dataset.share_type if dataset is not None else None
     if dataset is None:
         dataset = ExchangeDataset(id=event.dataset_id, retired_version=None, retired_at=None)
         datasets_repository.add(session, dataset)
@@ -143,19 +160,36 @@ async def apply_published(session: AsyncSession, event: CatalogDatasetPublished)
     dataset.status = "retired" if retired else "published"
     dataset.updated_at = utcnow()
     await session.flush()
+    return SharingChange(
+        dataset_id=dataset.id,
+        version=dataset.version,
+        share_type_before=share_type_before,
+        share_type=dataset.share_type,
+        status=dataset.status,
+    )
 
 
-async def apply_retired(session: AsyncSession, event: CatalogDatasetRetired) -> None:
-    """Mark the copy retired; its records stay, and no later event revives it."""
+async def apply_retired(
+    session: AsyncSession, event: CatalogDatasetRetired
+) -> SharingChange | None:
+    """Mark the copy retired; its records stay, and no later event revives it (None when the
+    retirement was applied already)."""
     dataset = await datasets_repository.get_for_update(session, dataset_id=event.dataset_id)
     if dataset is None:
         raise RetirementBeforePublication(
             f"dataset {event.dataset_id} retired before any version reached the exchange"
         )
     if dataset.retired_version is not None and dataset.retired_version >= event.last_version:
-        return
+        return None
     dataset.retired_version = event.last_version
     dataset.retired_at = event.retired_at
     dataset.status = "retired"
     dataset.updated_at = utcnow()
     await session.flush()
+    return SharingChange(
+        dataset_id=dataset.id,
+        version=event.last_version,
+        share_type_before=dataset.share_type,
+        share_type=dataset.share_type,
+        status="retired",
+    )
