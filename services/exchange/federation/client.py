@@ -72,7 +72,9 @@ class FederationClient:
                 "the platform's operators must add it before dataset "
                 f"{dataset.id} can be queried."
             )
-        message_id = request_id or uuid.uuid4().hex
+        # New for every forward: the caller's request id is theirs to choose and repeat, and an
+        # answer recorded for one forward must not fit another (protocol.py).
+        message_id = uuid.uuid4().hex
         body = json.dumps(
             {"dataset_id": dataset.id, "subject_keys": list(subject_keys), "fields": list(fields)},
             ensure_ascii=False,
@@ -86,10 +88,11 @@ class FederationClient:
                 "Content-Type": "application/json",
                 protocol.CLIENT_HEADER: client_id,
                 protocol.ID_HEADER: message_id,
+                **({protocol.TRACE_HEADER: request_id} if request_id else {}),
             },
         )
         protocol.sign_request(request, key_id=key_id, secret=secret, body=body)
-        request_digest = request.headers["Content-Digest"]
+        expected_hash = protocol.request_hash(request.headers)
         status, headers, content = await self._send(request, dataset=dataset)
         if status != 200:
             raise FederationError(f"The endpoint of dataset {dataset.id} answered {status}.")
@@ -101,9 +104,15 @@ class FederationClient:
                 f"The answer for dataset {dataset.id} is not signed as agreed, or was altered."
             ) from None
         if headers.get(protocol.ID_HEADER) != message_id:
-            raise FederationResponseRefused("The answer names another request id.")
-        if headers.get(protocol.REQUEST_HASH_HEADER) != request_digest:
-            raise FederationResponseRefused("The answer was made for another request.")
+            log.warning("federation_response_refused", dataset_id=dataset.id, reason="other-id")
+            raise FederationResponseRefused(
+                f"The answer for dataset {dataset.id} names another request id (a replay?)."
+            )
+        if headers.get(protocol.REQUEST_HASH_HEADER) != expected_hash:
+            log.warning("federation_response_refused", dataset_id=dataset.id, reason="other-hash")
+            raise FederationResponseRefused(
+                f"The answer for dataset {dataset.id} was made for another request."
+            )
         return self._records(content, subject_keys=subject_keys, fields=fields)
 
     async def _send(

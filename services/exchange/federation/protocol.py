@@ -5,22 +5,34 @@ as a signed ``POST`` to the endpoint the catalogue registered; the department an
 signed response. Both directions carry:
 
 - ``Content-Digest`` (RFC 9530, ``sha-256``) of the body;
-- ``X-Road-Id``: the request id, the same in the answer;
+- ``X-Road-Id``: the message id, new and random for every forwarded query (never the caller's
+  ``X-Request-ID``, which a caller chooses and may repeat; that one travels in ``X-Request-ID``
+  for tracing only), the same in the answer;
 - an RFC 9421 HTTP Message Signature (``Signature-Input`` / ``Signature``), algorithm
   ``hmac-sha256`` with the secret the platform shares with the owner department, ``keyid`` its
   organisation id, ``created`` and ``expires`` set, and a ``tag`` naming the direction;
 - the request also ``X-Road-Client`` (the consuming client's id); the answer also
-  ``X-Road-Request-Hash``: the request's ``Content-Digest``, so an answer cannot be replayed for
-  another question.
+  ``X-Road-Request-Hash``: the ``sha-256`` of the request's ``Signature`` field
+  (``request_hash``). The request's signature covers its ``X-Road-Id``, digest, client, target
+  and creation time, so an answer binds to exactly one request: one recorded for another request
+  (even one with the same body) is refused.
 
-The signing and verifying are the ``http-message-signatures`` library's; this module only fixes
-which components are covered. A department whose system is in Python can use
-``verify_request`` and ``sign_response`` as they are (docs/exchange-data.md shows one).
+Replays of requests: a department refuses a request whose ``X-Road-Id`` it has seen within
+``REPLAY_WINDOW`` (``SeenRequestIds``); anything older fails the signature's age check anyway.
+
+The signing and verifying are the ``http-message-signatures`` library's, the hashes
+``hashlib``'s; this module only fixes which components are covered. A department whose system
+is in Python can use ``verify_request`` (with ``SeenRequestIds``), ``request_hash`` and
+``sign_response`` as they are (docs/exchange.md, "Federation: replay protection").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+import base64
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -34,6 +46,7 @@ from http_message_signatures import (
 )
 
 CLIENT_HEADER = "X-Road-Client"
+TRACE_HEADER = "X-Request-ID"
 ID_HEADER = "X-Road-Id"
 REQUEST_HASH_HEADER = "X-Road-Request-Hash"
 REQUEST_TAG = "pingtai-federation-request"
@@ -56,6 +69,9 @@ RESPONSE_COMPONENTS = (
 # A signature is good for this long after it was made (clocks may differ by 5 s more).
 SIGNATURE_LIFETIME = timedelta(minutes=2)
 ALGORITHM = algorithms.HMAC_SHA256
+# How long a department remembers a request id: the signature's lifetime and the clock skew
+# the verifier allows (HTTPMessageVerifier.max_clock_skew); an older request fails its age check.
+REPLAY_WINDOW = SIGNATURE_LIFETIME + HTTPMessageVerifier.max_clock_skew
 
 
 class Headers(Protocol):
@@ -130,10 +146,63 @@ def sign_request(request: RequestMessage | Any, *, key_id: str, secret: bytes, b
     )
 
 
+class ReplayedRequest(InvalidSignature):
+    """A request whose ``X-Road-Id`` was seen already within the replay window."""
+
+
+class SeenRequestIds:
+    """The request ids a department's endpoint accepted within ``window``: a repeated one is
+    refused. In memory, for one process; a department running several keeps them in a store
+    they share (any object with this ``remember`` will do)."""
+
+    def __init__(
+        self,
+        *,
+        window: timedelta = REPLAY_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 1_000_000,
+    ) -> None:
+        self.window_s = window.total_seconds()
+        self.clock = clock
+        self.max_entries = max_entries
+        self._until: dict[tuple[str, str], float] = {}  # insertion order is time order
+        self._lock = threading.Lock()
+
+    def remember(self, key_id: str, request_id: str) -> None:
+        """Note ``request_id`` of ``key_id``; ``ReplayedRequest`` if it was seen in the window."""
+        now = self.clock()
+        with self._lock:
+            for seen, until in list(self._until.items()):
+                if until > now:
+                    break
+                del self._until[seen]
+            key = (key_id, request_id)
+            if key in self._until:
+                raise ReplayedRequest(f"request id {request_id!r} was used already")
+            if len(self._until) >= self.max_entries:
+                # Refused rather than forgotten: forgetting would let a replay through.
+                raise ReplayedRequest("too many requests within the replay window")
+            self._until[key] = now + self.window_s
+
+
+class RequestIdMemory(Protocol):
+    """Where a department's endpoint remembers the request ids it accepted."""
+
+    def remember(self, key_id: str, request_id: str) -> None: ...
+
+
 def verify_request(
-    method: str, url: str, headers: Headers, body: bytes, *, key_id: str, secret: bytes
+    method: str,
+    url: str,
+    headers: Headers,
+    body: bytes,
+    *,
+    key_id: str,
+    secret: bytes,
+    seen: RequestIdMemory | None = None,
 ) -> None:
-    """Check a forwarded request's digest and signature; ``InvalidSignature`` if they fail."""
+    """Check a forwarded request's digest and signature, and with ``seen`` that its
+    ``X-Road-Id`` is new; ``InvalidSignature`` (``ReplayedRequest``) if they fail."""
     message = RequestMessage(method=method, url=url, headers=headers)
     _verify(
         message,
@@ -143,6 +212,24 @@ def verify_request(
         tag=REQUEST_TAG,
         covered=REQUEST_COMPONENTS,
     )
+    if seen is not None:
+        # Only after the signature holds: an unsigned request cannot use up an id.
+        seen.remember(key_id, _field(headers, ID_HEADER))
+
+
+def _field(headers: Headers, name: str) -> str:
+    wanted = name.lower()
+    values = [value for key, value in headers.items() if key.lower() == wanted]
+    if len(values) != 1:
+        raise InvalidSignature(f"the request needs exactly one {name} field")
+    return values[0]
+
+
+def request_hash(headers: Headers) -> str:
+    """The ``X-Road-Request-Hash`` an answer to the request with ``headers`` carries: the
+    ``sha-256`` of its ``Signature`` field, in ``Content-Digest``'s form."""
+    digest = hashlib.sha256(_field(headers, "Signature").encode()).digest()
+    return f"sha-256=:{base64.b64encode(digest).decode()}:"
 
 
 def sign_response(
@@ -155,7 +242,8 @@ def sign_response(
 ) -> dict[str, str]:
     """The headers of a signed answer: ``headers`` plus Content-Digest and the signature.
 
-    ``headers`` must hold ``Content-Type``, ``X-Road-Id`` and ``X-Road-Request-Hash``.
+    ``headers`` must hold ``Content-Type``, ``X-Road-Id`` (the request's) and
+    ``X-Road-Request-Hash`` (``request_hash`` of the request's headers).
     """
     message = ResponseMessage(status_code=status_code, headers=dict(headers))
     _sign(
