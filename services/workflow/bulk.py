@@ -57,10 +57,19 @@ async def insert_numbered(session: AsyncSession, rows: Sequence[Base]) -> None:
     values = [values_of(row) for row in rows]
     for value in values:
         value.pop("id", None)
-    result = await session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), values
-    )
-    for row, number in zip(rows, result.scalars(), strict=True):
+    if session.get_bind().dialect.name == "sqlite":
+        # One multi-row INSERT ... RETURNING instead of one statement per row (what SQLAlchemy
+        # does on SQLite to return ids in parameter order). SQLite numbers the rows of one
+        # statement in the order they are inserted, each one above the table's largest id,
+        # under the write lock the transaction holds: the ids, sorted, are the rows' in order.
+        result = await session.execute(insert(table).returning(table.c.id), values)
+        numbers = sorted(result.scalars())
+    else:
+        result = await session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+        )
+        numbers = list(result.scalars())
+    for row, number in zip(rows, numbers, strict=True):
         row.id = number  # type: ignore[attr-defined]
 
 

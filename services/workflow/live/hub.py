@@ -82,7 +82,24 @@ class HistoryHub:
         self.started = True
 
     async def read_new(self) -> int:
-        """Read what is new (and late) once and hand it out; returns how many entries."""
+        """Read what is new (and late) once and hand it out; returns how many entries.
+
+        With no stream open, only the ids are read (the newest seen and the gaps kept as with
+        streams, nothing loaded): a process that streams nothing pays one light query per
+        read, not the loading of every entry its requests wrote.
+        """
+        if not self.subscribers:
+            async with self.database.sessionmaker() as session:
+                ids = await live_repository.ids_after(session, after=self.high, limit=self.batch)
+                late_ids = (
+                    await live_repository.existing_ids(session, ids=list(self.missing))
+                    if self.missing
+                    else []
+                )
+            if not self.subscribers:
+                self._advance(late_ids, ids)
+                return len(late_ids) + len(ids)
+            # A stream opened while the ids were read: read again, its entries in full.
         async with self.database.sessionmaker() as session:
             entries = await live_repository.entries_after(
                 session, after=self.high, limit=self.batch
@@ -92,20 +109,24 @@ class HistoryHub:
                 if self.missing
                 else []
             )
-        now = time.monotonic()
-        for entry in late:
-            self.missing.pop(entry.id, None)
-        expected = self.high + 1
-        for entry in entries:
-            for gap in range(expected, entry.id):
-                self.missing[gap] = now
-            expected = entry.id + 1
-        if entries:
-            self.high = entries[-1].id
-        self._give_up_old_gaps(now)
+        self._advance([e.id for e in late], [e.id for e in entries])
         for entry in [*late, *entries]:
             self._hand_out(entry)
         return len(late) + len(entries)
+
+    def _advance(self, late: list[int], new: list[int]) -> None:
+        """Note what was read: late ids found, new ids (ascending) and the gaps below them."""
+        now = time.monotonic()
+        for number in late:
+            self.missing.pop(number, None)
+        expected = self.high + 1
+        for number in new:
+            for gap in range(expected, number):
+                self.missing[gap] = now
+            expected = number + 1
+        if new:
+            self.high = new[-1]
+        self._give_up_old_gaps(now)
 
     def _give_up_old_gaps(self, now: float) -> None:
         expired = [i for i, noticed in self.missing.items() if now - noticed > self.gap_grace_s]

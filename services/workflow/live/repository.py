@@ -55,6 +55,25 @@ async def entries_after(session: AsyncSession, *, after: int, limit: int) -> lis
     return list(result.scalars())
 
 
+async def ids_after(session: AsyncSession, *, after: int, limit: int) -> list[int]:
+    """The ids of the entries newer than ``after``, oldest first (no entry is loaded)."""
+    result = await session.execute(
+        select(HistoryEntry.id)
+        .where(HistoryEntry.id > after)
+        .order_by(HistoryEntry.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def existing_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[int]:
+    """The ids among ``ids`` whose entries exist now, in order (no entry is loaded)."""
+    result = await session.execute(
+        select(HistoryEntry.id).where(HistoryEntry.id.in_(ids[:1000])).order_by(HistoryEntry.id)
+    )
+    return list(result.scalars())
+
+
 async def entries_with_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[HistoryEntry]:
     """The entries among ``ids`` that exist now, oldest first."""
     result = await session.execute(

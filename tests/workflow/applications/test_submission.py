@@ -23,10 +23,10 @@ async def test_a_submission_fetches_what_the_government_holds_and_opens_the_firs
     item = make_item("zj-test-001")
     await publish_item(app, item)
     exchange.records[(item.dataset_id, RESIDENT_ID)] = {"name": "张伟", "status": "active"}
+    headers = citizen(issuer)
     response = await api.post(
-        "/v1/applications", json={"item_id": item.item_id, "form": GOOD_FORM},
-        headers=citizen(issuer),
-    )  # fmt: skip
+        "/v1/applications", json={"item_id": item.item_id, "form": GOOD_FORM}, headers=headers
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["status"] == "in_progress"
@@ -44,6 +44,9 @@ async def test_a_submission_fetches_what_the_government_holds_and_opens_the_firs
     assert [h["action"] for h in body["history"]] == [
         "draft_saved", "submitted", "started", "task_created",
     ]  # fmt: skip
+    # The entries were numbered in one statement: each id is its own entry's, as stored.
+    stored = await api.get(f"/v1/applications/{body['id']}", headers=headers)
+    assert stored.json()["history"] == body["history"]
     assert await outbox_types(app) == [
         "pingtai.workflow.application.submitted",
         "pingtai.workflow.application.started",

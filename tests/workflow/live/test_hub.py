@@ -69,3 +69,28 @@ async def test_a_slow_stream_is_ended_not_the_hub(migrated_url: str) -> None:
         assert slow.queue.get_nowait() is None  # its stream ends; the client resumes
     finally:
         await database.dispose()
+
+
+async def test_with_no_stream_the_hub_keeps_its_place_and_gaps_then_hands_out(
+    migrated_url: str,
+) -> None:
+    database = Database(migrated_url)
+    try:
+        application = await add_application(database, applicant_id="alice")
+        hub = HistoryHub(database, gap_grace_s=60)
+        await hub.start_at_newest()
+        # No stream open: ids only, yet the newest seen and the gap are kept.
+        await add_entry(database, application, applicant_id="alice", entry_id=1)
+        await add_entry(database, application, applicant_id="alice", entry_id=3)
+        assert await hub.read_new() == 2
+        assert hub.high == 3
+        assert sorted(hub.missing) == [2]
+        subscriber = hub.subscribe(StreamScope(applicant_id="alice").matches)
+        # The late id and a new one reach the stream opened since; nothing before it does.
+        await add_entry(database, application, applicant_id="alice", entry_id=2)
+        await add_entry(database, application, applicant_id="alice", entry_id=4)
+        assert await hub.read_new() == 2
+        assert await drain(subscriber.queue) == [2, 4]
+        assert hub.missing == {}
+    finally:
+        await database.dispose()
