@@ -106,21 +106,3 @@ async def search_published(
         statement = statement.where(BundleVersion.code > after)
     result = await session.execute(statement)
     return result.scalars().all()
-
-
-async def search_drafts(
-    session: AsyncSession, *, owner_org_id: str | None, after: str | None, limit: int
-) -> Sequence[Bundle]:
-    """Bundles with a working copy not yet published (never published, or edited since)."""
-    statement = (
-        select(Bundle)
-        .where(Bundle.has_unpublished_changes.is_(True), Bundle.status != "retired")
-        .order_by(Bundle.code)
-        .limit(limit)
-    )
-    if owner_org_id is not None:
-        statement = statement.where(Bundle.owner_org_id == owner_org_id)
-    if after is not None:
-        statement = statement.where(Bundle.code > after)
-    result = await session.execute(statement)
-    return result.scalars().all()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, OptionalPrincipal
 from libs.common.database import SessionDep
 from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
+from services.catalog import base as catalog_base
 from services.catalog.bundles import service as bundles_service
 from services.catalog.bundles.schemas import (
     Bundle,
@@ -68,11 +69,12 @@ async def list_bundle_drafts(
         session=session, principal=principal, owner_org_id=owner_org_id,
         after=page.position(TEXT_CURSOR), limit=page.limit,
     )  # fmt: skip
-    views = [
-        await bundles_service.view(session=session, principal=principal, bundle=b) for b in found
-    ]
-    next_cursor = encode_cursor(found[-1].code) if len(found) == page.limit else None
-    return Page[Bundle](items=views, next_cursor=next_cursor)
+    return await catalog_base.drafts_page(
+        Page[Bundle], found, limit=page.limit, code=lambda bundle: bundle.code,
+        view=lambda bundle: bundles_service.view(
+            session=session, principal=principal, bundle=bundle
+        ),
+    )  # fmt: skip
 
 
 @router.get("/bundles/{bundle_id}", summary="One bundle with its merged form and materials")

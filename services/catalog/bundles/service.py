@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal, Role
 from libs.common.errors import FieldError, Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
+from services.catalog import base as catalog_base
 from services.catalog.bundles import merge as bundle_merge
 from services.catalog.bundles import repository as bundles_repository
 from services.catalog.bundles.events import BundleDraftChanged, BundlePublished
@@ -45,14 +46,6 @@ def _ensure_manages(principal: Principal, owner_org_id: str | None) -> None:
         raise Forbidden(
             "Only the owning department's admins and platform admins manage this bundle."
         )
-
-
-def _may_see_drafts(principal: Principal | None, owner_org_id: str | None) -> bool:
-    if principal is None:
-        return False
-    if owner_org_id is None:
-        return principal.has_role(Role.PLATFORM_ADMIN)
-    return items_service.may_see_drafts(principal, owner_org_id)
 
 
 async def compute(*, session: AsyncSession, definition: BundleDefinition) -> BundleMerge:
@@ -240,7 +233,7 @@ async def view(*, session: AsyncSession, principal: Principal | None, bundle: Bu
         "retired_at": bundle.retired_at, "created_at": bundle.created_at,
         "updated_at": bundle.updated_at,
     }  # fmt: skip
-    if _may_see_drafts(principal, bundle.owner_org_id):
+    if catalog_base.may_see_drafts(principal, bundle.owner_org_id):
         snapshot = _snapshot(bundle, bundle.merged)
         return BundleView.model_validate(
             {**snapshot.model_dump(), **extra, "showing": "draft", "published_at": None,
@@ -326,7 +319,7 @@ async def drafts(
 ) -> Sequence[Bundle]:
     """Bundles with unpublished changes: a department's own, or any for platform admins
     (the platform's own bundles, of no department, are theirs only)."""
-    return await bundles_repository.search_drafts(
-        session, owner_org_id=items_service.drafts_owner(principal, owner_org_id),
+    return await catalog_base.search_drafts(
+        session, Bundle, owner_org_id=catalog_base.drafts_owner(principal, owner_org_id),
         after=after, limit=limit,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import AuthenticationRequired, Principal, Role
 from libs.common.errors import FieldError, Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
+from services.catalog import base as catalog_base
 from services.catalog.datasets import repository as datasets_repository
 from services.catalog.datasets.events import (
     DatasetDraftChanged,
@@ -47,22 +48,7 @@ NOT_OPENABLE = frozenset({"personal", "sensitive"})
 
 def may_manage(principal: Principal | None, *, owner_org_id: str) -> bool:
     """Platform admins, and the owner department's admins, manage a dataset."""
-    if principal is None:
-        return False
-    if principal.has_role(Role.PLATFORM_ADMIN):
-        return True
-    return principal.org == owner_org_id and principal.has_role(Role.DEPT_ADMIN)
-
-
-def may_see_drafts(principal: Principal | None, *, owner_org_id: str) -> bool:
-    """Platform admins, and the owner department's admins and officers, see its drafts."""
-    if principal is None:
-        return False
-    if principal.has_role(Role.PLATFORM_ADMIN):
-        return True
-    return principal.org == owner_org_id and (
-        principal.has_role(Role.DEPT_ADMIN) or principal.has_role(Role.OFFICER)
-    )
+    return catalog_base.is_staff_of(principal, owner_org_id, Role.DEPT_ADMIN)
 
 
 def working_definition(dataset: Dataset) -> DatasetDefinition:
@@ -95,7 +81,7 @@ def to_view(
         if version is not None
         else working_definition(dataset)
     )
-    insider = may_see_drafts(principal, owner_org_id=dataset.owner_org_id)
+    insider = catalog_base.may_see_drafts(principal, dataset.owner_org_id)
     return DatasetView(
         **definition.model_dump(),
         id=dataset.id,
@@ -304,7 +290,7 @@ async def get_visible(
     dataset = await datasets_repository.get(session, dataset_id=dataset_id)
     if dataset is None or (
         dataset.status == "draft"
-        and not may_see_drafts(principal, owner_org_id=dataset.owner_org_id)
+        and not catalog_base.may_see_drafts(principal, dataset.owner_org_id)
     ):
         raise DatasetNotFound(f"No dataset {dataset_id}.")
     return dataset
@@ -315,7 +301,7 @@ async def read(
 ) -> DatasetView:
     """A dataset: insiders see the draft unless they ask for the published version."""
     dataset = await get_visible(session=session, principal=principal, dataset_id=dataset_id)
-    insider = may_see_drafts(principal, owner_org_id=dataset.owner_org_id)
+    insider = catalog_base.may_see_drafts(principal, dataset.owner_org_id)
     wanted = view or ("draft" if insider else "published")
     if wanted == "draft":
         if not insider:
@@ -488,14 +474,8 @@ def _draft_scope(principal: Principal | None, filters: DatasetFilters) -> Datase
         raise AuthenticationRequired(
             "Listing drafts needs a department's or a platform admin's token."
         )
-    if principal.has_role(Role.PLATFORM_ADMIN):
-        return filters
-    org = principal.org
-    if org is None or not may_see_drafts(principal, owner_org_id=org):
-        raise Forbidden("Only department admins and officers, and platform admins, list drafts.")
-    if filters.owner_org_id not in (None, org):
-        raise Forbidden("Department staff list their own department's drafts only.")
-    return DatasetFilters(**{**filters.__dict__, "owner_org_id": org})
+    owner = catalog_base.drafts_owner(principal, filters.owner_org_id)
+    return DatasetFilters(**{**filters.__dict__, "owner_org_id": owner})
 
 
 async def versions(

@@ -268,21 +268,3 @@ async def search_published(
     if direct is None:
         direct = _direct[shape] = DirectRead(statement)
     return await direct.rows(cast(AsyncEngine, session.bind), values)
-
-
-async def search_drafts(
-    session: AsyncSession, *, owner_org_id: str | None, after: str | None, limit: int
-) -> Sequence[ServiceItem]:
-    """Items with a working copy not yet published (never published, or edited since)."""
-    statement = (
-        select(ServiceItem)
-        .where(ServiceItem.has_unpublished_changes.is_(True), ServiceItem.status != "retired")
-        .order_by(ServiceItem.code)
-        .limit(limit)
-    )
-    if owner_org_id is not None:
-        statement = statement.where(ServiceItem.owner_org_id == owner_org_id)
-    if after is not None:
-        statement = statement.where(ServiceItem.code > after)
-    result = await session.execute(statement)
-    return result.scalars().all()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from libs.common.auth import AUTH_RESPONSES, CurrentPrincipal, OptionalPrincipal
 from libs.common.database import Database, SessionDep
 from libs.common.pagination import INT_CURSOR, TEXT_CURSOR, Page, PageDep, encode_cursor
+from services.catalog import base as catalog_base
 from services.catalog.bundles import service as bundles_service
 from services.catalog.items import service as items_service
 from services.catalog.items.schemas import (
@@ -91,9 +92,10 @@ async def list_item_drafts(
         session=session, principal=principal, owner_org_id=owner_org_id,
         after=page.position(TEXT_CURSOR), limit=page.limit,
     )  # fmt: skip
-    views = [await items_service.view(session=session, principal=principal, item=i) for i in found]
-    next_cursor = encode_cursor(found[-1].code) if len(found) == page.limit else None
-    return Page[Item](items=views, next_cursor=next_cursor)
+    return await catalog_base.drafts_page(
+        Page[Item], found, limit=page.limit, code=lambda item: item.code,
+        view=lambda item: items_service.view(session=session, principal=principal, item=item),
+    )  # fmt: skip
 
 
 @router.get(

@@ -15,6 +15,7 @@ from libs.common.auth import Principal, Role
 from libs.common.errors import FieldError, Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
 from libs.common.pagination import CursorShape, CursorText, PageRequest
+from services.catalog import base as catalog_base
 from services.catalog.ids import utcnow
 from services.catalog.items import checks
 from services.catalog.items import repository as items_repository
@@ -136,20 +137,7 @@ def region_prefix(region_code: str) -> str:
 
 def may_manage(principal: Principal | None, owner_org_id: str | None) -> bool:
     """Platform admins manage everything; a department admin their own department's entries."""
-    if principal is None:
-        return False
-    if principal.has_role(Role.PLATFORM_ADMIN):
-        return True
-    return (
-        owner_org_id is not None
-        and principal.org == owner_org_id
-        and principal.has_role(Role.DEPT_ADMIN)
-    )
-
-
-def may_see_drafts(principal: Principal | None, owner_org_id: str) -> bool:
-    """Drafts are for the owning department's people and platform admins."""
-    return principal is not None and principal.acts_for(owner_org_id)
+    return catalog_base.is_staff_of(principal, owner_org_id, Role.DEPT_ADMIN)
 
 
 def _ensure_manages(principal: Principal, owner_org_id: str) -> None:
@@ -349,7 +337,7 @@ async def read_published(
     if found is None:
         raise ItemNotFound(f"No service item {item_id}.")
     owner_org_id, status, retired_at, created_at, updated_at, body = found
-    if body is None or may_see_drafts(principal, owner_org_id):
+    if body is None or catalog_base.may_see_drafts(principal, owner_org_id):
         return None
     return _with_state(
         body, status=status, retired_at=retired_at, created_at=created_at, updated_at=updated_at
@@ -364,7 +352,7 @@ async def read(*, session: AsyncSession, principal: Principal | None, item_id: s
 
 async def view(*, session: AsyncSession, principal: Principal | None, item: ServiceItem) -> Item:
     """The API's view: the draft for those who may see it, else the latest published version."""
-    if may_see_drafts(principal, item.owner_org_id):
+    if catalog_base.may_see_drafts(principal, item.owner_org_id):
         return _view(item, snapshot_of(item), showing="draft", published_at=None, insider=True)
     if item.published_version is None:
         raise ItemNotFound(f"No service item {item.id}.")
@@ -485,19 +473,10 @@ async def drafts(
     limit: int,
 ) -> Sequence[ServiceItem]:
     """Items with unpublished changes: a department's own, or any for platform admins."""
-    return await items_repository.search_drafts(
-        session, owner_org_id=drafts_owner(principal, owner_org_id), after=after, limit=limit
-    )
-
-
-def drafts_owner(principal: Principal, owner_org_id: str | None) -> str | None:
-    """Whose drafts a list of drafts holds: the caller's organisation's, or (platform admins)
-    ``owner_org_id``'s or everyone's (None); 403 for another organisation or for none."""
-    if principal.has_role(Role.PLATFORM_ADMIN):
-        return owner_org_id
-    if principal.org is None or owner_org_id not in (None, principal.org):
-        raise Forbidden("Drafts are visible to their department and platform admins only.")
-    return principal.org
+    return await catalog_base.search_drafts(
+        session, ServiceItem, owner_org_id=catalog_base.drafts_owner(principal, owner_org_id),
+        after=after, limit=limit,
+    )  # fmt: skip
 
 
 async def published_versions(
