@@ -31,10 +31,9 @@ async def _deliver(world: World, event: CloudEvent) -> None:
         await session.commit()
 
 
-async def _republish(world: World, dataset_id: str, **changes: Any) -> CloudEvent:
-    """The catalogue's event for the dataset's next version, with ``changes``."""
-    held = await _copy(world, dataset_id)
-    definition = {
+def definition_of(held: ExchangeDataset, **changes: Any) -> dict[str, Any]:
+    """The catalogue's definition of the dataset the read copy holds, with ``changes``."""
+    return {
         "code": held.code, "owner_org_id": held.owner_org_id, "name": held.name,
         "name_en": held.name_en, "description": held.description,
         "region_code": held.region_code, "fields": held.field_definitions,
@@ -43,14 +42,23 @@ async def _republish(world: World, dataset_id: str, **changes: Any) -> CloudEven
         "not_open_reason": held.not_open_reason, "update_frequency": held.update_frequency,
         "hosting": {"mode": held.mode, "endpoint_url": held.endpoint_url}, **changes,
     }  # fmt: skip
-    event = new_event(
+
+
+def next_version_event(held: ExchangeDataset, **changes: Any) -> CloudEvent:
+    """The catalogue's event publishing the dataset's next version, with ``changes``."""
+    return new_event(
         DatasetPublished(
-            dataset_id=dataset_id, code=held.code, owner_org_id=held.owner_org_id,
-            version=held.version + 1, published_at=datetime.now(UTC), definition=definition,
-            published_by="admin-of-market",
+            dataset_id=held.id, code=held.code, owner_org_id=held.owner_org_id,
+            version=held.version + 1, published_at=datetime.now(UTC),
+            definition=definition_of(held, **changes), published_by="admin-of-owner",
         ),
-        subject=dataset_id,
+        subject=held.id,
     )  # fmt: skip
+
+
+async def _republish(world: World, dataset_id: str, **changes: Any) -> CloudEvent:
+    """The catalogue's event for the dataset's next version, with ``changes``, delivered."""
+    event = next_version_event(await _copy(world, dataset_id), **changes)
     await _deliver(world, event)
     return event
 
