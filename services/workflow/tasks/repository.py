@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.workflow.applications.models import Application
 from services.workflow.tasks.models import ACTIVE_TASK_STATES, Branch, Task
@@ -19,12 +21,7 @@ async def branches(
     """An application's branches (``flush``: what this transaction staged counts too)."""
     if flush:
         await session.flush()
-    found = await session.execute(
-        select(Branch)
-        .where(Branch.application_id == application_id)
-        .order_by(Branch.created_at, Branch.item_id)
-        .execution_options(populate_existing=True)
-    )
+    found = await session.execute(_BRANCHES, {"b_application_id": application_id})
     return list(found.scalars())
 
 
@@ -32,13 +29,24 @@ async def tasks(session: AsyncSession, *, application_id: str, flush: bool = Tru
     """An application's tasks, oldest first (``flush``: what this transaction staged counts)."""
     if flush:
         await session.flush()
-    found = await session.execute(
-        select(Task)
-        .where(Task.application_id == application_id)
-        .order_by(Task.created_at, Task.id)
-        .execution_options(populate_existing=True)
-    )
+    found = await session.execute(_TASKS, {"b_application_id": application_id})
     return list(found.scalars())
+
+
+# Built once (SQLAlchemy caches them, their cache keys too): building the expression and its
+# cache key per call cost about as much as running it.
+_BRANCHES = (
+    select(Branch)
+    .where(Branch.application_id == bindparam("b_application_id"))
+    .order_by(Branch.created_at, Branch.item_id)
+    .execution_options(populate_existing=True)
+)
+_TASKS = (
+    select(Task)
+    .where(Task.application_id == bindparam("b_application_id"))
+    .order_by(Task.created_at, Task.id)
+    .execution_options(populate_existing=True)
+)
 
 
 async def get(session: AsyncSession, *, task_id: str, fresh: bool = False) -> Task | None:
@@ -85,6 +93,80 @@ async def change_if(
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     return changed.scalar_one_or_none()
+
+
+async def lock_application_of(
+    session: AsyncSession, *, task_id: str, updated_at: datetime
+) -> Application | None:
+    """The application of a task, as it is once its write lock is taken (None: no such task).
+
+    As ``applications_repository.lock``, found by the task in the same statement.
+    """
+    bumped = await session.execute(_LOCK_BY_TASK, {"b_task_id": task_id, "b_at": updated_at})
+    return bumped.scalar_one_or_none()
+
+
+_LOCK_BY_TASK = (
+    update(Application)
+    .where(
+        Application.id
+        == select(Task.application_id).where(Task.id == bindparam("b_task_id")).scalar_subquery()
+    )
+    .values(
+        version=Application.version + 1,
+        updated_at=bindparam("b_at", type_=cast(Table, Application.__table__).c.updated_at.type),
+    )
+    .returning(Application)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
+
+
+async def complete_if(
+    session: AsyncSession,
+    task: Task,
+    *,
+    states: Sequence[str],
+    at: datetime,
+    by: str,
+    decision: str,
+    comment: str | None,
+) -> bool:
+    """Complete a loaded task (``by`` claims it too) only if it is still in one of ``states`` at
+    its version: whether it was. The condition is checked by the UPDATE itself (of two
+    concurrent changes one wins); the loaded task takes the values as committed, so nothing is
+    read back or flushed again.
+    """
+    values: dict[str, Any] = {
+        "state": "completed", "completed_at": at, "completed_by": by, "decision": decision,
+        "comment": comment, "claimed_by": by, "claimed_at": task.claimed_at or at,
+    }  # fmt: skip
+    changed = await session.execute(
+        _COMPLETE,
+        {"b_task_id": task.id, "b_states": list(states), "b_version": task.version,
+         **{f"b_{key}": value for key, value in values.items()}},
+    )  # fmt: skip
+    if cast(CursorResult[Any], changed).rowcount != 1:
+        return False
+    for key, value in {**values, "version": task.version + 1}.items():
+        set_committed_value(task, key, value)
+    return True
+
+
+_TASKS_TABLE = cast(Table, Task.__table__)
+_COMPLETED = ("state", "completed_at", "completed_by", "decision", "comment", "claimed_by",
+              "claimed_at")  # fmt: skip
+_COMPLETE = (
+    update(_TASKS_TABLE)
+    .where(
+        _TASKS_TABLE.c.id == bindparam("b_task_id"),
+        _TASKS_TABLE.c.state.in_(bindparam("b_states", expanding=True)),
+        _TASKS_TABLE.c.version == bindparam("b_version"),
+    )
+    .values(
+        version=_TASKS_TABLE.c.version + 1,
+        **{key: bindparam(f"b_{key}", type_=_TASKS_TABLE.c[key].type) for key in _COMPLETED},
+    )
+)
 
 
 async def inbox(

@@ -28,7 +28,6 @@ from services.workflow.applications.events import (
     SupplementRequested,
 )
 from services.workflow.applications.exceptions import (
-    ApplicationNotFound,
     SupplementAlreadyRequested,
     TaskConflict,
     TaskNotFound,
@@ -304,21 +303,25 @@ async def act(
     comment: str | None,
     expected_version: int | None,
 ) -> Task:
-    """Decide a task: fire the chosen action in its branch and move the application on."""
-    task = await get_task(session, principal=principal, task_id=task_id)
+    """Decide a task: fire the chosen action in its branch and move the application on.
+
+    The task's application is locked first, found by the task in the same statement; the
+    task is then read with its siblings, after the lock: what the decisions before this one
+    left. (A task of another department, or none, is a 404 and the lock is rolled back.)
+    """
+    at = utcnow()
+    application = await tasks_repository.lock_application_of(
+        session, task_id=task_id, updated_at=at
+    )
+    if application is None:
+        raise TaskNotFound(f"No task {task_id} in your department.")
+    tasks = await tasks_repository.tasks(session, application_id=application.id, flush=False)
+    task = next(t for t in tasks if t.id == task_id)
+    _may_act(principal, task)
     if decision not in task.decisions:
         raise InvalidInput.for_field(
             "decision", f"not one of this task's decisions: {', '.join(task.decisions)}"
         )
-    at = utcnow()
-    application = await applications_repository.lock(
-        session, application_id=task.application_id, updated_at=at
-    )
-    if application is None:
-        raise ApplicationNotFound(f"No application {task.application_id}.")
-    # Read after the lock: what the decisions before this one left.
-    tasks = await tasks_repository.tasks(session, application_id=application.id, flush=False)
-    task = next(t for t in tasks if t.id == task.id)
     if task.state not in ("open", "claimed"):
         raise TaskConflict(f"The task is {task.state}; it cannot be decided now.")
     if task.state == "claimed" and task.claimed_by != principal.sub:
@@ -336,15 +339,11 @@ async def act(
         raise SupplementAlreadyRequested(
             "The applicant was asked for a supplement once already; ask nothing more, decide."
         )
-    won = await tasks_repository.change_if(
-        session, task_id=task.id, states=["open", "claimed"], version=task.version,
-        values={"state": "completed", "completed_at": at, "completed_by": principal.sub,
-                "decision": decision, "comment": comment, "claimed_by": principal.sub,
-                "claimed_at": task.claimed_at or at},
-    )  # fmt: skip
-    if won is None:
+    if not await tasks_repository.complete_if(
+        session, task, states=["open", "claimed"], at=at, by=principal.sub, decision=decision,
+        comment=comment,
+    ):  # fmt: skip
         raise TaskConflict("Another decision on this task came first.")
-    task = won
     changes = Changes()
     changes.stop_clock("task", task.id)
     overdue = task.due_at is not None and as_utc(task.due_at) < at

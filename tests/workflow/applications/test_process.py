@@ -303,6 +303,12 @@ async def test_officers_act_only_for_their_department_and_citizens_read_only_the
     assert (await api.get(f"/v1/applications/{body['id']}", headers=mine)).status_code == 200
     wrong = await decide(api, mine, task["id"], "approve")
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["loc"] == ["body", "decision"]
+    missing = await decide(api, mine, uuid.uuid4().hex, "accept")
+    assert missing.status_code == 404 and missing.json()["status"] == 404
+    # The refused decisions changed nothing: the task is still open, the history as it was.
+    after = (await api.get(f"/v1/applications/{body['id']}", headers=mine)).json()
+    assert [t["state"] for t in after["tasks"]] == ["open"]
+    assert after["history"] == body["history"] and after["updated_at"] == body["updated_at"]
 
 
 async def test_the_inbox_sorts_by_deadline_and_pages_with_a_cursor(
