@@ -32,6 +32,7 @@ import base64
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -165,24 +166,25 @@ class SeenRequestIds:
         self.window_s = window.total_seconds()
         self.clock = clock
         self.max_entries = max_entries
-        self._until: dict[tuple[str, str], float] = {}  # insertion order is time order
+        self._seen: set[tuple[str, str]] = set()
+        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()  # oldest first
         self._lock = threading.Lock()
 
     def remember(self, key_id: str, request_id: str) -> None:
         """Note ``request_id`` of ``key_id``; ``ReplayedRequest`` if it was seen in the window."""
         now = self.clock()
         with self._lock:
-            for seen, until in list(self._until.items()):
-                if until > now:
-                    break
-                del self._until[seen]
+            expiry = self._expiry
+            while expiry and expiry[0][0] <= now:
+                self._seen.discard(expiry.popleft()[1])
             key = (key_id, request_id)
-            if key in self._until:
+            if key in self._seen:
                 raise ReplayedRequest(f"request id {request_id!r} was used already")
-            if len(self._until) >= self.max_entries:
+            if len(self._seen) >= self.max_entries:
                 # Refused rather than forgotten: forgetting would let a replay through.
                 raise ReplayedRequest("too many requests within the replay window")
-            self._until[key] = now + self.window_s
+            self._seen.add(key)
+            expiry.append((now + self.window_s, key))
 
 
 class RequestIdMemory(Protocol):
