@@ -215,7 +215,8 @@ async def create(
     Everything is decided in memory (exchange asked before anything is written), then written
     in one go: the application, its materials, branches, tasks, clocks, history and events.
     """
-    digest = request_hash(draft)
+    # Kept (and so computed) only for a request with an Idempotency-Key.
+    digest = request_hash(draft) if idempotency_key is not None else None
     if idempotency_key is not None:
         first = await applications_repository.by_idempotency_key(
             session, applicant_id=principal.sub, key=idempotency_key
@@ -245,7 +246,7 @@ async def create(
         promised_time_limit_days=offering.promised_time_limit_days,
         max_visits=offering.max_visits, items=offering.item_refs, form=draft.form,
         supplement_rounds=0, supplement=None, result=None, idempotency_key=idempotency_key,
-        request_hash=digest if idempotency_key else None,
+        request_hash=digest,
         created_at=at, updated_at=at, submitted_at=None, due_at=None, decided_at=None, version=1,
     )  # fmt: skip
     materials = _plan(application, offering, runtime)
@@ -273,7 +274,7 @@ async def create(
     return Created(application, False, changes)
 
 
-def _replay(first: Application, digest: str) -> Application:
+def _replay(first: Application, digest: str | None) -> Application:
     if first.request_hash != digest:
         raise IdempotencyKeyReused.for_field(
             "Idempotency-Key", "was first used with another request body", location="header"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, inspect, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -165,6 +165,38 @@ _COMPLETE = (
     .values(
         version=_TASKS_TABLE.c.version + 1,
         **{key: bindparam(f"b_{key}", type_=_TASKS_TABLE.c[key].type) for key in _COMPLETED},
+    )
+)
+
+
+async def write_branches(session: AsyncSession, branches: Sequence[Branch]) -> None:
+    """Write the changed branches among ``branches`` (marking, status, end), one prebuilt
+    UPDATE each, and take their values as committed: the session's flush (its unit of work
+    for one changed row cost more than the statement) has nothing left to write for them."""
+    for branch in branches:
+        state = inspect(branch)
+        if not any(state.attrs[key].history.has_changes() for key in _BRANCH_CHANGES):
+            continue
+        values = {key: getattr(branch, key) for key in _BRANCH_CHANGES}
+        await session.execute(
+            _UPDATE_BRANCH,
+            {"b_application_id": branch.application_id, "b_item_id": branch.item_id,
+             **{f"b_{key}": value for key, value in values.items()}},
+        )  # fmt: skip
+        for key, value in values.items():
+            set_committed_value(branch, key, value)
+
+
+_BRANCHES_TABLE = cast(Table, Branch.__table__)
+_BRANCH_CHANGES = ("marking", "status", "finished_at")
+_UPDATE_BRANCH = (
+    update(_BRANCHES_TABLE)
+    .where(
+        _BRANCHES_TABLE.c.application_id == bindparam("b_application_id"),
+        _BRANCHES_TABLE.c.item_id == bindparam("b_item_id"),
+    )
+    .values(
+        {key: bindparam(f"b_{key}", type_=_BRANCHES_TABLE.c[key].type) for key in _BRANCH_CHANGES}
     )
 )
 
