@@ -17,13 +17,14 @@ signed response. Both directions carry:
   and creation time, so an answer binds to exactly one request: one recorded for another request
   (even one with the same body) is refused.
 
-Replays of requests: a department refuses a request whose ``X-Road-Id`` it has seen within
-``REPLAY_WINDOW`` (``SeenRequestIds``); anything older fails the signature's age check anyway.
+Replays of requests: ``verify_request`` refuses a request whose ``X-Road-Id`` it has seen within
+``REPLAY_WINDOW`` (``SeenRequestIds``, this process's unless given another); anything older
+fails the signature's age check anyway.
 
 The signing and verifying are the ``http-message-signatures`` library's, the hashes
 ``hashlib``'s; this module only fixes which components are covered. A department whose system
-is in Python can use ``verify_request`` (with ``SeenRequestIds``), ``request_hash`` and
-``sign_response`` as they are (docs/exchange.md, "Federation: replay protection").
+is in Python can use ``verify_request``, ``request_hash`` and ``sign_response`` as they are
+(docs/exchange.md, "Federation: replay protection").
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ class SeenRequestIds:
         *,
         window: timedelta = REPLAY_WINDOW,
         clock: Callable[[], float] = time.monotonic,
-        max_entries: int = 1_000_000,
+        max_entries: int = 250_000,
     ) -> None:
         self.window_s = window.total_seconds()
         self.clock = clock
@@ -193,6 +194,11 @@ class RequestIdMemory(Protocol):
     def remember(self, key_id: str, request_id: str) -> None: ...
 
 
+# The request ids this process accepted, when ``verify_request`` is not given a memory of its
+# own: replay protection is on unless a department chooses another memory.
+PROCESS_REQUEST_IDS = SeenRequestIds()
+
+
 def verify_request(
     method: str,
     url: str,
@@ -201,10 +207,11 @@ def verify_request(
     *,
     key_id: str,
     secret: bytes,
-    seen: RequestIdMemory | None = None,
+    seen: RequestIdMemory = PROCESS_REQUEST_IDS,
 ) -> None:
-    """Check a forwarded request's digest and signature, and with ``seen`` that its
-    ``X-Road-Id`` is new; ``InvalidSignature`` (``ReplayedRequest``) if they fail."""
+    """Check a forwarded request's digest and signature and that its ``X-Road-Id`` is new to
+    ``seen`` (this process's memory unless given another); ``InvalidSignature``
+    (``ReplayedRequest``) if they fail."""
     message = RequestMessage(method=method, url=url, headers=headers)
     _verify(
         message,
@@ -214,9 +221,8 @@ def verify_request(
         tag=REQUEST_TAG,
         covered=REQUEST_COMPONENTS,
     )
-    if seen is not None:
-        # Only after the signature holds: an unsigned request cannot use up an id.
-        seen.remember(key_id, _field(headers, ID_HEADER))
+    # Only after the signature holds: an unsigned request cannot use up an id.
+    seen.remember(key_id, _field(headers, ID_HEADER))
 
 
 def _field(headers: Headers, name: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -317,3 +318,24 @@ def test_request_ids_are_remembered_for_the_window_only() -> None:
     # Past the window the signature's age check refuses such a request; the id may go.
     ids.remember(OWNER, "one")
     ids.remember(OWNER, "two")
+
+
+def test_a_request_id_is_refused_again_by_default() -> None:
+    """Without a memory of its own, ``verify_request`` uses this process's: replay protection
+    cannot be left out by forgetting an argument."""
+    body = b'{"subject_keys":[]}'
+    request = httpx.Request(
+        "POST", "http://127.0.0.1/query", content=body,
+        headers={"Content-Type": "application/json", protocol.CLIENT_HEADER: "x",
+                 protocol.ID_HEADER: uuid.uuid4().hex},
+    )  # fmt: skip
+    protocol.sign_request(request, key_id=OWNER, secret=SECRET, body=body)
+
+    def verify() -> None:
+        protocol.verify_request(
+            "POST", str(request.url), request.headers, body, key_id=OWNER, secret=SECRET
+        )
+
+    verify()
+    with pytest.raises(protocol.ReplayedRequest):
+        verify()
