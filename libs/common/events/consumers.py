@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -45,7 +44,8 @@ Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 
 FETCH_TIMEOUT_S = 1.0
-ACK_TIMEOUT_S = 5.0
+# How long a batch's acknowledgements may take to reach the server (whole seconds: nats-py).
+ACK_TIMEOUT_S = 5
 MAX_RETRY_DELAY_S = 60.0
 # Reasons of recent failures, kept to explain a dead letter; bounded so a storm cannot grow it.
 LAST_ERRORS_KEPT = 1000
@@ -191,7 +191,12 @@ class ConsumerRunner:
                 if self._subscription is None:
                     self._subscription = await self.subscribe(self.link.js)
                 msgs = await self._subscription.fetch(self.batch, timeout=FETCH_TIMEOUT_S)
-            except nats.errors.TimeoutError:
+            except TimeoutError:
+                # Nothing arrived within the fetch's time: the consumer is idle, not broken.
+                # nats-py raises its own TimeoutError or asyncio's, depending on where the wait
+                # ended; both are TimeoutError. Keep the subscription: messages of a pull that
+                # outlived the wait land in its queue and the next fetch takes them first
+                # (leaving it would strand them until the ack wait redelivers them).
                 self._lag.set(0)
                 continue
             except Exception as exc:  # stream not there yet, NATS away: retry, slower each time
@@ -412,13 +417,19 @@ class ConsumerRunner:
             await acking
 
     async def _ack(self, deliveries: Sequence[_Delivery]) -> None:
-        """Acknowledge after commit; a lost ack means a redelivery the inbox ignores."""
-        results = await asyncio.gather(
-            *(d.msg.ack_sync(timeout=ACK_TIMEOUT_S) for d in deliveries), return_exceptions=True
-        )
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            log.info("ack_failed", consumer=self.name, count=len(failed), error=repr(failed[0]))
+        """Acknowledge after commit; a lost ack means a redelivery the inbox ignores.
+
+        Each ack is a plain publish (no reply awaited per message), then one flush (a PING
+        answered once the server has read them all): a batch costs one round trip, not one per
+        event. If the connection drops first, the unacknowledged events are redelivered after
+        the ack wait and the inbox skips them.
+        """
+        try:
+            for delivery in deliveries:
+                await delivery.msg.ack()
+            await self.link.client.flush(timeout=ACK_TIMEOUT_S)
+        except Exception as exc:
+            log.info("ack_failed", consumer=self.name, count=len(deliveries), error=repr(exc))
 
     def _count(self, outcomes: Sequence[str]) -> None:
         for outcome, count in Counter(outcomes).items():

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.events.tables import TABLES
@@ -19,6 +18,12 @@ _dead_letter = TABLES.dead_letter
 
 # Any constant works: each service has its own database, so the key only has to be fixed.
 RELAY_LOCK_KEY = 0x70696E67_74616930  # "pingtai0"
+# Event ids looked up in the inbox per statement (well below both backends' parameter limits).
+INBOX_CHUNK = 1000
+_KNOWN_IDS = select(_inbox.c.event_id).where(
+    _inbox.c.consumer == bindparam("consumer"),
+    _inbox.c.event_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +120,28 @@ async def prune_inbox(session: AsyncSession, *, handled_before: datetime) -> int
 async def record_handled(
     session: AsyncSession, *, consumer: str, event_ids: Sequence[str], at: datetime
 ) -> set[str]:
-    """Record ``event_ids`` as handled by ``consumer``; returns those not handled before."""
-    if not event_ids:
-        return set()
-    values = [{"consumer": consumer, "event_id": e, "handled_at": at} for e in event_ids]
-    dialect = postgresql if _dialect(session) == "postgresql" else sqlite
-    # An executemany (one cached statement for any batch size) that returns only new rows.
-    statement = (
-        dialect.insert(_inbox)
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(_inbox.c.event_id)
-    )
-    result = await session.execute(statement, values)
-    return set(result.scalars().all())
+    """Record ``event_ids`` as handled by ``consumer``; returns those not handled before.
+
+    One read of the ids already recorded, then one insert of the others: both statements are
+    compiled once and reused (an ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` is compiled
+    again on every call). Should another transaction record one of the ids in between, this
+    insert fails on the primary key and the caller's transaction rolls back: the event is then
+    seen as handled, never applied twice.
+    """
+    ids = list(dict.fromkeys(event_ids))
+    known: set[str] = set()
+    for start in range(0, len(ids), INBOX_CHUNK):
+        result = await session.execute(
+            _KNOWN_IDS, {"consumer": consumer, "ids": ids[start : start + INBOX_CHUNK]}
+        )
+        known.update(result.scalars())
+    fresh = [e for e in ids if e not in known]
+    if fresh:
+        await session.execute(
+            insert(_inbox),
+            [{"consumer": consumer, "event_id": e, "handled_at": at} for e in fresh],
+        )
+    return set(fresh)
 
 
 async def add_dead_letter(
