@@ -432,9 +432,11 @@ async def main(args: argparse.Namespace) -> None:
                 if applied - shown[0] >= 50_000 or applied < shown[0]:
                     shown[0] = applied
                     elapsed = time.perf_counter() - started
+                    used = (time.process_time() - cpu) / applied * 1e6
                     print(
                         f"    {durable}: {applied:,} events applied, {elapsed:.0f} s "
-                        f"({applied / elapsed:,.0f}/s)   loadavg {loadavg()}",
+                        f"({applied / elapsed:,.0f}/s), CPU {used:.0f} us per event so far   "
+                        f"loadavg {loadavg()}",
                         flush=True,
                     )
 

@@ -51,7 +51,7 @@ from services.evaluation.index import repository as index_repository
 from services.evaluation.indicators import contributions
 from services.evaluation.indicators import repository as indicators_repository
 from services.evaluation.indicators.contributions import Deltas, ItemInfo, Resolver, Rules
-from services.evaluation.indicators.counters import COUNTERS, HISTOGRAM_PREFIX
+from services.evaluation.indicators.counters import COUNTER_GROUPS, HISTOGRAM_PREFIX
 from services.evaluation.indicators.models import daily_indicators, processing_histogram
 from services.evaluation.upserts import upsert
 
@@ -79,6 +79,7 @@ ITEMS = cast(Table, ItemVersionCopy.__table__)
 BUNDLES = cast(Table, BundleVersionCopy.__table__)
 ORGANISATIONS = cast(Table, OrganisationCopy.__table__)
 SEEN = cast(Table, ExchangeSeen.__table__)
+_GROUPS = [(frozenset(group), group) for group in COUNTER_GROUPS]
 
 # Fields every application event may carry that do not change over an application's life.
 _STATIC = (
@@ -500,26 +501,35 @@ async def forget_stale_rankings(
 
 
 async def write_deltas(session: AsyncSession, deltas: Deltas) -> None:
-    """Add the deltas to the daily rows and the histogram (rows are created as needed)."""
-    daily: list[dict[str, Any]] = []
+    """Add the deltas to the daily rows and the histogram (rows are created as needed).
+
+    A row's upsert names only the counter groups with a change; the others keep their values
+    (a new row gets 0 for them). Rows naming the same groups share one statement.
+    """
+    daily: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     histogram: list[dict[str, Any]] = []
     for (kind, scope_id, day), counters in sorted(deltas.items()):
-        if not any(counters.values()):
+        changed = {name for name, value in counters.items() if value}
+        if not changed:
             continue
-        row: dict[str, Any] = {"scope_kind": kind, "scope_id": scope_id, "day": day}
-        row.update({name: counters.get(name, 0) for name in COUNTERS})
-        if any(row[name] for name in COUNTERS):
-            daily.append(row)
-        for name, value in counters.items():
-            if name.startswith(HISTOGRAM_PREFIX) and value:
+        columns = tuple(
+            name for members, group in _GROUPS if not changed.isdisjoint(members) for name in group
+        )
+        if columns:
+            row: dict[str, Any] = {"scope_kind": kind, "scope_id": scope_id, "day": day}
+            row.update({name: counters.get(name, 0) for name in columns})
+            daily.setdefault(columns, []).append(row)
+        for name in changed:
+            if name.startswith(HISTOGRAM_PREFIX):
                 histogram.append(
                     {"scope_kind": kind, "scope_id": scope_id, "day": day,
                      "working_days": int(name.removeprefix(HISTOGRAM_PREFIX)),
-                     "applications": value}
+                     "applications": counters[name]}
                 )  # fmt: skip
-    await upsert(
-        session, daily_indicators, daily, keys=["scope_kind", "scope_id", "day"], add=COUNTERS
-    )
+    for columns, rows in daily.items():
+        await upsert(
+            session, daily_indicators, rows, keys=["scope_kind", "scope_id", "day"], add=columns
+        )
     await upsert(
         session,
         processing_histogram,
