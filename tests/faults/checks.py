@@ -278,7 +278,7 @@ async def settle_and_compare(
         findings = await _compare(platform, people, accepted)
         if not findings.problems or time.monotonic() > deadline:
             break
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(1.0)
     # The operator's command too, on the database itself, once the platform is quiet.
     audited = await asyncio.to_thread(audit_verify, platform)
     if (audited["valid"], audited["entries"]) != (True, findings.ledger["entries"]):

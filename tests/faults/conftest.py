@@ -17,8 +17,9 @@ from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_d
 from tests.faults.platform import FaultPlatform
 from tests.faults.traffic import People, report
 
-# On PostgreSQL the module takes three times as long here (about 17 minutes at load 16): it runs
-# there on purpose, with PINGTAI_TEST_FAULTS_POSTGRES=1 beside PINGTAI_TEST_POSTGRES_URL.
+# On PostgreSQL the module is a platform of its own and about 4 more minutes on the worker that
+# runs the real processes: it runs there on purpose, with PINGTAI_TEST_FAULTS_POSTGRES=1 beside
+# PINGTAI_TEST_POSTGRES_URL (docs/faults.md).
 FAULT_BACKENDS = BACKENDS if os.environ.get("PINGTAI_TEST_FAULTS_POSTGRES") == "1" else ["sqlite"]
 
 

@@ -197,6 +197,20 @@ class FaultPlatform:
             asyncio.run(_seed(self.gateway))
 
 
+LOCK_WAIT = "2s"
+LOCK_ATTEMPTS = 15
+# Who holds a lock on a table of this database (what the lock waited for), for the failure.
+LOCK_HOLDERS = """
+SELECT a.application_name, a.state, now() - a.xact_start AS in_transaction, l.mode,
+       c.relname, left(a.query, 200) AS query
+FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND a.pid <> pg_backend_pid() AND a.datname = current_database()
+  AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
+                 'AccessExclusiveLock', 'ShareLock', 'ShareUpdateExclusiveLock')
+"""
+
+
 def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -211,16 +225,20 @@ async def _lock_postgres(urls: list[str], seconds: float) -> None:
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]  # fmt: skip
             quoted = ", ".join('"' + t.replace('"', '""') + '"' for t in tables)
             # Taken table by table, the locks could deadlock with the part's own transactions:
-            # give up after a moment and try again, all or nothing (bounded).
-            for attempt in range(100):
-                await connection.execute("BEGIN; SET LOCAL lock_timeout = '300ms'")
+            # give up after a moment and try again, all or nothing (bounded). The wait is long
+            # enough for the part's transactions in progress to end (new ones queue behind it).
+            for attempt in range(LOCK_ATTEMPTS):
+                await connection.execute(f"BEGIN; SET LOCAL lock_timeout = '{LOCK_WAIT}'")
                 try:
                     await connection.execute(f"LOCK TABLE {quoted} IN EXCLUSIVE MODE")
                     break
-                except (LockNotAvailableError, DeadlockDetectedError):
+                except (LockNotAvailableError, DeadlockDetectedError) as exc:
                     await connection.execute("ROLLBACK")
-                    if attempt == 99:
-                        raise
+                    if attempt == LOCK_ATTEMPTS - 1:
+                        holders = await connection.fetch(LOCK_HOLDERS)
+                        raise AssertionError(
+                            f"no lock on {url}'s tables: {exc}; held by {holders}"
+                        ) from exc
         await asyncio.sleep(seconds)
     finally:
         for connection in connections:
