@@ -17,7 +17,6 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from libs.common.migrations import migrate
 from services.workflow.app import create_app as create_workflow
 from services.workflow.applications.runtime import build_runtime
 from tests.authz.world_catalog import CatalogWorld
@@ -27,7 +26,7 @@ from tests.authz.world_gateway import GatewayWorld
 from tests.authz.world_identity import IdentityWorld
 from tests.authz.world_workflow import WorkflowWorld
 from tests.authz.worlds import World
-from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
+from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database, migrated
 from tests.hostile.parts import running
 from tests.identity.conftest import Issuer
 from tests.workflow.applications.conftest import settings_for, verifier_for
@@ -49,7 +48,7 @@ def issuer() -> Issuer:
 @asynccontextmanager
 async def _workflow(url: str, issuer: Issuer, folder: Path) -> AsyncIterator[World]:
     """Workflow on the fake exchange of its own tests."""
-    await asyncio.to_thread(migrate, "services.workflow", url)
+    await asyncio.to_thread(migrated, "services.workflow", url)
     settings = settings_for(url, str(folder / "workflow"))
     app = create_workflow(settings)
     app.state.token_verifier = verifier_for(issuer)

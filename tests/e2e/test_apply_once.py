@@ -2,20 +2,16 @@
 an enterprise agent submits the "open a business" bundle (开办企业一件事) through the gateway,
 exchange fetches the materials (its ledger shows the reads to the enterprise), four departments
 approve in parallel through their inboxes, and the applicant's live stream sees every step.
+The platform is the demo platform the portal's browser tests share (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +20,6 @@ import pytest
 from pingtai.demo.identity import PEOPLE, DemoPerson
 from pingtai.demo.workflow import _org_ids, sign_in
 from pingtai.seed import ADMIN_CLIENT_ID, DEV_ADMIN_CLIENT_SECRET, admin_token
-from tests.e2e.test_up import Up
 
 # Bounds, not speed goals: under `make test` this shares two cores with the other xdist worker.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -33,7 +28,6 @@ BUNDLE = "zj-bundle-open-business"
 APPLICANT = 31  # 沈洁, agent of 杭州云栖科技有限公司 (demo phone suffixes)
 # Each item's department: its officer (accepts) and the one who approves (a department admin).
 DEPARTMENTS = {"market": (11, 12), "police": (13, 14), "tax": (17, 17), "hrss": (15, 15)}
-SEED_TIMEOUT_S = 180.0
 FLOW_TIMEOUT_S = 30.0
 
 
@@ -85,23 +79,6 @@ class Stream:
         self._stop.set()
 
 
-@pytest.fixture
-def seeded(tmp_path: Path) -> Iterator[Up]:
-    up = Up(tmp_path)
-    try:
-        up.wait_for_line("ready in")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")}
-        env["PINGTAI_VAR_DIR"] = str(tmp_path / "var")
-        seed = subprocess.run(
-            [sys.executable, "-m", "pingtai", "seed", "--demo", "--gateway", up.gateway],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SEED_TIMEOUT_S,
-        )  # fmt: skip
-        assert seed.returncode == 0, f"{seed.stdout[-3000:]}\n{seed.stderr[-3000:]}"
-        yield up
-    finally:
-        up.stop()
-
-
 async def _tokens(gateway: str) -> dict[int, str]:
     """Tokens for the applicant and each department's officer and approver."""
     async with httpx.AsyncClient(base_url=gateway, timeout=30.0) as admin:
@@ -134,9 +111,9 @@ async def _decide_all(gateway: str, tokens: dict[int, str], application_id: str)
     await asyncio.gather(*(department(c, a) for c, a in DEPARTMENTS.values()))
 
 
-def test_an_enterprise_opens_a_business_once(seeded: Up) -> None:
+def test_an_enterprise_opens_a_business_once(demo_gateway: str) -> None:
     started = time.monotonic()
-    gateway = seeded.gateway
+    gateway = demo_gateway
     tokens = asyncio.run(_tokens(gateway))
     applicant = {"Authorization": f"Bearer {tokens[APPLICANT]}"}
     stream = Stream(gateway, tokens[APPLICANT])

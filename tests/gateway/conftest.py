@@ -27,10 +27,10 @@ from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.settings import SERVICE_PARTS, GatewaySettings
-from libs.common.migrations import migrate
 from libs.common.telemetry import configure_tracing
 from pingtai.natsserver import free_port
 from tests.common.auth.conftest import ISSUER, SigningKey, claims, sign
+from tests.conftest import migrated
 
 STARTUP_TIMEOUT_S = 10.0
 ECHO_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -259,7 +259,7 @@ def platform(tmp_path: Path) -> StartPlatform:
             database_url = settings.pop(
                 "database_url", f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
             )
-            await asyncio.to_thread(migrate, "gateway", database_url)
+            await asyncio.to_thread(migrated, "gateway", database_url)
             gateway_settings = GatewaySettings(
                 database_url=database_url,
                 issuer=ISSUER,

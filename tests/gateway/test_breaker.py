@@ -13,9 +13,9 @@ import aiohttp
 from gateway.app import create_app
 from gateway.edge.breaker import BreakerState, CircuitBreaker
 from gateway.settings import GatewaySettings
-from libs.common.migrations import migrate
 from pingtai.natsserver import free_port
 from tests.common.auth.conftest import FakeClock
+from tests.conftest import migrated
 from tests.gateway.conftest import FakePart, StartPlatform, serve
 from tests.gateway.test_keys import call
 
@@ -120,7 +120,7 @@ class FlakyServer:
 
 async def _gateway_in_front_of(upstream: str, tmp_path: Path) -> AsyncIterator[str]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-    await asyncio.to_thread(migrate, "gateway", url)
+    await asyncio.to_thread(migrated, "gateway", url)
     settings = GatewaySettings(database_url=url, upstreams={"catalog": upstream})
     async with serve(create_app(settings, configure_process=False)) as gateway:
         yield gateway

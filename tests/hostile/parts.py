@@ -17,7 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from libs.common.auth import JwksCache, TokenVerifier
-from libs.common.migrations import migrate
+from tests.conftest import migrated
 from tests.identity.conftest import ISSUER, SECRET, Issuer
 
 # Nothing listens here: a part that calls another (workflow -> exchange) gets a connection error.
@@ -96,7 +96,7 @@ def trust_issuer(app: FastAPI, issuer: Issuer) -> None:
 def build_app(name: str, database_url: str, issuer: Issuer) -> FastAPI:
     """Migrate ``database_url`` for part ``name`` and build its app (lifespan not started)."""
     part = PARTS[name]
-    migrate(part.package, database_url)
+    migrated(part.package, database_url)
     app = part.create(database_url)
     trust_issuer(app, issuer)
     return app

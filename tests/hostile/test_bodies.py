@@ -13,7 +13,13 @@ from tests.hostile.expect import problem
 from tests.hostile.parts import MAX_BODY_BYTES, Running
 from tests.identity.conftest import Issuer
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# On SQLite only (the module's `parts` on one backend): each body is refused before any database
+# is written, by the same code whatever the backend. Hostile data that does reach a database
+# (test_payloads, test_identifiers, the fuzz) runs on PostgreSQL too.
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.parametrize("parts", ["sqlite"], indirect=True),
+]
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,13 @@ FOLLOWED_AT_LEAST = (
     "GET /v1/applications/{application_id}",
     "GET /api/workflow/v1/webhooks/{webhook_id}",
 )
+# The per-operation runs go through the gateway on SQLite only: what they add to the direct
+# runs of test_openapi_fuzz.py (which fuzz every operation on SQLite and on PostgreSQL) is the
+# gateway's forwarding and its merged document, the same code whatever the parts' database. The
+# stateful runs, which create and then act on what they made, run on both backends.
 RUNS = [
     pytest.param(backend, part, caller, mode, id=f"{backend}-{part}-{caller}-{mode}")
-    for backend in BACKENDS
+    for backend in ["sqlite"]
     for part in SECTIONS
     for caller in CALLERS
     for mode in MODES

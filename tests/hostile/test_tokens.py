@@ -23,7 +23,13 @@ from tests.hostile.expect import problem
 from tests.hostile.parts import Running
 from tests.identity.conftest import ISSUER, Issuer
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# On SQLite only (the module's `parts` on one backend): a token is judged before any database is
+# read, by the same code whatever the backend; the valid token's read itself runs on PostgreSQL
+# in the authorisation matrix (tests/authz), with every other caller.
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.parametrize("parts", ["sqlite"], indirect=True),
+]
 
 # part, a protected endpoint, a caller it admits
 PROTECTED = [

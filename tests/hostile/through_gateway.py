@@ -28,8 +28,8 @@ import uvicorn
 from fastapi import FastAPI
 from schemathesis.schemas import BaseSchema
 
-from libs.common.migrations import migrate
 from pingtai.natsserver import free_port
+from tests.conftest import migrated
 from tests.hostile.fuzzing import Started
 from tests.hostile.parts import PARTS, SERVICES, build_app, trust_issuer
 from tests.identity.conftest import Issuer
@@ -83,7 +83,7 @@ class Platform:
             PARTS["gateway"], settings={"upstreams": upstreams, "anonymous_per_minute": 0}
         )
         url = database_url()
-        migrate(part.package, url)
+        migrated(part.package, url)
         gateway = part.create(url)
         trust_issuer(gateway, issuer)
         self.gateway = Started(gateway)

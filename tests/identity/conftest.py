@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from jwt.algorithms import RSAAlgorithm
 
 from libs.common.auth import JwksCache, TokenVerifier
-from libs.common.migrations import migrate
 from services.identity.app import create_app
 from services.identity.settings import IdentitySettings
+from tests.conftest import migrated
 
 ISSUER = "https://pingtai.test"
 SECRET = "identity-tests-secret-0123456789abcdef"
@@ -77,7 +77,7 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 async def identity_app(database_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
-    await asyncio.to_thread(migrate, "services.identity", database_url)
+    await asyncio.to_thread(migrated, "services.identity", database_url)
     settings = IdentitySettings(
         database_url=database_url, issuer=ISSUER, secret_key=SECRET, nats_url=None
     )

@@ -1,5 +1,5 @@
 """Browser tests: Playwright driving Debian's Chromium (headless) against `pingtai up` with the
-demo province. One platform and one browser for the whole session keep the suite short.
+demo province. One platform (shared with tests/e2e) and one browser per module keep it short.
 
 Set PORTAL_TEST_GATEWAY=http://127.0.0.1:<port> to run against a platform already up and seeded.
 """
@@ -7,8 +7,6 @@ Set PORTAL_TEST_GATEWAY=http://127.0.0.1:<port> to run against a platform alread
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,45 +27,11 @@ PHONE, DESKTOP = 360, 1280
 DEMO_PASSWORD = "Pingtai-Demo-2026"
 
 
-@pytest.fixture(scope="session")
-def gateway() -> Iterator[str]:
-    """The platform's public URL: `pingtai up` on free ports with the demo province loaded."""
-    given = os.environ.get("PORTAL_TEST_GATEWAY")
-    if given:
-        yield given.rstrip("/")
-        return
-    from tests.e2e.test_up import Up
-
-    with tempfile.TemporaryDirectory(prefix="pingtai-portal-") as folder:
-        up = Up(Path(folder))
-        try:
-            up.wait_for_line("ready in")
-            # The demo seed is idempotent; on a loaded machine a step may time out: once more.
-            for _ in range(2):
-                seeded = subprocess.run(
-                    [sys.executable, "-m", "pingtai", "seed", "--demo", "--gateway", up.gateway],
-                    cwd=folder, capture_output=True, text=True, timeout=180,
-                    env={**_clean_env(), "PINGTAI_VAR_DIR": str(Path(folder) / "var")},
-                )  # fmt: skip
-                if _loaded(seeded.stdout):
-                    break
-            assert _loaded(seeded.stdout), seeded.stdout + seeded.stderr[-3000:]
-            yield up.gateway
-        finally:
-            up.stop()
-
-
-def _loaded(output: str) -> bool:
-    """The browser tests need the people, the catalogue, the hosted records and workflow's
-    client (to fetch materials); the demo's applications they do not."""
-    return all(
-        line in output
-        for line in ("3 one-thing bundles", "records in 5 hosted datasets", "the workflow client")
-    )
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")}
+@pytest.fixture
+def gateway(demo_gateway: str) -> str:
+    """The platform's public URL: the demo platform (tests/conftest.py), shared with the e2e
+    tests, or PORTAL_TEST_GATEWAY's."""
+    return demo_gateway
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from fastapi import FastAPI
 
 from libs.common.database import Database
-from libs.common.migrations import migrate
 from pingtai.natsserver import free_port
 from services.identity import identifiers
 from services.identity.app import create_app
@@ -30,6 +29,7 @@ from services.identity.passwords import hash_password
 from services.identity.people.models import User
 from services.identity.protection import IdentifierProtector
 from services.identity.settings import IdentitySettings
+from tests.conftest import migrated
 
 SECRET = "oauth-tests-secret-0123456789abcdef-0123456789"
 PASSWORD = "Correct-horse-42"
@@ -191,7 +191,7 @@ async def _seed(provider: Provider) -> None:
 @contextlib.asynccontextmanager
 async def running_provider(database_url: str, **overrides: Any) -> AsyncIterator[Provider]:
     """Migrate, start uvicorn on a free port, seed; stop everything after."""
-    await asyncio.to_thread(migrate, "services.identity", database_url)
+    await asyncio.to_thread(migrated, "services.identity", database_url)
     port = free_port()
     settings = settings_for(database_url, port, **overrides)
     app = create_app(settings)
