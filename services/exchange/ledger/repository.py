@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.database import DirectWrite
 from services.exchange.ledger.chain import GENESIS_HASH
 from services.exchange.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, to_micros
 
@@ -55,6 +56,11 @@ _MOVE_HEAD = (
 )
 _INSERT_ENTRIES = insert(_entry)
 _INSERT_CHECKPOINT = insert(_checkpoint)
+# After the head's lock (a statement through SQLAlchemy, which took SQLite's write lock), the
+# batch's entries and the head's move go straight to the driver: SQLAlchemy's execution of a
+# prebuilt statement still cost about a tenth of a one-entry batch's CPU each.
+_INSERT_ENTRIES_DIRECT = DirectWrite(_INSERT_ENTRIES, column_keys=[c.key for c in _entry.c])
+_MOVE_HEAD_DIRECT = DirectWrite(_MOVE_HEAD)
 
 
 async def ensure_head(session: AsyncSession) -> None:
@@ -95,8 +101,8 @@ def lock_head(connection: Connection) -> Head | None:
 
 
 def insert_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert chained entries."""
-    connection.execute(_INSERT_ENTRIES, list(rows))
+    """Insert chained entries (every column given), in the transaction that locked the head."""
+    _INSERT_ENTRIES_DIRECT.execute_many(connection, rows)
 
 
 def insert_checkpoint(connection: Connection, row: dict[str, Any]) -> None:
@@ -112,9 +118,10 @@ def move_head(
     last_checkpoint_position: int,
     last_checkpoint_at: datetime | None,
 ) -> None:
-    """Point the head at the new last entry (and checkpoint)."""
-    connection.execute(
-        _MOVE_HEAD,
+    """Point the head at the new last entry (and checkpoint), in the transaction that locked
+    it."""
+    _MOVE_HEAD_DIRECT.execute(
+        connection,
         {
             "b_position": position,
             "b_entry_hash": entry_hash,
