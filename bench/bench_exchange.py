@@ -58,6 +58,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from libs.common.database import Database
+from libs.common.events.tables import TABLES
 from libs.common.identifiers import normalise_resident_id
 from libs.common.migrations import migrate
 from libs.common.subjects import subject_refs_for
@@ -65,6 +66,7 @@ from pingtai.natsserver import free_port
 from services.exchange.access.models import Grant, PersonSubject
 from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.ledger import LedgerEntry
+from services.exchange.ledger.events import AccessesRecorded
 from services.exchange.records.models import HostedRecord
 from services.identity.identifiers import make_resident_id
 
@@ -153,11 +155,19 @@ async def seed(url: str, keys: list[str]) -> None:
         await database.dispose()
 
 
-async def ledger_count(url: str) -> int:
+async def ledger_count(url: str) -> tuple[int, int]:
+    """The ledger's entries, and its group commits (one ``access.batch_recorded`` event each,
+    or more for a batch over ``MAX_ENTRIES_PER_EVENT``)."""
     database = Database(url)
     try:
         async with database.sessionmaker() as session:
-            return int(await session.scalar(select(func.count()).select_from(LedgerEntry)) or 0)
+            entries = await session.scalar(select(func.count()).select_from(LedgerEntry))
+            commits = await session.scalar(
+                select(func.count())
+                .select_from(TABLES.outbox)
+                .where(TABLES.outbox.c.subject == AccessesRecorded.event_type)
+            )
+            return int(entries or 0), int(commits or 0)
     finally:
         await database.dispose()
 
@@ -449,9 +459,10 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
         server.terminate()
         server.wait(timeout=30)
         await jwks_runner.cleanup()
-    recorded = await ledger_count(url)
+    recorded, commits = await ledger_count(url)
     print(f"ledger: {recorded} entries for {answered} answered queries"
-          f"{'' if recorded >= answered else ' - MISSING ENTRIES'}")  # fmt: skip
+          f"{'' if recorded >= answered else ' - MISSING ENTRIES'}, in about {commits} group "
+          f"commits ({recorded / max(1, commits):.1f} entries each)")  # fmt: skip
 
 
 if __name__ == "__main__":
