@@ -40,11 +40,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +54,12 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_memory import Sample, sample, seed_demo
+from bench_memory import loadavg as _loadavg
+from bench_memory import mb as _mb
+from bench_memory import memory_line as _memory_line
 
 from pingtai.demo.identity import ORGANISATIONS, PEOPLE, DemoPerson
 from pingtai.demo.workflow import PDF, _org_ids, _value, sign_in
@@ -99,111 +102,6 @@ STEPS = (
 
 def _person(suffix: int) -> DemoPerson:
     return next(p for p in PEOPLE if p.phone.endswith(f"{suffix:04d}"))
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-# --- processes: resident memory and CPU from /proc -------------------------------------------
-
-
-def _children() -> dict[int, list[int]]:
-    """Every live process's children, by parent pid."""
-    found: dict[int, list[int]] = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: fields start after the last ")".
-        fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(fields[1])].append(int(entry.name))
-    return found
-
-
-def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
-    pids, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        pids.append(pid)
-        stack.extend(children.get(pid, ()))
-    return pids
-
-
-def _kb(path: str, key: str) -> int:
-    """A "Key:  123 kB" line's figure from a /proc file (0 if the process is gone)."""
-    try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _rss_kb(pid: int) -> int:
-    return _kb(f"/proc/{pid}/status", "VmRSS:")
-
-
-def _pss_kb(pid: int) -> int:
-    """Resident memory with each shared page divided among the processes sharing it."""
-    return _kb(f"/proc/{pid}/smaps_rollup", "Pss:")
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Each process's resident memory (KiB, summed over its tree) and CPU seconds at one time."""
-
-    at: float
-    pids: dict[str, int]
-    rss_kb: dict[str, int]
-    cpu_s: dict[str, float]
-    total_rss_kb: int  # the supervisor's whole tree: every part, NATS and the supervisor
-    total_pss_kb: int  # the same, shared pages counted once (smaps_rollup)
-
-
-def roots(var_dir: Path) -> dict[str, int]:
-    """The platform's processes by name, from ``pingtai up``'s state file."""
-    state = json.loads((var_dir / "pingtai-up.json").read_text())
-    found = {"supervisor": int(state["supervisor_pid"]), "nats": int(state["nats_pid"])}
-    found.update({name: int(info["pid"]) for name, info in state["parts"].items()})
-    return found
-
-
-def sample(var_dir: Path) -> Sample:
-    pids = roots(var_dir)
-    children = _children()
-    rss: dict[str, int] = {}
-    cpu: dict[str, float] = {}
-    for name, pid in pids.items():
-        # The supervisor's own figure is the supervisor alone: its tree is the whole platform.
-        tree = [pid] if name == "supervisor" else _tree(pid, children)
-        rss[name] = sum(_rss_kb(p) for p in tree)
-        cpu[name] = sum(_cpu_s(p) for p in tree)
-    whole = _tree(pids["supervisor"], children)
-    return Sample(
-        at=time.monotonic(),
-        pids=pids,
-        rss_kb=rss,
-        cpu_s=cpu,
-        total_rss_kb=sum(_rss_kb(p) for p in whole),
-        total_pss_kb=sum(_pss_kb(p) for p in whole),
-    )
 
 
 # --- the flow ---------------------------------------------------------------------------------
@@ -431,14 +329,6 @@ def _server_errors(lines: list[str]) -> dict[tuple[str, str, str], int]:
     return found
 
 
-def _mb(kb: int) -> float:
-    return kb / 1024
-
-
-def _memory_line(s: Sample) -> str:
-    return f"total RSS {_mb(s.total_rss_kb):.0f} MB (PSS {_mb(s.total_pss_kb):.0f} MB)"
-
-
 async def soak(gateway: str, var_dir: Path, args: argparse.Namespace, log: list[str]) -> int:
     """Run the flows; print the report; 0 if every target held."""
     # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) closes them: a
@@ -497,7 +387,8 @@ async def soak(gateway: str, var_dir: Path, args: argparse.Namespace, log: list[
                 print(
                     f"[{now - t0:6.0f} s] flows {results.flows_done} done, "
                     f"{len(tasks)} in flight, errors {len(results.errors)}, "
-                    f"{_memory_line(s)}, load {_loadavg()}",
+                    f"{_memory_line(s)}, load {_loadavg()}\n         RSS MB: "
+                    + " ".join(f"{n} {_mb(kb):.1f}" for n, kb in s.rss_kb.items()),
                     flush=True,
                 )
                 next_report += args.report_every
@@ -617,20 +508,7 @@ def main() -> None:
         code = 1
         try:
             up.wait_for_line("ready in")
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PINGTAI_")}
-            seeded = subprocess.run(
-                [sys.executable, "-m", "pingtai", "seed", "--demo", "--gateway", up.gateway],
-                cwd=folder,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                env={**env, "PINGTAI_VAR_DIR": str(Path(folder) / "var")},
-            )
-            if seeded.returncode != 0:
-                raise RuntimeError(
-                    f"the seed failed:\n{seeded.stdout[-3000:]}\n{up.output()[-3000:]}"
-                )
-            print(seeded.stdout.strip().splitlines()[-1], flush=True)
+            print(seed_demo(up.gateway, Path(folder)), flush=True)
             code = asyncio.run(soak(up.gateway, Path(folder) / "var", args, up.lines))
         finally:
             up.stop()

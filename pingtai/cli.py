@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from libs.common.ports import DEFAULT_PORT_BASE
 from pingtai.parts import PART_NAMES, PARTS, get_part
-from pingtai.supervisor import DEFAULT_NATS_PORT, STATE_FILE, Platform, run_platform
+from pingtai.supervisor import DEFAULT_NATS_PORT, STATE_FILE
 
 # A part's command group, imported only when that command runs (or `--help` lists it): the
 # long-lived `pingtai up` process must hold no part's modules (see docs/operations.md).
@@ -80,36 +80,18 @@ def up(
     ] = False,
 ) -> None:
     """Start the whole platform on this machine; Ctrl-C stops it."""
-    from pingtai.seed import run_demo_seed  # the demo's modules only when asked
-
-    var_dir = _var_dir()
-    first_start = not any(var_dir.glob("*.db"))
-    gateway = f"http://127.0.0.1:{port_base}"
-    ready_at: list[float] = []
-
-    def on_ready() -> None:
-        ready_at.append(time.monotonic())
-
-    platform = Platform(
-        var_dir=var_dir,
-        port_base=port_base,
-        nats_url=os.environ.get("PINGTAI_NATS_URL") or None,
-        nats_port=nats_port,
-        colour=sys.stdout.isatty(),
-        out=lambda line: print(line, flush=True),
-    )
-
-    async def main() -> int:
-        task = asyncio.create_task(run_platform(platform, on_ready=on_ready))
-        if offer_demo and first_start:
-            while not ready_at and not task.done():
-                await asyncio.sleep(0.1)
-            if ready_at:
-                platform.say("first start: loading the demo province (pingtai seed --demo)")
-                await run_demo_seed(gateway, out=platform.say)
-        return await task
-
-    raise typer.Exit(asyncio.run(main()))
+    # The options are read; the supervisor runs for hours, so this process becomes it anew
+    # (same pid) without typer, click and the pydantic typer reads options with (~10 MB).
+    command = [
+        sys.executable, "-m", "pingtai.supervise",
+        "--var-dir", str(_var_dir()),
+        "--port-base", str(port_base),
+        "--nats-port", str(nats_port),
+        *(["--offer-demo"] if offer_demo else []),
+    ]  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 @app.command()

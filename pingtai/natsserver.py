@@ -10,7 +10,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,8 +69,18 @@ class NatsServer:
     def log_file(self) -> Path:
         return self.store_dir / "nats-server.log"
 
+    @property
+    def health_path(self) -> str:
+        """The monitor's path that answers 200 once JetStream is ready."""
+        return "/healthz?js-enabled-only=true"
+
     def start(self, *, timeout: float = 15.0) -> None:
         """Start the server and wait until JetStream is ready."""
+        self.launch()
+        self.wait_ready(timeout=timeout)
+
+    def launch(self, env: dict[str, str] | None = None) -> None:
+        """Start the server without waiting for it (``env``: its environment, else ours)."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         command = [
             nats_server_binary(),
@@ -84,14 +93,19 @@ class NatsServer:
             "-l", str(self.log_file),
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
-        self.wait_ready(timeout=timeout)
 
     def wait_ready(self, *, timeout: float = 15.0) -> None:
         """Block until the monitor says JetStream is enabled, or raise."""
+        import urllib.request  # not in `pingtai up`, which probes without blocking
+
         deadline = time.monotonic() + timeout
-        url = f"http://{self.host}:{self.monitor_port}/healthz?js-enabled-only=true"
+        url = f"http://{self.host}:{self.monitor_port}{self.health_path}"
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(

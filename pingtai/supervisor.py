@@ -1,7 +1,12 @@
-"""`pingtai up`: NATS, migrations and every part as its own process, supervised."""
+"""`pingtai up`: NATS, migrations and every part as its own process, supervised.
+
+``pingtai up`` reads its options and then becomes ``python -m pingtai.supervise`` in the same
+process (``exec``): the long-lived supervisor holds asyncio, h11 and this module, nothing more.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ctypes
@@ -10,22 +15,40 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import h11
 
 from pingtai.natsserver import NatsServer, free_port, port_is_free
 from pingtai.parts import PART_NAMES, PARTS, Part
 
 STATE_FILE = "pingtai-up.json"
 READY_TIMEOUT_S = 60.0
+NATS_READY_TIMEOUT_S = 15.0
+PROBE_TIMEOUT_S = 2.0
 STOP_TIMEOUT_S = 10.0
 BACKOFF_MAX_S = 30.0
 # A part that stayed up this long is healthy again: its next crash restarts it at once.
 STABLE_AFTER_S = 60.0
 DEFAULT_NATS_PORT = 4250
+
+# glibc's malloc for the parts (docs/operations.md, "Memory on one machine"): a block of 128 KiB
+# or more is mapped on its own and unmapped when freed, always. By default glibc raises that bar
+# after the first such free, up to 32 MiB, so a large buffer freed once stays on the heap: the
+# identity part kept the 19 MiB of argon2id's last password hash (a worker thread's heap, which
+# malloc_trim cannot shrink). Transparent huge pages for those mappings (THP is "madvise" on
+# Debian) keep the cost of mapping them anew low: 24 ms of CPU per argon2id verification as
+# before, 40 ms with 4 KiB pages. An operator's own GLIBC_TUNABLES is left as it is.
+PART_GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1"
+
+# The embedded nats-server's soft memory limit (Go's GOMEMLIMIT; an operator's own is kept): Go
+# collects garbage only when its heap has doubled and returns freed memory to the system slowly,
+# so without a limit the server's resident memory follows the traffic it has seen, not the data it
+# holds (18,000 events of 1.2 KB with six consumers: 16 -> 64 MB; with this limit 16 -> 41 MB).
+NATS_GOMEMLIMIT = "32MiB"
 
 _COLOURS = ("36", "32", "33", "35", "34", "31", "37")
 _PR_SET_PDEATHSIG = 1
@@ -48,18 +71,52 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-# The parts listen on 127.0.0.1: never through an http_proxy from the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+async def answers_ok(port: int, target: str, *, host: str = "127.0.0.1") -> bool:
+    """Whether ``GET target`` on ``host:port`` answers 200 within 2 s.
 
-
-def _answers_ok(url: str) -> bool:
-    """Whether GET ``url`` answers 200 within 2 s (urllib: httpx would cost the supervisor
-    ~7 MB of resident memory for this one probe)."""
+    On the event loop with h11 (the HTTP/1.1 state machine uvicorn and httpx use): no thread, no
+    proxy from the environment, and neither urllib (3 MB resident) nor httpx (7 MB) in the
+    long-lived supervisor (docs/operations.md, "Memory").
+    """
+    connection = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET", target=target, headers=[("Host", f"{host}:{port}"), ("Connection", "close")]
+    )
     try:
-        with _DIRECT.open(url, timeout=2.0) as response:
-            return bool(response.status == 200)
-    except (OSError, ValueError):
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(connection.send(request) + connection.send(h11.EndOfMessage()))
+                await writer.drain()
+                while True:
+                    event = connection.next_event()
+                    if event is h11.NEED_DATA:
+                        connection.receive_data(await reader.read(65536))
+                    elif isinstance(event, h11.Response):
+                        return event.status_code == 200
+                    else:
+                        return False
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+    except (OSError, TimeoutError, h11.ProtocolError):
         return False
+
+
+def _use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> None:
+    """Python 3.11 waits for each asyncio child in a thread of its own (7 threads for the parts,
+    each with its own malloc arena); a pidfd watcher waits on the event loop instead. From 3.12
+    on asyncio chooses pidfds itself (and child watchers are deprecated)."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # a kernel before 5.3, or a sandbox refusing the call
+        return
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(loop)
+    asyncio.set_child_watcher(watcher)
 
 
 @dataclass
@@ -103,6 +160,10 @@ class Platform:
         if self.nats_url:
             env["PINGTAI_NATS_URL"] = self.nats_url
         env.setdefault("PINGTAI_GATEWAY_URL", f"http://127.0.0.1:{self.port_base}")
+        env.setdefault("GLIBC_TUNABLES", PART_GLIBC_TUNABLES)
+        # No column positions in code objects (only tracebacks' ^^^ markers use them): 0.7 MB
+        # less per part.
+        env.setdefault("PYTHONNODEBUGRANGES", "1")
         for part in PARTS:
             env[f"{part.env_prefix}PORT"] = str(part.port(self.port_base))
         return env
@@ -125,15 +186,24 @@ class Platform:
                 f"(`pingtai status`)? Choose other ports with --port-base."
             )
 
-    def start_nats(self) -> None:
+    async def start_nats(self) -> None:
         """Start the embedded NATS server unless PINGTAI_NATS_URL points at one."""
         if self.nats_url:
             self.say(f"using NATS at {self.nats_url}")
             return
         port = self.nats_port if port_is_free(self.nats_port) else free_port()
-        self.nats = NatsServer(store_dir=self.var_dir / "nats", port=port)
-        self.nats.start()
-        self.nats_url = self.nats.url
+        nats = self.nats = NatsServer(store_dir=self.var_dir / "nats", port=port)
+        nats.launch(env={**os.environ, "GOMEMLIMIT": os.environ.get("GOMEMLIMIT", NATS_GOMEMLIMIT)})
+        deadline = time.monotonic() + NATS_READY_TIMEOUT_S
+        while not await answers_ok(nats.monitor_port, nats.health_path):
+            if nats.process is not None and nats.process.poll() is not None:
+                raise RuntimeError(
+                    f"nats-server exited with {nats.process.returncode}; see {nats.log_file}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nats-server not ready after {NATS_READY_TIMEOUT_S:.0f}s")
+            await asyncio.sleep(0.05)
+        self.nats_url = nats.url
         self.say(f"NATS JetStream ready at {self.nats_url} (store {self.var_dir / 'nats'})")
 
     async def migrate_all(self) -> None:
@@ -164,6 +234,21 @@ class Platform:
         if await process.wait() != 0:
             tail = "\n".join(output[-20:])
             raise RuntimeError(f"migrations failed (exit {process.returncode}):\n{tail}")
+
+    async def seed_demo(self, gateway: str) -> None:
+        """`pingtai seed --demo` in a child process, its lines shown as the supervisor's: the
+        demo's modules and httpx (13 MB) never stay in the long-lived supervisor."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pingtai", "seed", "--demo", "--gateway", gateway,
+            env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            self.say(line.decode(errors="replace").rstrip())
+        if await process.wait() != 0:
+            self.say(f"the demo seed failed (exit {process.returncode}); see its lines above")
 
     async def spawn(self, child: Child) -> None:
         """Start (or restart) one part's process and stream its output with a prefix."""
@@ -196,7 +281,7 @@ class Platform:
                 raise RuntimeError(
                     f"{child.part.name} exited with {child.process.returncode} while starting"
                 )
-            if await asyncio.to_thread(_answers_ok, f"{child.url}/readyz"):
+            if await answers_ok(child.port, "/readyz"):
                 return
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{child.part.name} not ready after {READY_TIMEOUT_S:.0f}s")
@@ -299,12 +384,13 @@ async def run_platform(platform: Platform, *, on_ready: Callable[[], None] | Non
     platform.var_dir.mkdir(parents=True, exist_ok=True)
     platform.check_ports()
     loop = asyncio.get_running_loop()
+    _use_pidfd_child_watcher(loop)
     stop_requested = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested.set)
     supervisors: list[asyncio.Task[None]] = []
     try:
-        await asyncio.to_thread(platform.start_nats)
+        await platform.start_nats()
         await platform.migrate_all()
         for index, part in enumerate(PARTS):
             child = Child(part, part.port(platform.port_base), _COLOURS[index % len(_COLOURS)])
@@ -342,3 +428,52 @@ async def run_platform(platform: Platform, *, on_ready: Callable[[], None] | Non
         await asyncio.gather(*supervisors, return_exceptions=True)
         await platform.stop()
         platform.say("stopped; no part is left running")
+
+
+def up(*, var_dir: Path, port_base: int, nats_port: int, offer_demo: bool) -> int:
+    """Run the platform until Ctrl-C; with ``offer_demo``, load the demo on a first start."""
+    first_start = not any(var_dir.glob("*.db"))
+    gateway = f"http://127.0.0.1:{port_base}"
+    ready_at: list[float] = []
+
+    def on_ready() -> None:
+        ready_at.append(time.monotonic())
+
+    platform = Platform(
+        var_dir=var_dir,
+        port_base=port_base,
+        nats_url=os.environ.get("PINGTAI_NATS_URL") or None,
+        nats_port=nats_port,
+        colour=sys.stdout.isatty(),
+        out=lambda line: print(line, flush=True),
+    )
+
+    async def main() -> int:
+        task = asyncio.create_task(run_platform(platform, on_ready=on_ready))
+        if offer_demo and first_start:
+            while not ready_at and not task.done():
+                await asyncio.sleep(0.1)
+            if ready_at:
+                platform.say("first start: loading the demo province (pingtai seed --demo)")
+                await platform.seed_demo(gateway)
+        return await task
+
+    return asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """What ``pingtai up`` becomes once its options are read (``python -m pingtai.supervise``)."""
+    parser = argparse.ArgumentParser(prog="pingtai up", description=up.__doc__)
+    parser.add_argument("--var-dir", type=Path, required=True)
+    parser.add_argument("--port-base", type=int, required=True)
+    parser.add_argument("--nats-port", type=int, default=DEFAULT_NATS_PORT)
+    parser.add_argument("--offer-demo", action="store_true")
+    args = parser.parse_args(argv)
+    sys.exit(
+        up(
+            var_dir=args.var_dir.resolve(),
+            port_base=args.port_base,
+            nats_port=args.nats_port,
+            offer_demo=args.offer_demo,
+        )
+    )

@@ -8,6 +8,10 @@
   the renderer never draws one.
 - httpx imports click, pygments and rich for its command-line client (``httpx.main``), which
   Pingtai never runs; refused, ``httpx.main`` says which extra to install.
+- uvicorn imports websockets (or wsproto) to serve WebSocket upgrades, and watchfiles for
+  ``--reload`` (≈ 1.2 MB together); no part serves a WebSocket (live updates are server-sent
+  events) and none runs with ``--reload``. Refused, uvicorn answers an upgrade request as plain
+  HTTP (it logs "Unsupported upgrade request") and would reload by polling file times.
 
 Only those importers are refused: the workflow part imports aiohttp itself, the ``pingtai``
 command rich (through typer), and either then is an ordinary import; once a library is imported,
@@ -28,6 +32,9 @@ _HIDDEN_FROM: dict[str, frozenset[str]] = {
     "click": frozenset({"httpx._main"}),
     "pygments": frozenset({"httpx._main"}),
     "rich": frozenset({"httpx._main", "structlog.dev", "structlog.tracebacks"}),
+    "watchfiles": frozenset({"uvicorn.supervisors.watchfilesreload"}),
+    "websockets": frozenset({"uvicorn.protocols.websockets.auto"}),
+    "wsproto": frozenset({"uvicorn.protocols.websockets.auto"}),
 }
 
 

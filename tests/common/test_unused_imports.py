@@ -1,5 +1,6 @@
-"""libs.common keeps nats, structlog and httpx from importing optional dependencies it never uses
-(docs/operations.md, "Memory on one machine"), and leaves them importable for everyone else."""
+"""libs.common keeps nats, structlog, httpx and uvicorn from importing optional dependencies it
+never uses (docs/operations.md, "Memory on one machine"), and leaves them importable for everyone
+else."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ import sys
 
 _PROBE = """
 import json, sys
-import libs.common.app
-hidden = {name: name in sys.modules for name in ("aiohttp", "rich", "pygments")}
-import aiohttp, rich.console, click
+import libs.common.app, libs.common.serve
+import uvicorn.protocols.websockets.auto, uvicorn.supervisors
+names = ("aiohttp", "rich", "pygments", "watchfiles", "websockets", "wsproto")
+hidden = {name: name in sys.modules for name in names}
+import aiohttp, rich.console, click, watchfiles, websockets
 import nats.aio.transport, structlog.dev
 print(json.dumps({
     "hidden_at_start": hidden,
-    "imported_later": [m.__name__ for m in (aiohttp, rich.console, click)],
+    "imported_later": [m.__name__ for m in (aiohttp, rich.console, click, watchfiles, websockets)],
     "nats_websocket": nats.aio.transport.aiohttp is not None,
     "structlog_rich": structlog.dev.rich is not None,
+    "uvicorn_websockets": uvicorn.protocols.websockets.auto.AutoWebSocketsProtocol is not None,
+    "uvicorn_reload": uvicorn.supervisors.ChangeReload.__name__,
 }))
 """
 
@@ -28,7 +33,17 @@ def test_a_part_process_does_not_load_the_unused_optional_dependencies() -> None
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
     )
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["hidden_at_start"] == {"aiohttp": False, "rich": False, "pygments": False}
-    assert seen["imported_later"] == ["aiohttp", "rich.console", "click"]
+    assert seen["hidden_at_start"] == {
+        "aiohttp": False,
+        "rich": False,
+        "pygments": False,
+        "watchfiles": False,
+        "websockets": False,
+        "wsproto": False,
+    }
+    later = ["aiohttp", "rich.console", "click", "watchfiles", "websockets"]
+    assert seen["imported_later"] == later
     assert seen["nats_websocket"] is False
     assert seen["structlog_rich"] is False
+    assert seen["uvicorn_websockets"] is False
+    assert seen["uvicorn_reload"] == "StatReload"
