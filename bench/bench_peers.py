@@ -6,8 +6,7 @@ What runs on this machine, one after another in the same minutes:
 
 - **raw uvicorn**: a hello-world JSON answer from a bare ASGI callable and from a FastAPI route
   (one worker, uvloop, httptools, no access log) — the ceiling of any part's HTTP side;
-- **nginx** in front of that uvicorn (``worker_processes 1``, upstream keepalive), only when
-  ``which nginx`` finds it (``apt-get install -y nginx-light``);
+- **nginx** in front of that uvicorn (``worker_processes 1``, upstream keepalive);
 - **the gateway** (``python -m gateway``, one process) in front of the same uvicorn, anonymous,
   so the peer and our figure share the minute;
 - **raw nats-py** against the venv's ``nats-server -js``: JetStream publishes one at a time,
@@ -19,6 +18,10 @@ process (64 connections; it needs more CPU than wrk, so its rates are lower). Ea
 prints requests/s, the median at one connection and the **server's CPU per request** (user +
 system of its processes, from /proc): the figure the machine's other work disturbs least.
 Keycloak cannot run here (no JVM); its published sizing is printed beside identity's figures.
+
+wrk and nginx come from Debian (``wrk``, ``nginx-light``): when one is missing and ``apt-get`` is
+usable (as root), the bench installs it first and says so (``--no-install``: never; the row or
+the load generator then falls back as above).
 """
 
 from __future__ import annotations
@@ -58,6 +61,47 @@ KEYCLOAK_BASE_MEMORY_MB = 1250
 
 def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --- tools from Debian ------------------------------------------------------------------------
+
+DEBIAN_PACKAGES = {"wrk": "wrk", "nginx": "nginx-light"}
+
+
+def find_tool(name: str) -> str | None:
+    """The path of ``name`` on PATH or in /usr/sbin (nginx's place, not on every PATH)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    sbin = Path("/usr/sbin") / name
+    return str(sbin) if sbin.is_file() and os.access(sbin, os.X_OK) else None
+
+
+def install_missing_tools(names: tuple[str, ...] = tuple(DEBIAN_PACKAGES)) -> None:
+    """Install the Debian packages of the missing tools when apt-get is usable as root; else
+    say how."""
+    missing = [name for name in names if find_tool(name) is None]
+    if not missing:
+        return
+    packages = [DEBIAN_PACKAGES[name] for name in missing]
+    command = f"apt-get install -y {' '.join(packages)}"
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        print(f"{', '.join(missing)} missing and apt-get not usable here: {command}", flush=True)
+        return
+    log = Path(tempfile.gettempdir()) / "bench-peers-apt.log"
+    print(f"{', '.join(missing)} missing: {command} (log: {log}) ...", flush=True)
+    # No question asked. The bench runs nginx itself, on a port of its own, whether or not the
+    # package's scripts start a system nginx (a machine without an init system, or with a
+    # policy-rc.d refusing, as in containers, starts none).
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with log.open("w") as out:
+        for step in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
+            if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, env=env).returncode:
+                print(f"  {' '.join(step)} failed; its log's end:", flush=True)
+                print("\n".join(log.read_text().splitlines()[-15:]), flush=True)
+                return
+    for name in missing:
+        print(f"  {name}: {find_tool(name) or 'still missing'}", flush=True)
 
 
 # --- HTTP load -----------------------------------------------------------------------------
@@ -107,7 +151,7 @@ def _latency_at_one(url: str, seconds: float) -> float:
 
 def load(url: str, seconds: float) -> dict[str, float]:
     """Requests/s at ``CONNECTIONS`` connections and the median at one connection."""
-    if shutil.which("wrk"):
+    if find_tool("wrk"):
         many = wrk(url, connections=CONNECTIONS, duration=round(seconds), headers={})
         one = wrk(url, connections=1, duration=max(2, round(seconds / 2)), headers={})
         return {"rps": many["rps"], "requests": many["requests"], "p50_1c_ms": one["p50_ms"]}
@@ -215,11 +259,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per HTTP run")
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument(
+        "--no-install", action="store_true", help="never install wrk or nginx with apt-get"
+    )
     args = parser.parse_args()
-    nginx = shutil.which("nginx")
+    if not args.no_install:
+        install_missing_tools()
+    nginx = find_tool("nginx")
     print(
         f"load average before: {_loadavg()}; cores: {os.cpu_count()}; load generator: "
-        f"{'wrk' if shutil.which('wrk') else 'aiohttp (wrk not installed)'}; "
+        f"{'wrk' if find_tool('wrk') else 'aiohttp (wrk not installed)'}; "
         f"nginx: {nginx or 'not installed (row left out)'}",
         flush=True,
     )
