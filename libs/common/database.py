@@ -143,6 +143,9 @@ def _needs_write_lock(statement: str) -> bool:
     return True
 
 
+# Each SQLite engine's writers (DirectWrite takes the write lock through them).
+_sqlite_writers: weakref.WeakKeyDictionary[Engine, SQLiteWriters] = weakref.WeakKeyDictionary()
+
 # One write queue per SQLite file and event loop, shared by every engine of this process.
 _write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -182,6 +185,7 @@ class SQLiteWriters:
     def install(self) -> None:
         """Listen to the engine's statements, transaction ends and pool returns."""
         sync_engine = self.engine.sync_engine
+        _sqlite_writers[sync_engine] = self
         event.listen(sync_engine, "before_cursor_execute", self._before_execute)
         event.listen(sync_engine, "commit", self._commit)
         event.listen(sync_engine, "rollback", self._rollback)
@@ -199,6 +203,15 @@ class SQLiteWriters:
         _executemany: bool,
     ) -> None:
         if _HOLDS_WRITE_LOCK in conn.info or not _needs_write_lock(statement):
+            return
+        self.hold(conn, statement, parameters)
+
+    def hold(
+        self, conn: Connection, statement: str = "BEGIN IMMEDIATE", parameters: Any = None
+    ) -> None:
+        """Take this file's write turn and SQLite's write lock for ``conn``'s transaction
+        (inside a greenlet); a no-op when it holds them already."""
+        if _HOLDS_WRITE_LOCK in conn.info:
             return
         lock = _write_lock(self.key)
         dbapi = conn.dialect.loaded_dbapi
@@ -388,10 +401,10 @@ class DirectWrite:
     compiled once per dialect (``column_keys``: the columns every set of values gives), each
     value through its column type's bind processor, then the driver's ``execute`` or
     ``executemany`` — without SQLAlchemy's cache key, execution context, events or result
-    (≈ 50-60 µs of CPU a statement here). Because no event fires, the transaction must have
-    begun through SQLAlchemy first: on SQLite it holds the file's write lock
-    (``SQLiteWriters``) from that statement on, and a ``DirectWrite`` refuses to run without
-    it. Driver errors come as the driver raises them (not wrapped in SQLAlchemy's).
+    (≈ 50-60 µs of CPU a statement here). No event fires for it, so on SQLite it takes the
+    transaction's write lock itself (``SQLiteWriters.hold``, as the transaction's first write
+    statement through SQLAlchemy would). Rows a ``RETURNING`` gives come as the driver gives
+    them (no result processing), driver errors as the driver raises them.
     """
 
     __slots__ = ("_compiled", "column_keys", "statement")
@@ -421,8 +434,13 @@ class DirectWrite:
         return held
 
     def _cursor(self, connection: Connection) -> Any:
+        if not connection.in_transaction():
+            raise RuntimeError("DirectWrite runs inside a transaction (begin() first)")
         if connection.dialect.name == "sqlite" and _HOLDS_WRITE_LOCK not in connection.info:
-            raise RuntimeError("DirectWrite on SQLite runs only in a transaction holding the lock")
+            writers = _sqlite_writers.get(connection.engine)
+            if writers is None:
+                raise RuntimeError("DirectWrite on SQLite needs an engine from create_engine")
+            writers.hold(connection, self._prepared(connection)[0])
         return connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def _row(self, prepared: _Prepared, values: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -433,12 +451,14 @@ class DirectWrite:
             for name, process in zip(names, processors, strict=True)
         )
 
-    def execute(self, connection: Connection, values: Mapping[str, Any]) -> None:
-        """Run the statement once with ``values`` (every bound parameter by name)."""
+    def execute(self, connection: Connection, values: Mapping[str, Any]) -> list[Any]:
+        """Run the statement once with ``values`` (every bound parameter by name); the rows
+        of its ``RETURNING``, if any."""
         prepared = self._prepared(connection)
         cursor = self._cursor(connection)
         try:
             cursor.execute(prepared[0], self._row(prepared, values))
+            return list(cursor.fetchall()) if cursor.description else []
         finally:
             cursor.close()
 

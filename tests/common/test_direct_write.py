@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -105,20 +106,53 @@ async def test_a_rolled_back_transaction_keeps_none_of_the_direct_writes(
         assert (await session.execute(select(Item))).scalars().all() == []
 
 
-async def test_on_sqlite_a_direct_write_needs_the_write_lock_first(database: Database) -> None:
-    def first_write_direct(connection: Connection) -> None:
-        INSERT.execute(connection, {"id": 9, "name": "z", "tags": (), "count": 0})
+async def test_a_direct_write_first_in_a_transaction_takes_the_write_turn(
+    database: Database,
+) -> None:
+    order: list[str] = []
 
-    async with database.engine.begin() as connection:
-        if database.engine.dialect.name == "sqlite":
-            # No statement through SQLAlchemy yet: SQLiteWriters has not taken the lock.
-            with pytest.raises(RuntimeError, match="holding the lock"):
-                await connection.run_sync(first_write_direct)
-        else:
-            await connection.run_sync(first_write_direct)  # PostgreSQL locks the row itself
+    async def second_writer() -> None:
+        async with database.engine.begin() as other:
+            await other.execute(insert(_items).values(id=2, name="b", tags=(), count=0))
+        order.append("second committed")
+
+    async with database.engine.begin() as first:
+        # The transaction's first write, straight to the driver: on SQLite it must take the
+        # file's write turn and lock as a statement through SQLAlchemy would.
+        await first.run_sync(
+            lambda sync: INSERT.execute(sync, {"id": 1, "name": "a", "tags": (), "count": 0})
+        )
+        second = asyncio.create_task(second_writer())
+        await asyncio.sleep(0.2)
+        order.append("first commits")
+    await second
+    if database.engine.dialect.name == "sqlite":
+        assert order == ["first commits", "second committed"]  # it waited its turn
+    else:
+        assert order == ["second committed", "first commits"]  # row locks only
     async with database.sessionmaker() as session:
-        ids = (await session.execute(select(Item.id))).scalars().all()
-    assert ids == ([] if database.engine.dialect.name == "sqlite" else [9])
+        assert (await session.execute(select(Item.id).order_by(Item.id))).scalars().all() == [1, 2]
+
+
+async def test_a_direct_write_outside_a_transaction_is_refused(database: Database) -> None:
+    async with database.engine.connect() as connection:
+        with pytest.raises(RuntimeError, match="inside a transaction"):
+            await connection.run_sync(
+                lambda sync: INSERT.execute(sync, {"id": 9, "name": "z", "tags": (), "count": 0})
+            )
+
+
+async def test_returning_rows_come_as_the_driver_gives_them(database: Database) -> None:
+    renumber = DirectWrite(
+        update(_items)
+        .where(_items.c.id == bindparam("b_id"))
+        .values(count=_items.c.count + 1)
+        .returning(_items.c.id, _items.c.count, _items.c.tags)
+    )
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_write)
+        rows = await connection.run_sync(lambda sync: renumber.execute(sync, {"b_id": 1}))
+    assert [tuple(row) for row in rows] == [(1, 2, '["green"]')]
 
 
 async def test_a_defaulted_column_left_out_is_refused(database: Database) -> None:
