@@ -14,8 +14,10 @@ work on these narrow rows. A driver with named parameters takes the ordinary pat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Dialect, Table, TextClause, bindparam, text
@@ -51,22 +53,50 @@ def upsert_statement(
     return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
-Converter = Callable[[Any], Any] | None
+@dataclass(frozen=True)
+class Positional:
+    """A statement in a driver's positional form, and how to turn rows into its parameters."""
+
+    sql: str
+    # The row's values in the statement's order.
+    values: Callable[[Mapping[str, Any]], Any]
+    # (position, converter) of the values SQLAlchemy would convert (JSON, dates, times, ...).
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """Each row's parameters, converted."""
+        values, converters = self.values, self.converters
+        if not converters:
+            return [values(row) for row in rows]
+        converted = []
+        for row in rows:
+            parameters = list(values(row))
+            for position, convert in converters:
+                parameters[position] = convert(parameters[position])
+            converted.append(tuple(parameters))
+        return converted
 
 
 @lru_cache(maxsize=STATEMENTS_KEPT)
 def positional_statement(
     statement: TextClause, table: Table, dialect: Dialect
-) -> tuple[str, list[tuple[str, Converter]]] | None:
-    """``statement``'s SQL for ``dialect`` with, in order, each parameter's column and the
-    converter SQLAlchemy would apply to its values; None for a driver with named parameters."""
+) -> Positional | None:
+    """``statement``'s SQL for ``dialect`` and its parameters' order and converters; None for
+    a driver with named parameters."""
     compiled = statement.compile(dialect=dialect)
     order: Sequence[str] | None = getattr(compiled, "positiontup", None)
-    if order is None:
+    if not order:
         return None
-    return compiled.string, [
-        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in order
-    ]
+    converters = (
+        (position, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for position, name in enumerate(order)
+    )
+    getter = itemgetter(*order)
+    return Positional(
+        sql=compiled.string,
+        values=getter if len(order) > 1 else lambda row: (getter(row),),
+        converters=tuple((p, c) for p, c in converters if c is not None),
+    )
 
 
 async def upsert(
@@ -87,11 +117,4 @@ async def upsert(
     if positional is None:
         await session.execute(statement, list(rows))
         return
-    sql, parameters = positional
-    await connection.exec_driver_sql(
-        sql,
-        [
-            tuple(row[n] if convert is None else convert(row[n]) for n, convert in parameters)
-            for row in rows
-        ],
-    )
+    await connection.exec_driver_sql(positional.sql, positional.parameters(rows))

@@ -241,13 +241,19 @@ def _subject_scopes(state: Mapping[str, Any], departments: Iterable[str]) -> lis
 
 def add_contribution(deltas: Deltas, contribution: Mapping[str, Any], *, sign: int) -> None:
     """Add ``sign`` times a contribution to ``deltas``."""
-    for day_text, counters in contribution.get("days", {}).items():
+    days = contribution.get("days")
+    if not days:
+        return
+    scopes = [key.split("|", 1) for key in contribution.get("scopes", [])]
+    for day_text, counters in days.items():
         day = date.fromisoformat(day_text)
-        for key in contribution.get("scopes", []):
-            kind, scope_id = key.split("|", 1)
-            bucket = deltas.setdefault((kind, scope_id, day), Counter())
-            for name, value in counters.items():
-                bucket[name] += sign * value
+        change = counters if sign == 1 else {name: sign * value for name, value in counters.items()}
+        for kind, scope_id in scopes:
+            bucket = deltas.get((kind, scope_id, day))
+            if bucket is None:
+                deltas[(kind, scope_id, day)] = Counter(change)
+            else:
+                bucket.update(change)
 
 
 def _time(value: Any) -> datetime | None:
