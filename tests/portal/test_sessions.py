@@ -17,12 +17,12 @@ from sqlalchemy import select, update
 
 from libs.common.auth.principal import Principal, Role
 from libs.common.database import Database
-from libs.common.migrations import migrate
 from portal.auth.oidc import OidcClient, SignInFailed, TokenSet
 from portal.sessions.models import PendingSignIn, PortalSession
 from portal.sessions.sealing import TokenSealer
 from portal.sessions.service import SessionKeeper
 from portal.settings import PortalSettings
+from tests.conftest import migrated
 
 
 @dataclass
@@ -78,7 +78,7 @@ class FakeVerifier:
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    await asyncio.to_thread(migrate, "portal", database_url)
+    await asyncio.to_thread(migrated, "portal", database_url)
     db = Database(database_url)
     yield db
     await db.dispose()
