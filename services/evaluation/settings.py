@@ -36,8 +36,8 @@ class EvaluationSettings(PartSettings):
     )
 
     # Events per projection transaction: a batch's rows share one upsert per shape and one
-    # commit, so CPU per event falls with the batch (the projection alone, bench events: about
-    # 200 us at 100, 140 at 250, 106 at 500, 86 at 1,000); the parts' usual default is 100.
+    # commit, so CPU per event falls with the batch (docs/evaluation.md, Performance); the
+    # parts' usual default is 100.
     events_consumer_batch: int = Field(default=500, ge=1, le=1000)
 
     # Rankings kept as computed (per period, scope kind, region level and system version); the
