@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from libs.common.auth import JwksCache, TokenVerifier
 from libs.common.events.tables import TABLES
-from libs.common.migrations import migrate
 from services.workflow.app import create_app
 from services.workflow.settings import WorkflowSettings
+from tests.conftest import migrated
 from tests.identity.conftest import ISSUER, Issuer
 
 __all__ = ["ISSUER", "Issuer", "outbox_events", "outbox_types"]
@@ -35,7 +35,7 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 async def workflow_app(database_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
-    await asyncio.to_thread(migrate, "services.workflow", database_url)
+    await asyncio.to_thread(migrated, "services.workflow", database_url)
     settings = WorkflowSettings(database_url=database_url, issuer=ISSUER, nats_url=None)
     app = create_app(settings)
     jwks = issuer.jwks()

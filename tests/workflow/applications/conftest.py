@@ -10,10 +10,10 @@ import pytest
 from fastapi import FastAPI
 
 from libs.common.auth import JwksCache, TokenVerifier
-from libs.common.migrations import migrate
 from services.workflow.app import create_app
 from services.workflow.applications.runtime import build_runtime
 from services.workflow.settings import WorkflowSettings
+from tests.conftest import migrated
 from tests.workflow.conftest import ISSUER, Issuer
 from tests.workflow.helpers import FakeExchange
 
@@ -45,7 +45,7 @@ def verifier_for(issuer: Issuer) -> TokenVerifier:
 async def app(
     database_url: str, issuer: Issuer, exchange: FakeExchange, tmp_path: object
 ) -> AsyncIterator[FastAPI]:
-    await asyncio.to_thread(migrate, "services.workflow", database_url)
+    await asyncio.to_thread(migrated, "services.workflow", database_url)
     settings = settings_for(database_url, str(tmp_path))
     app = create_app(settings)
     app.state.token_verifier = verifier_for(issuer)

@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from libs.common.auth import JwksCache, TokenVerifier
 from libs.common.database import Database
 from libs.common.events import EventData, new_event, outbox
-from libs.common.migrations import migrate
 from pingtai.natsserver import free_port
 from services.workflow.app import create_app
 from services.workflow.applications.models import Application, HistoryEntry
@@ -26,6 +25,7 @@ from services.workflow.ids import new_id, utcnow
 from services.workflow.settings import WorkflowSettings
 from services.workflow.tasks.models import Task
 from tests.common.events.conftest import nats_server  # noqa: F401 (a fixture: a real nats-server)
+from tests.conftest import migrated
 from tests.workflow.conftest import ISSUER, Issuer
 
 
@@ -82,7 +82,7 @@ async def start_server(database_url: str, issuer: Issuer, **settings: Any) -> Li
 
 @pytest.fixture
 async def migrated_url(database_url: str) -> str:
-    await asyncio.to_thread(migrate, "services.workflow", database_url)
+    await asyncio.to_thread(migrated, "services.workflow", database_url)
     return database_url
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from libs.common.database import Database
 from libs.common.events.tables import TABLES
-from libs.common.migrations import migrate
 from services.workflow.sla import calendar as sla_calendar
 from services.workflow.sla.service import ReminderPolicy
+from tests.conftest import migrated
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def _packaged_calendar() -> Iterator[None]:
 @pytest.fixture
 async def migrated_url(database_url: str) -> str:
     """The test database, migrated to workflow's head."""
-    await asyncio.to_thread(migrate, "services.workflow", database_url)
+    await asyncio.to_thread(migrated, "services.workflow", database_url)
     return database_url
 
 
