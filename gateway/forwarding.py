@@ -28,7 +28,8 @@ from gateway.proxy import Proxy
 from gateway.routes import Route
 from libs.common.context import reset_request_id, set_request_id
 from libs.common.errors import PayloadTooLarge, PingtaiError, problem_response
-from libs.common.telemetry import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS, records_spans
+from libs.common.middleware import RequestMetrics
+from libs.common.telemetry import records_spans
 
 access_log = structlog.get_logger("pingtai.access")
 tracer = trace.get_tracer("pingtai.gateway")
@@ -65,9 +66,7 @@ class Forwarder:
         self.max_body_bytes = max_body_bytes
         self.default_origins = tuple(cors_origins)
         self._cors: dict[tuple[str, ...], ASGIApp] = {}
-        self._in_flight = HTTP_IN_FLIGHT.labels(part)
-        self._requests: dict[tuple[str, str, int], Any] = {}
-        self._latency: dict[tuple[str, str], Any] = {}
+        self.metrics = RequestMetrics(part)
         self.access_log = access_log
         self.access_log_slow_s = access_log_slow_ms / 1000
 
@@ -106,7 +105,7 @@ class Forwarder:
         """Inside the trace context: serve, then measure and log (with the trace id)."""
         id_token = set_request_id(exchange.request_id)
         started = time.perf_counter()
-        self._in_flight.inc()
+        self.metrics.in_flight.inc()
         try:
             await self._serve(scope, receive, exchange)
         except Exception:
@@ -121,8 +120,8 @@ class Forwarder:
             )(scope, receive, exchange.send)
         finally:
             elapsed = time.perf_counter() - started
-            self._in_flight.dec()
-            self._measure(scope["method"], exchange.route.path, exchange.status, elapsed)
+            self.metrics.in_flight.dec()
+            self.metrics.record(scope["method"], exchange.route.path, exchange.status, elapsed)
             self.guard.count(exchange)
             if self.access_log == "all" or (
                 self.access_log == "errors"
@@ -192,19 +191,6 @@ class Forwarder:
             return message
 
         return limited
-
-    def _measure(self, method: str, route: str, status: int, elapsed: float) -> None:
-        # labels() costs more than the update: each label set's child is looked up once.
-        counter = self._requests.get((method, route, status))
-        if counter is None:
-            counter = HTTP_REQUESTS.labels(self.part, method, route, str(status))
-            self._requests[(method, route, status)] = counter
-        counter.inc()
-        latency = self._latency.get((method, route))
-        if latency is None:
-            latency = HTTP_LATENCY.labels(self.part, method, route)
-            self._latency[(method, route)] = latency
-        latency.observe(elapsed)
 
     def _log(self, scope: Scope, exchange: Exchange, elapsed: float) -> None:
         client = scope.get("client")
