@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from libs.common.auth import JwksCache, TokenVerifier
 from libs.common.events.tables import TABLES
-from libs.common.migrations import migrate
 from services.evaluation.app import create_app
 from services.evaluation.settings import EvaluationSettings
 from tests.common.events.conftest import nats_server
+from tests.conftest import migrated
 from tests.identity.conftest import ISSUER, Issuer
 
 __all__ = ["ISSUER", "Issuer", "nats_server", "outbox_events", "outbox_types"]
@@ -36,7 +36,7 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 async def evaluation_app(database_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
-    await asyncio.to_thread(migrate, "services.evaluation", database_url)
+    await asyncio.to_thread(migrated, "services.evaluation", database_url)
     settings = EvaluationSettings(database_url=database_url, issuer=ISSUER, nats_url=None)
     app = create_app(settings)
     jwks = issuer.jwks()

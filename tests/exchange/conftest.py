@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from libs.common.auth import JwksCache, TokenVerifier
 from libs.common.events.tables import TABLES
-from libs.common.migrations import migrate
 from services.exchange.app import create_app
 from services.exchange.settings import ExchangeSettings
+from tests.conftest import migrated
 from tests.identity.conftest import ISSUER, Issuer
 
 __all__ = ["ISSUER", "Issuer", "connections_held_while_appending", "outbox_events", "outbox_types"]
@@ -36,7 +36,7 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 async def exchange_app(database_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
-    await asyncio.to_thread(migrate, "services.exchange", database_url)
+    await asyncio.to_thread(migrated, "services.exchange", database_url)
     settings = ExchangeSettings(database_url=database_url, issuer=ISSUER, nats_url=None)
     app = create_app(settings)
     jwks = issuer.jwks()

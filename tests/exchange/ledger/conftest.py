@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from libs.common.database import Database
-from libs.common.migrations import migrate
 from services.exchange.ledger import AccessRecord, Ledger, LedgerConfig
 from services.exchange.ledger.anomaly import AnomalyDetector
 from services.exchange.ledger.signing import CheckpointSigner, derive_development_key
+from tests.conftest import migrated
 
 SIGNER = CheckpointSigner(derive_development_key("ledger-tests"))
 
@@ -42,7 +42,7 @@ def record(n: int = 0, **changes: Any) -> AccessRecord:
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    await asyncio.to_thread(migrate, "services.exchange", database_url)
+    await asyncio.to_thread(migrated, "services.exchange", database_url)
     database = Database(database_url)
     try:
         yield database
