@@ -43,9 +43,14 @@ RUN groupadd --system --gid 10001 pingtai \
     && chown 10001:10001 /app/var
 COPY --from=build /opt/pingtai /opt/pingtai
 # In a container every part listens on all interfaces (on a laptop they default to loopback).
+# The memory settings `pingtai up` gives its parts (docs/operations.md, "Memory on one
+# machine"): glibc maps blocks of 128 KiB or more on their own (huge pages) and returns them
+# when freed; code objects keep no column positions.
 ENV PATH=/opt/pingtai/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1 \
+    PYTHONNODEBUGRANGES=1 \
     HOME=/tmp \
     PINGTAI_VAR_DIR=/app/var \
     PINGTAI_GATEWAY_HOST=0.0.0.0 \

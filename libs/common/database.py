@@ -9,7 +9,7 @@ import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, exc, text
@@ -27,6 +27,10 @@ from sqlalchemy.sql.expression import Select
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from libs.common import sqlite_driver
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
 
 # Constraint names Alembic can diff and drop on every backend.
 NAMING_CONVENTION: dict[str, str] = {
@@ -53,6 +57,19 @@ POOL_TIMEOUT_S = 30.0
 def new_metadata() -> MetaData:
     """A MetaData with the project's naming convention; each service's ``Base`` owns one."""
     return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def dialect_insert(dialect_name: str) -> Callable[[Any], PostgresInsert | SQLiteInsert]:
+    """The ``insert`` (with ``on_conflict_do_*``) of the dialect named: PostgreSQL's for
+    ``"postgresql"``, SQLite's otherwise. PostgreSQL's dialect is imported only when asked for,
+    so a part on SQLite never loads it (≈ 2 MB a process)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def is_sqlite(url: str) -> bool:

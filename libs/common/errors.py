@@ -11,8 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -308,6 +308,18 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+def _may_use_asyncpg(app: FastAPI) -> bool:
+    """Whether ``app``'s database may be PostgreSQL through asyncpg (``app.state.settings``'
+    ``database_url``; yes when there is none to read)."""
+    url = getattr(getattr(app.state, "settings", None), "database_url", None)
+    if not isinstance(url, str) or not url:
+        return True
+    try:
+        return make_url(url).get_backend_name() == "postgresql"
+    except ArgumentError:
+        return True
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem document."""
     app.add_exception_handler(PingtaiError, _on_pingtai_error)
@@ -321,7 +333,11 @@ def install_error_handlers(app: FastAPI) -> None:
     # Registered by class: an error no handler names reaches the middleware's last-resort 500.
     app.add_exception_handler(DBAPIError, _on_driver_error)
     app.add_exception_handler(UnicodeEncodeError, _on_driver_error)
-    app.add_exception_handler(AsyncAdapt_asyncpg_dbapi.Error, _on_driver_error)
+    if _may_use_asyncpg(app):
+        # Imported only then: on SQLite a part never loads PostgreSQL's dialect (≈ 2 MB).
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+        app.add_exception_handler(AsyncAdapt_asyncpg_dbapi.Error, _on_driver_error)
     app.add_exception_handler(Exception, _on_unexpected_error)
 
 

@@ -200,3 +200,42 @@ def test_text_the_database_cannot_hold_is_recognised_however_it_is_wrapped() -> 
     assert not is_unstorable_text(_DriverError("22003"))  # numeric out of range: our fault
     assert not is_unstorable_text(UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range"))
     assert not is_unstorable_text(RuntimeError("boom"))
+
+
+@pytest.mark.parametrize(
+    ("url", "registered"),
+    [
+        ("sqlite+aiosqlite:///var/part.db", False),
+        ("postgresql+asyncpg://pingtai@db/pingtai", True),
+        ("", True),  # no URL to read: registered, to be safe
+    ],
+)
+def test_asyncpgs_adapter_errors_are_handled_only_where_postgresql_may_run(
+    url: str, registered: bool
+) -> None:
+    from fastapi import FastAPI
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+    from libs.common.errors import install_error_handlers
+
+    app = FastAPI()
+    app.state.settings = type("Settings", (), {"database_url": url})()
+    install_error_handlers(app)
+    assert (AsyncAdapt_asyncpg_dbapi.Error in app.exception_handlers) is registered
+
+
+def test_a_part_on_sqlite_never_imports_postgresqls_dialect() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tests.common.conftest import build_app\n"
+        "import libs.common.auth, libs.common.database, libs.common.http\n"
+        "build_app(database_url='sqlite+aiosqlite:///unused.db')\n"
+        "print(sorted(m for m in sys.modules if 'postgresql' in m or 'asyncpg' in m))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from libs.common.settings import DEFAULT_PORT_BASE, PORT_OFFSETS
 from pingtai.parts import PART_NAMES, PARTS
+from pingtai.supervisor import PART_GLIBC_TUNABLES
 from tests.deploy.manifests import ROOT, settings_env_names
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -117,6 +118,12 @@ def test_it_exposes_every_part_and_sets_only_real_settings() -> None:
     known = set().union(*(settings_env_names(p) for p in PARTS))
     for name in re.findall(r"\b(PINGTAI_\w+)=", env):
         assert name in known, f"{name} is not a setting"
+
+
+def test_parts_get_the_memory_settings_pingtai_up_gives_them() -> None:
+    env = " ".join(rest for ins, rest in _stages()[-1].instructions if ins == "ENV")
+    assert f"GLIBC_TUNABLES={PART_GLIBC_TUNABLES} " in env
+    assert re.search(r"\bPYTHONNODEBUGRANGES=1\b", env)
 
 
 def test_the_build_context_holds_everything_copied_and_nothing_local() -> None:

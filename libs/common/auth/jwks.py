@@ -12,6 +12,8 @@ import structlog
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
+from libs.common.http import client_options
+
 log = structlog.get_logger("pingtai.auth")
 
 # Asymmetric only: a symmetric algorithm would let anyone holding the public key forge tokens.
@@ -46,7 +48,9 @@ class JwksCache:
         self.max_age_s = max_age_s
         self._algorithms = frozenset(algorithms)
         self._own_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout_s, follow_redirects=False, **client_options()
+        )
         self._clock = clock
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None

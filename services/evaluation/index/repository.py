@@ -20,10 +20,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from libs.common.database import DirectRead
+from libs.common.database import DirectRead, dialect_insert
 from services.evaluation.clock import utcnow
 from services.evaluation.index.models import IndexSystem, StoredRanking
 from services.evaluation.indicators.models import indicator_generation
@@ -139,7 +138,7 @@ async def store_ranking(
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         guard = guard.with_for_update(read=True)
-    insert = postgresql.insert if postgres else sqlite.insert
+    insert = dialect_insert("postgresql" if postgres else "sqlite")
     statement = (
         insert(RANKINGS)
         .from_select(list(values), guard)

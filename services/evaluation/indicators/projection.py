@@ -22,9 +22,9 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.database import dialect_insert
 from libs.common.events import CloudEvent
 from services.evaluation.clock import as_utc, local_day
 from services.evaluation.facts.events import (
@@ -261,8 +261,7 @@ class Projection:
 
 async def _first_seen(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     """Record ``keys`` as counted; returns those not counted before."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     statement = insert(SEEN).on_conflict_do_nothing(index_elements=["key"]).returning(SEEN.c.key)
     result = await session.execute(statement, [{"key": k} for k in keys])
     return set(result.scalars().all())

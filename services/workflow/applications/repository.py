@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.database import dialect_insert
 from services.workflow import bulk
 from services.workflow.applications.models import Application, ApplicationMaterial, HistoryEntry
 
@@ -109,21 +109,24 @@ async def insert_new(session: AsyncSession, application: Application) -> bool:
     One statement (INSERT ... ON CONFLICT DO NOTHING), no savepoint: of two concurrent first
     requests with one key, one inserts and the other finds the first.
     """
-    statement = _INSERT_NEW[session.get_bind().dialect.name == "postgresql"]
+    statement = _insert_new_for(session.get_bind().dialect.name)
     inserted = await session.execute(statement, bulk.values_of(application))
     return inserted.scalar_one_or_none() is not None
 
 
-# Built once: the values come as parameters (building ``.values(...)`` per call costs more
-# than running the statement).
 _TABLE = cast(Table, Application.__table__)
-_INSERT_NEW: dict[bool, Executable] = {
-    True: postgresql_insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
-    False: bulk.sqlite_cached(
-        sqlite_insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
-        column_keys=[c.key for c in _TABLE.columns], returning=[_TABLE.c.id],
-    ),
-}  # fmt: skip
+
+
+@cache
+def _insert_new_for(dialect_name: str) -> Executable:
+    """Built once per dialect, when first used: the values come as parameters (building
+    ``.values(...)`` per call costs more than running the statement)."""
+    statement = dialect_insert(dialect_name)(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
+    if dialect_name == "postgresql":
+        return statement
+    return bulk.sqlite_cached(
+        statement, column_keys=[c.key for c in _TABLE.columns], returning=[_TABLE.c.id]
+    )
 
 
 async def history(session: AsyncSession, *, application_id: str) -> list[HistoryEntry]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.database import dialect_insert
 from services.workflow import bulk
 from services.workflow.sla.models import CalendarYear, SlaClock
 
@@ -36,7 +36,7 @@ async def list_for_application(session: AsyncSession, *, application_id: str) ->
 
 async def upsert_running(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
     """Insert running clocks; one already there for (kind, ref_id) is reset as a new round."""
-    statement = _UPSERT_RUNNING[session.get_bind().dialect.name == "postgresql"]
+    statement = _upsert_running_for(session.get_bind().dialect.name)
     await session.execute(statement, [{**row, "round": 1} for row in rows])
 
 
@@ -63,11 +63,15 @@ _CLOCKS = cast(Table, SlaClock.__table__)
 # What each running clock's row gives (``sla.service.start_clocks``), ``round`` added here.
 _RUNNING_KEYS = ("id", "kind", "ref_id", "application_id", "department_org_id", "started_at",
                  "due_at", "remind_at", "round")  # fmt: skip
-# Built once per dialect: the rows come as parameters.
-_UPSERT_RUNNING: dict[bool, Executable] = {
-    True: _upsert_running(postgresql_insert),
-    False: bulk.sqlite_cached(_upsert_running(sqlite_insert), column_keys=_RUNNING_KEYS),
-}
+
+
+@cache
+def _upsert_running_for(dialect_name: str) -> Executable:
+    """Built once per dialect, when first used: the rows come as parameters."""
+    statement = _upsert_running(dialect_insert(dialect_name))
+    if dialect_name == "postgresql":
+        return cast(Executable, statement)
+    return bulk.sqlite_cached(statement, column_keys=_RUNNING_KEYS)
 
 
 async def stop_many(

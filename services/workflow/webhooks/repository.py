@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.database import dialect_insert
 from services.workflow.applications.models import Application
 from services.workflow.tasks.models import Task
 from services.workflow.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -81,7 +80,7 @@ async def add_deliveries(session: AsyncSession, *, rows: Sequence[dict[str, Any]
     """Record deliveries; one already recorded for the same subscription and event is kept."""
     if not rows:
         return
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session.bind.dialect.name)
     await session.execute(
         insert(WebhookDelivery)
         .values(list(rows))

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+
+from libs.common.http import LazyTLSTransport
 
 
 class RefusedUrl(ValueError):
@@ -139,12 +142,20 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
 def pinned_client(*, timeout_s: float, check: bool) -> httpx.AsyncClient:
     """An HTTP client whose connections go to checked addresses only (no proxies from the
-    environment, no redirects)."""
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
-    # httpx takes no network backend: its pool is replaced by the same pool with ours.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=PinnedBackend(check=check)
-    )
+    environment, no redirects); ``https://`` deliveries verify through the process's one TLS
+    context, made at the first of them."""
+
+    def pinned(context: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+        transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
+        # httpx takes no network backend: its pool is replaced by the same pool with ours.
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context, network_backend=PinnedBackend(check=check)
+        )
+        return transport
+
     return httpx.AsyncClient(
-        transport=transport, timeout=timeout_s, follow_redirects=False, trust_env=False
+        transport=LazyTLSTransport(pinned),
+        timeout=timeout_s,
+        follow_redirects=False,
+        trust_env=False,
     )

@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from libs.common.database import dialect_insert
 from services.identity.oauth.tokens.models import (
     AuthorizationCode,
     RefreshToken,
@@ -217,8 +216,7 @@ async def deny_access_tokens(
     if not tokens:
         return
     rows = [{"jti": jti, "expires_at": until, "revoked_at": now} for jti, until in tokens]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(session.bind.dialect.name if session.bind is not None else "sqlite")
     await session.execute(
         insert(RevokedAccessToken).values(rows).on_conflict_do_nothing(index_elements=["jti"])
     )
