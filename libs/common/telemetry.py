@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
 import sys
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -65,11 +68,7 @@ def configure_logging(*, part: str, level: str = "INFO", fmt: str = "json") -> N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_context,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = _JSON_RENDERER if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     # Records of the standard library's loggers (uvicorn, SQLAlchemy, ...) are rendered the same
     # way by the root handler.
     handler = logging.StreamHandler(sys.stdout)
@@ -83,19 +82,22 @@ def configure_logging(*, part: str, level: str = "INFO", fmt: str = "json") -> N
             ],
         )
     )
-    structlog.configure(
+    processors = [
         # Drop lines below the level before any processor runs (access logs of probes, debug),
         # as the standard logger of the same name would.
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        structlog.stdlib.filter_by_level,
+        *shared,
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
+    global _direct_chain
+    _direct_chain = tuple(processors) if fmt == "json" else ()
+    structlog.configure(
+        processors=processors,
         # Rendered lines go straight to the root handler's stream: through the standard
         # library (two LogRecords and a formatter per line) the access log cost ~48 µs a line.
         logger_factory=_HandlerLoggerFactory(handler),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_BoundLogger,
         cache_logger_on_first_use=True,
     )
     root = logging.getLogger()
@@ -111,31 +113,114 @@ def configure_logging(*, part: str, level: str = "INFO", fmt: str = "json") -> N
         logging.getLogger(name).propagate = True
 
 
+def _json_fallback(obj: Any) -> Any:
+    # As structlog's JSONRenderer: an object's ``__structlog__()``, else its ``repr``.
+    try:
+        return obj.__structlog__()
+    except AttributeError:
+        return repr(obj)
+
+
+_JSON_RENDERER = structlog.processors.JSONRenderer(default=_json_fallback)
+# ``json.dumps(..., default=...)`` builds an encoder per call; the same encoder, built once.
+_encode_json = json.JSONEncoder(default=_json_fallback).encode
+# The JSON chain ``configure_logging`` installed, while it is the configured one.
+_direct_chain: tuple[Any, ...] = ()
+
+
+class _Timestamps:
+    """``datetime.now(UTC).isoformat()`` with ``Z`` for ``+00:00`` (structlog's ISO stamp in
+    UTC), the date and time formatted once a second."""
+
+    def __init__(self) -> None:
+        # One tuple, replaced whole: threads never see one second's prefix with another's.
+        self._second: tuple[int, str] = (-1, "")
+
+    def now(self) -> str:
+        """The current time, as structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it."""
+        return self.format(time.time_ns())
+
+    def format(self, ns: int) -> str:
+        """``ns`` (nanoseconds since the epoch) to the microsecond, as ``now`` writes it."""
+        second, micro = divmod(ns // 1000, 1_000_000)
+        cached, prefix = self._second
+        if second != cached:
+            prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat()
+            self._second = (second, prefix)
+        # isoformat leaves the fraction out when it is zero.
+        return f"{prefix}.{micro:06d}Z" if micro else f"{prefix}Z"
+
+
+_timestamps = _Timestamps()
+
+
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    """structlog's standard-library logger, with ``info`` and ``debug`` (the access line, once
+    per request) rendered directly while the configured chain is ``configure_logging``'s JSON
+    one: the same fields in the same order, the same JSON text, for ≈ 11 µs of CPU an access
+    line instead of ≈ 17-19 µs through the chain (about 4 µs of either is the write and flush).
+    Anything else (positional arguments, ``exc_info``, another chain, e.g.
+    ``structlog.testing.capture_logs``) goes through the chain."""
+
+    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if args or "exc_info" in kw or tuple(self._processors) != _direct_chain:
+            return self._proxy_to_logger("info", event, *args, **kw)
+        return self._direct(logging.INFO, "info", event, kw)
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if args or "exc_info" in kw or tuple(self._processors) != _direct_chain:
+            return self._proxy_to_logger("debug", event, *args, **kw)
+        return self._direct(logging.DEBUG, "debug", event, kw)
+
+    def _direct(self, level: int, method: str, event: str | None, kw: dict[str, Any]) -> Any:
+        wrapped = self._logger
+        if not isinstance(wrapped, _HandlerLogger):  # another logger factory configured since
+            return self._proxy_to_logger(method, event, **kw)
+        standard = wrapped.standard
+        # filter_by_level
+        if standard.disabled or level < standard.getEffectiveLevel():
+            return None
+        event_dict: dict[str, Any] = self._context.copy()
+        event_dict.update(kw)
+        if event is not None:
+            event_dict["event"] = event
+        # merge_contextvars, add_log_level, add_logger_name, TimeStamper, _add_trace_context
+        for key, value in structlog.contextvars.get_contextvars().items():
+            event_dict.setdefault(key, value)
+        event_dict["level"] = method
+        event_dict["logger"] = wrapped.name
+        event_dict["timestamp"] = _timestamps.now()
+        _add_trace_context(None, method, event_dict)
+        return wrapped.write(_encode_json(event_dict))
+
+
 class _HandlerLogger:
     """What structlog's stdlib ``BoundLogger`` wraps: levels and name from the standard
     logger of the same name, rendered lines written to ``handler``'s stream as it would."""
 
     def __init__(self, logger: logging.Logger, handler: logging.StreamHandler[Any]) -> None:
-        self._logger = logger
+        self.standard = logger
         self._handler = handler
         self.name = logger.name
 
     def __getattr__(self, name: str) -> Any:
         # Levels, ``disabled``, handlers...: the standard logger's.
-        return getattr(self._logger, name)
+        return getattr(self.standard, name)
 
-    def _write(self, line: str, *_args: Any, **_kwargs: Any) -> None:
+    def write(self, line: str, *_args: Any, **_kwargs: Any) -> None:
+        """Write ``line`` and a line end to the handler's stream, with the OS once this returns
+        (as a flush after each line did): a line logged is not lost if the process is killed."""
         handler = self._handler
         with handler.lock or contextlib.nullcontext():
             stream = handler.stream
             stream.write(line + handler.terminator)
             stream.flush()
 
-    debug = info = warning = warn = error = critical = fatal = exception = msg = _write
+    debug = info = warning = warn = error = critical = fatal = exception = msg = write
 
     def log(self, _level: int, line: str, *args: Any, **kwargs: Any) -> None:
         """Write ``line`` (the level was checked already)."""
-        self._write(line)
+        self.write(line)
 
 
 class _HandlerLoggerFactory:

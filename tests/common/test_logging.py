@@ -5,13 +5,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 import structlog
 from fastapi import APIRouter
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 
 from libs.common.telemetry import configure_logging
 from tests.common.conftest import build_app
@@ -112,3 +116,71 @@ def test_standard_library_loggers_keep_their_levels_and_render_the_same_way(
     assert started["part"] == "sample"
     assert failed["level"] == "error"
     assert "ValueError: boom" in str(failed["exception"])
+
+
+async def test_the_direct_access_line_is_the_line_the_processor_chain_writes(
+    stdout_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``info`` and ``debug`` render the configured JSON chain's line directly: the same fields,
+    in the same order, as the same JSON text (only the time differs)."""
+    from libs.common import telemetry
+
+    log = structlog.get_logger("pingtai.access").bind(bound="yes")
+    fields = {"method": "GET", "status": 200, "duration_ms": 1.5, "odd": Path("/x")}
+    token = otel_context.attach(
+        propagate.extract(
+            {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+        )
+    )
+    # The configured chain is the one rendered directly: the first line is the direct one.
+    assert telemetry._direct_chain == tuple(structlog.get_config()["processors"])
+    try:
+        log.info("request", **fields)
+        monkeypatch.setattr(telemetry, "_direct_chain", ())  # as if another chain: the chain
+        log.info("request", **fields)
+    finally:
+        otel_context.detach(token)
+    direct, chained = stdout_lines.getvalue().splitlines()
+    stamp = re.compile(r'"timestamp": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z"')
+    assert stamp.search(direct) and stamp.search(chained)
+    assert stamp.sub("", direct) == stamp.sub("", chained)
+    assert json.loads(direct)["odd"] == "PosixPath('/x')"
+    assert json.loads(direct)["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert list(json.loads(direct))[:6] == [
+        "bound",
+        "method",
+        "status",
+        "duration_ms",
+        "odd",
+        "event",
+    ]
+
+
+def test_the_direct_line_drops_what_the_level_drops(stdout_lines: io.StringIO) -> None:
+    structlog.get_logger("pingtai.access").debug("request", path="/healthz")
+    logging.getLogger("pingtai.loud").setLevel(logging.DEBUG)
+    try:
+        structlog.get_logger("pingtai.loud").debug("request", path="/healthz")
+    finally:
+        logging.getLogger("pingtai.loud").setLevel(logging.NOTSET)
+    (line,) = _lines(stdout_lines)
+    assert (line["logger"], line["level"]) == ("pingtai.loud", "debug")
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [
+        1_795_874_400_000_000_000,  # on the second: no fraction, as isoformat writes it
+        1_795_874_400_000_001_999,  # one microsecond (nanoseconds truncated)
+        1_795_874_400_999_999_000,
+        1_795_874_401_123_456_789,  # the next second
+    ],
+)
+def test_timestamps_read_as_structlogs_iso_stamp(ns: int) -> None:
+    from libs.common.telemetry import _Timestamps
+
+    stamps = _Timestamps()
+    moment = datetime.fromtimestamp(ns // 10**9, UTC).replace(microsecond=ns // 1000 % 10**6)
+    expected = moment.isoformat().replace("+00:00", "Z")
+    assert stamps.format(ns - 1_000_000_000) != expected  # a second earlier, cached
+    assert stamps.format(ns) == expected
