@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from libs.common.database import DirectWrite
 from libs.common.events.tables import TABLES
 
 _outbox = TABLES.outbox
@@ -24,6 +26,11 @@ _KNOWN_IDS = select(_inbox.c.event_id).where(
     _inbox.c.consumer == bindparam("consumer"),
     _inbox.c.event_id.in_(bindparam("ids", expanding=True)),
 )
+# A transaction's events go straight to the driver in one greenlet trip: through
+# ``session.execute`` (cache key, execution context, parameter processing) adding them cost
+# ≈ 50-80 µs of CPU a call more (docs/events.md). ``inline``: no RETURNING of the positions.
+OUTBOX_COLUMNS = ("event_id", "subject", "ordering_key", "payload", "headers", "created_at")
+_ADD_TO_OUTBOX = DirectWrite(insert(_outbox).inline(), column_keys=OUTBOX_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +50,13 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def add_to_outbox(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert events into the outbox in the session's transaction."""
-    await session.execute(insert(_outbox), list(rows))
+    """Insert events (every one of ``OUTBOX_COLUMNS``) into the outbox in the session's
+    transaction (begun if it was not)."""
+
+    def insert_rows(sync_session: Session) -> None:
+        _ADD_TO_OUTBOX.execute_many(sync_session.connection(), rows)
+
+    await session.run_sync(insert_rows)
 
 
 async def try_lock_relay(session: AsyncSession) -> bool:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 
 from libs.common.database import Database
-from libs.common.events import outbox, repository
-from tests.common.events.harness import commit_changes, count_rows, record_change, things
+from libs.common.events import new_event, outbox, repository
+from tests.common.events.harness import (
+    SUBJECT,
+    ThingHappened,
+    commit_changes,
+    count_rows,
+    record_change,
+    things,
+)
 
 
 async def test_events_exist_only_if_their_change_commits(database: Database) -> None:
@@ -62,3 +72,29 @@ async def test_sent_events_and_old_inbox_rows_are_pruned(database: Database) -> 
     assert (pruned, forgotten) == (2, 2)
     assert [row.event_id for row in left] == [events[2].id]
     assert again == {events[0].id, events[1].id}
+
+
+async def test_events_added_together_are_stored_in_order_with_the_trace_of_the_change(
+    database: Database,
+) -> None:
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = propagate.extract({"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
+    events = [new_event(ThingHappened(aggregate="a2", seq=seq), subject="a2") for seq in range(3)]
+    token = otel_context.attach(parent)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            await outbox.add_all(session, events)
+            await outbox.add(session, new_event(ThingHappened(aggregate="a3", seq=0), subject="a3"))
+    finally:
+        otel_context.detach(token)
+
+    async with database.sessionmaker() as session:
+        pending = await repository.pending_events(session, limit=10)
+    assert [row.event_id for row in pending[:3]] == [e.id for e in events]
+    assert [row.payload for row in pending[:3]] == [e.to_json() for e in events]
+    assert [row.subject for row in pending] == [SUBJECT] * 4
+    assert [row.ordering_key for row in pending] == [*[events[0].ordering_key] * 3,
+                                                     "pingtai.ledger.thing:a3"]  # fmt: skip
+    assert pending[0].position < pending[1].position < pending[2].position < pending[3].position
+    for row in pending:
+        assert json.loads(row.headers)["traceparent"].split("-")[1] == caller_trace
