@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.usage.models import DailyUsage
+from libs.common.database import dialect_insert
 
 # (key id, application id, day) -> (calls, errors, rejected)
 UsageDeltas = Mapping[tuple[str, str, date], tuple[int, int, int]]
@@ -20,7 +19,7 @@ async def add_counts(session: AsyncSession, deltas: UsageDeltas) -> None:
     """Add each replica's counts to the day's row (made if missing), atomically per row."""
     if not deltas:
         return
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session.bind.dialect.name)
     rows = [
         {
             "key_id": key_id,

@@ -12,6 +12,8 @@
   ``--reload`` (≈ 1.2 MB together); no part serves a WebSocket (live updates are server-sent
   events) and none runs with ``--reload``. Refused, uvicorn answers an upgrade request as plain
   HTTP (it logs "Unsupported upgrade request") and would reload by polling file times.
+- FastAPI imports pydantic's v1 package (23 modules, ≈ 1.5 MB) to ask of each model whether it
+  is a v1 one; refused, it answers no. Pingtai's models are all pydantic 2.
 
 Only those importers are refused: the workflow part imports aiohttp itself, the ``pingtai``
 command rich (through typer), and either then is an ordinary import; once a library is imported,
@@ -31,6 +33,9 @@ _HIDDEN_FROM: dict[str, frozenset[str]] = {
     "aiohttp": frozenset({"nats.aio.transport"}),
     "click": frozenset({"httpx._main"}),
     "pygments": frozenset({"httpx._main"}),
+    # FastAPI imports pydantic's v1 package (23 modules, ~1.5 MB) only to ask whether a model
+    # is a v1 one; without it, it answers no (it catches the ImportError). Pingtai has none.
+    "pydantic.v1": frozenset({"fastapi._compat.shared"}),
     "rich": frozenset({"httpx._main", "structlog.dev", "structlog.tracebacks"}),
     "watchfiles": frozenset({"uvicorn.supervisors.watchfilesreload"}),
     "websockets": frozenset({"uvicorn.protocols.websockets.auto"}),

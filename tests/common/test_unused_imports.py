@@ -47,3 +47,30 @@ def test_a_part_process_does_not_load_the_unused_optional_dependencies() -> None
     assert seen["structlog_rich"] is False
     assert seen["uvicorn_websockets"] is False
     assert seen["uvicorn_reload"] == "StatReload"
+
+
+_FASTAPI_PROBE = """
+import json, sys
+from services.catalog.app import create_app
+from services.catalog.settings import CatalogSettings
+app = create_app(CatalogSettings(database_url="sqlite+aiosqlite:///:memory:", nats_url=None,
+                                 secret_key="unused-imports-test-0123456789abcdef"))
+routes = len(app.openapi()["paths"])
+loaded = "pydantic.v1" in sys.modules
+from pydantic import v1
+print(json.dumps({"routes": routes, "v1_loaded_by_fastapi": loaded, "v1": v1.__name__}))
+"""
+
+
+def test_fastapi_does_not_load_pydantic_v1_in_a_part_and_others_still_can() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FASTAPI_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["routes"] > 10  # the app's routes (and their models) were really declared
+    assert seen["v1_loaded_by_fastapi"] is False
+    assert seen["v1"] == "pydantic.v1"
