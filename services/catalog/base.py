@@ -1,14 +1,12 @@
 """The catalog part's declarative base and event tables, and what every catalogue concept
 (datasets, service items, bundles) does with drafts the same way: who sees them, whose a list
-of drafts holds, that list's query and its page."""
+of drafts holds, and that list's page (its query is in ``services.catalog.repository``)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from libs.common.auth import Principal, Role
@@ -64,31 +62,6 @@ def drafts_owner(principal: Principal, owner_org_id: str | None) -> str | None:
     if owner_org_id not in (None, org):
         raise Forbidden("A department's officers and admins list their own drafts only.")
     return org
-
-
-async def search_drafts(
-    session: AsyncSession,
-    model: type[Drafted],
-    *,
-    owner_org_id: str | None,
-    after: str | None,
-    limit: int,
-) -> Sequence[Drafted]:
-    """Rows of ``model`` (an item or a bundle) with a working copy not yet published (never
-    published, or edited since; not retired), in code order after the cursor."""
-    columns = model.__table__.c
-    statement = (
-        select(model)
-        .where(columns.has_unpublished_changes.is_(True), columns.status != "retired")
-        .order_by(columns.code)
-        .limit(limit)
-    )
-    if owner_org_id is not None:
-        statement = statement.where(columns.owner_org_id == owner_org_id)
-    if after is not None:
-        statement = statement.where(columns.code > after)
-    result = await session.execute(statement)
-    return result.scalars().all()
 
 
 async def drafts_page(

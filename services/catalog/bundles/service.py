@@ -12,6 +12,7 @@ from libs.common.auth import Principal, Role
 from libs.common.errors import FieldError, Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
 from services.catalog import base as catalog_base
+from services.catalog import repository as catalog_repository
 from services.catalog.bundles import merge as bundle_merge
 from services.catalog.bundles import repository as bundles_repository
 from services.catalog.bundles.events import BundleDraftChanged, BundlePublished
@@ -319,7 +320,7 @@ async def drafts(
 ) -> Sequence[Bundle]:
     """Bundles with unpublished changes: a department's own, or any for platform admins
     (the platform's own bundles, of no department, are theirs only)."""
-    return await catalog_base.search_drafts(
+    return await catalog_repository.search_drafts(
         session, Bundle, owner_org_id=catalog_base.drafts_owner(principal, owner_org_id),
         after=after, limit=limit,
     )  # fmt: skip

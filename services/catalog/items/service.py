@@ -16,6 +16,7 @@ from libs.common.errors import FieldError, Forbidden, InvalidInput
 from libs.common.events import new_event, outbox
 from libs.common.pagination import CursorShape, CursorText, PageRequest
 from services.catalog import base as catalog_base
+from services.catalog import repository as catalog_repository
 from services.catalog.ids import utcnow
 from services.catalog.items import checks
 from services.catalog.items import repository as items_repository
@@ -473,7 +474,7 @@ async def drafts(
     limit: int,
 ) -> Sequence[ServiceItem]:
     """Items with unpublished changes: a department's own, or any for platform admins."""
-    return await catalog_base.search_drafts(
+    return await catalog_repository.search_drafts(
         session, ServiceItem, owner_org_id=catalog_base.drafts_owner(principal, owner_org_id),
         after=after, limit=limit,
     )  # fmt: skip
