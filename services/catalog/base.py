@@ -1,19 +1,23 @@
 """The catalog part's declarative base and event tables, and what every catalogue concept
 (datasets, service items, bundles) does with drafts the same way: who sees them, whose a list
-of drafts holds, and that list's page (its query is in ``services.catalog.repository``)."""
+of drafts holds, and that list's page (its query is in ``services.catalog.repository``); and
+how items and bundles are marked published and retired."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from datetime import datetime
+from typing import Protocol, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from libs.common.auth import Principal, Role
 from libs.common.database import new_metadata
 from libs.common.errors import Forbidden
-from libs.common.events import define_event_tables
+from libs.common.events import CloudEvent, define_event_tables, outbox
 from libs.common.pagination import Page, encode_cursor
+from services.catalog.ids import utcnow
 
 
 class Base(DeclarativeBase):
@@ -76,3 +80,35 @@ async def drafts_page(
     views = [await view(row) for row in found]
     next_cursor = encode_cursor(code(found[-1])) if len(found) == limit else None
     return page_type(items=views, next_cursor=next_cursor)
+
+
+class Offered(Protocol):
+    """A service item or a bundle: a draft offered in published versions, until retired."""
+
+    status: str
+    published_version: int | None
+    has_unpublished_changes: bool
+    updated_at: datetime
+    retired_at: datetime | None
+
+
+async def mark_published(
+    session: AsyncSession, offered: Offered, *, version: int, at: datetime, event: CloudEvent
+) -> None:
+    """``offered``'s draft is now its version ``version``, told to the platform by ``event``
+    (through the outbox, in the same transaction)."""
+    offered.status = "published"
+    offered.published_version = version
+    offered.has_unpublished_changes = False
+    offered.updated_at = at
+    await session.flush()
+    await outbox.add(session, event)
+
+
+async def mark_retired(session: AsyncSession, offered: Offered, *, event: CloudEvent) -> None:
+    """``offered`` is no longer offered (its versions, already unlisted, stay readable), told to
+    the platform by ``event`` (through the outbox, in the same transaction)."""
+    offered.status = "retired"
+    offered.retired_at = offered.updated_at = utcnow()
+    await session.flush()
+    await outbox.add(session, event)

@@ -185,14 +185,9 @@ async def publish(*, session: AsyncSession, principal: Principal, bundle_id: str
             BundleVersionItem(bundle_id=bundle.id, version=number, item_id=ref.item_id,
                               item_version=ref.version, position=position),
         )  # fmt: skip
-    bundle.status = "published"
-    bundle.published_version = number
-    bundle.has_unpublished_changes = False
-    bundle.updated_at = version.published_at
-    await session.flush()
-    await outbox.add(
-        session,
-        new_event(
+    await catalog_base.mark_published(
+        session, bundle, version=number, at=version.published_at,
+        event=new_event(
             BundlePublished(
                 bundle_id=bundle.id, code=bundle.code, owner_org_id=bundle.owner_org_id,
                 version=number, snapshot=version.snapshot,
@@ -210,12 +205,9 @@ async def retire(*, session: AsyncSession, principal: Principal, bundle_id: str)
     if bundle.status == "retired":
         return bundle
     await bundles_repository.unlist(session, bundle_id=bundle.id)
-    bundle.status = "retired"
-    bundle.retired_at = bundle.updated_at = utcnow()
-    await session.flush()
-    await outbox.add(
-        session,
-        new_event(
+    await catalog_base.mark_retired(
+        session, bundle,
+        event=new_event(
             BundleRetiredEvent(
                 bundle_id=bundle.id, code=bundle.code, owner_org_id=bundle.owner_org_id,
                 version=bundle.published_version,

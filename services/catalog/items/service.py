@@ -269,14 +269,9 @@ async def publish(
     version.public_body = public_body(version)
     items_repository.add(session, version)
     items_repository.add_all(session, terms_of(version))
-    item.status = "published"
-    item.published_version = number
-    item.has_unpublished_changes = False
-    item.updated_at = version.published_at
-    await session.flush()
-    await outbox.add(
-        session,
-        new_event(
+    await catalog_base.mark_published(
+        session, item, version=number, at=version.published_at,
+        event=new_event(
             ItemPublished(
                 item_id=item.id, code=item.code, owner_org_id=item.owner_org_id,
                 version=number, snapshot=version.snapshot,
@@ -294,12 +289,9 @@ async def retire(*, session: AsyncSession, principal: Principal, item_id: str) -
     if item.status == "retired":
         return item
     await items_repository.unlist(session, item_id=item.id)
-    item.status = "retired"
-    item.retired_at = item.updated_at = utcnow()
-    await session.flush()
-    await outbox.add(
-        session,
-        new_event(
+    await catalog_base.mark_retired(
+        session, item,
+        event=new_event(
             ItemRetiredEvent(
                 item_id=item.id, code=item.code, owner_org_id=item.owner_org_id,
                 version=item.published_version,
