@@ -21,12 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select, text
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.database import dialect_insert
 from libs.common.events import CloudEvent
 from services.evaluation.clock import as_utc, local_day
+from services.evaluation.facts import repository as facts_repository
 from services.evaluation.facts.events import (
     CatalogBundlePublished,
     CatalogItemPublished,
@@ -39,14 +39,11 @@ from services.evaluation.facts.events import (
     WorkflowTaskEvent,
 )
 from services.evaluation.facts.models import (
-    ApplicationFact,
-    BundleVersionCopy,
     CaseFact,
-    ExchangeSeen,
-    ItemVersionCopy,
     OrganisationCopy,
     ReviewFact,
 )
+from services.evaluation.facts.repository import APPLICATIONS, BUNDLES, ITEMS
 from services.evaluation.index import repository as index_repository
 from services.evaluation.indicators import contributions
 from services.evaluation.indicators import repository as indicators_repository
@@ -68,17 +65,12 @@ REVIEW = "pingtai.evaluation.review."
 CASE = "pingtai.evaluation.case."
 FINAL = ("completed", "rejected", "withdrawn")
 MATERIALS_RANK = {"submitted": 1, "started": 2, "completed": 3, "rejected": 3}
-CHUNK = 500
 # The projection's advisory lock on PostgreSQL ("pingeval").
 LOCK_KEY = 0x70696E67_6576616C
 
-APPLICATIONS = cast(Table, ApplicationFact.__table__)
 REVIEWS = cast(Table, ReviewFact.__table__)
 CASES = cast(Table, CaseFact.__table__)
-ITEMS = cast(Table, ItemVersionCopy.__table__)
-BUNDLES = cast(Table, BundleVersionCopy.__table__)
 ORGANISATIONS = cast(Table, OrganisationCopy.__table__)
-SEEN = cast(Table, ExchangeSeen.__table__)
 _GROUPS = [(frozenset(group), group) for group in COUNTER_GROUPS]
 
 # Fields every application event may carry that do not change over an application's life.
@@ -86,11 +78,6 @@ _STATIC = (
     "applicant_id", "applicant_org_id", "item_id", "item_version", "bundle_id",
     "bundle_version", "service_code", "owner_org_id", "region_code", "channel", "max_visits",
 )  # fmt: skip
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 class Projection:
@@ -101,7 +88,11 @@ class Projection:
 
     async def __call__(self, session: AsyncSession, events: Sequence[CloudEvent]) -> None:
         """Apply ``events`` in the session's transaction (the consumer commits)."""
-        await _serialise(session)
+        # One projection transaction at a time: the consumers of different streams, and the
+        # replicas of one consumer, would otherwise race (a batch reading an application's fact
+        # while another writes it loses one of the two; an item copy committed while an
+        # application of it is merged is never applied to it). The lock ends with the commit.
+        await facts_repository.lock_projection(session, LOCK_KEY)
         deltas: Deltas = {}
         stale, organisations_changed = await self._copies(session, events)
         await self._applications(session, events, stale=stale, deltas=deltas)
@@ -158,11 +149,13 @@ class Projection:
                 application_id = (event.data or {}).get("application_id")
                 if isinstance(application_id, str) and application_id:
                     touched.setdefault(application_id, []).append(event)
-        for application_id in await _referencing(session, stale):
+        for application_id in await facts_repository.applications_referencing(session, stale):
             touched.setdefault(application_id, [])
         if not touched:
             return
-        facts = await _load(session, APPLICATIONS, "application_id", list(touched))
+        facts = await facts_repository.rows_by_key(
+            session, APPLICATIONS, "application_id", list(touched)
+        )
         for application_id, applied in touched.items():
             fact = facts.setdefault(application_id, _new_application(application_id))
             for event in applied:
@@ -196,7 +189,7 @@ class Projection:
                 latest[state[key]] = state
         if not latest:
             return
-        facts = await _load(session, table, key, list(latest))
+        facts = await facts_repository.rows_by_key(session, table, key, list(latest))
         changed = []
         for subject_id, state in latest.items():
             fact = facts.get(subject_id)
@@ -239,7 +232,7 @@ class Projection:
                 )
         if not accesses and not imports:
             return
-        fresh = await _first_seen(session, [*accesses, *imports])
+        fresh = await facts_repository.first_seen(session, [*accesses, *imports])
         for key, (access, event) in accesses.items():
             if key not in fresh:
                 continue
@@ -257,26 +250,6 @@ class Projection:
             for kind, scope_id in targets:
                 bucket = deltas.setdefault((kind, scope_id, day), Counter())
                 bucket["records_imported"] += imported.accepted
-
-
-async def _first_seen(session: AsyncSession, keys: Sequence[str]) -> set[str]:
-    """Record ``keys`` as counted; returns those not counted before."""
-    insert = dialect_insert(session.get_bind().dialect.name)
-    statement = insert(SEEN).on_conflict_do_nothing(index_elements=["key"]).returning(SEEN.c.key)
-    result = await session.execute(statement, [{"key": k} for k in keys])
-    return set(result.scalars().all())
-
-
-async def _serialise(session: AsyncSession) -> None:
-    """One projection transaction at a time (PostgreSQL; SQLite has one writer anyway).
-
-    The consumers of different streams, and the replicas of one consumer, would otherwise race:
-    a batch that reads an application's fact while another writes it loses one of the two, and
-    an item copy committed while an application of it is being merged is never applied to it.
-    The lock is transaction-scoped, so it ends with the consumer's commit or rollback.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
 
 
 def _access_counters(access: ExchangeAccessRecorded) -> list[tuple[str, str, str]]:
@@ -418,47 +391,16 @@ def _bundle_row(bundle: CatalogBundlePublished) -> dict[str, Any]:
     }
 
 
-async def _load(
-    session: AsyncSession, table: Table, key: str, ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
-        rows = await session.execute(select(table).where(table.c[key].in_(chunk)))
-        for row in rows.mappings():
-            found[row[key]] = dict(row)
-    return found
-
-
-async def _referencing(session: AsyncSession, stale: list[tuple[str, str, int]]) -> list[str]:
-    """Applications that refer to item or bundle versions that just arrived."""
-    if not stale:
-        return []
-    table = APPLICATIONS
-    found: list[str] = []
-    for chunk in _chunks(stale):
-        conditions = [
-            and_(table.c.item_id == i, table.c.item_version == v)
-            if kind == "item"
-            else and_(table.c.bundle_id == i, table.c.bundle_version == v)
-            for kind, i, v in chunk
-        ]
-        rows = await session.execute(select(table.c.application_id).where(or_(*conditions)))
-        found += [r[0] for r in rows]
-    return found
-
-
 async def load_resolver(session: AsyncSession, facts: Iterable[Mapping[str, Any]]) -> Resolver:
     """The item and bundle versions the facts refer to (every version of those ids)."""
     resolver = Resolver()
     facts = list(facts)
     bundle_ids = sorted({f["bundle_id"] for f in facts if f.get("bundle_id")})
-    for chunk in _chunks(bundle_ids):
-        found = await session.execute(select(BUNDLES).where(BUNDLES.c.bundle_id.in_(chunk)))
-        for row in found.mappings():
-            resolver.bundles[(row["bundle_id"], row["version"])] = (
-                row["owner_org_id"],
-                [(i["item_id"], i["version"]) for i in row["items"]],
-            )
+    for row in await facts_repository.version_copies(session, BUNDLES, "bundle_id", bundle_ids):
+        resolver.bundles[(row["bundle_id"], row["version"])] = (
+            row["owner_org_id"],
+            [(i["item_id"], i["version"]) for i in row["items"]],
+        )
     item_ids: set[str] = set()
     for fact in facts:
         if fact.get("item_versions"):
@@ -467,16 +409,14 @@ async def load_resolver(session: AsyncSession, facts: Iterable[Mapping[str, Any]
             item_ids.add(fact["item_id"])
     for _, bundle_items in resolver.bundles.values():
         item_ids |= {i for i, _ in bundle_items}
-    for chunk in _chunks(sorted(item_ids)):
-        found = await session.execute(select(ITEMS).where(ITEMS.c.item_id.in_(chunk)))
-        for row in found.mappings():
-            resolver.items[(row["item_id"], row["version"])] = ItemInfo(
-                item_id=row["item_id"],
-                owner_org_id=row["owner_org_id"],
-                region_code=row["region_code"],
-                legal_limit_days=row["legal_limit_days"],
-                promised_limit_days=row["promised_limit_days"],
-            )
+    for row in await facts_repository.version_copies(session, ITEMS, "item_id", sorted(item_ids)):
+        resolver.items[(row["item_id"], row["version"])] = ItemInfo(
+            item_id=row["item_id"],
+            owner_org_id=row["owner_org_id"],
+            region_code=row["region_code"],
+            legal_limit_days=row["legal_limit_days"],
+            promised_limit_days=row["promised_limit_days"],
+        )
     return resolver
 
 

@@ -25,14 +25,13 @@ import nats
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
-from sqlalchemy import Table, delete, text
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.database import Database
 from libs.common.events import CloudEvent, stream_name
 from libs.common.events import repository as events_repository
 from libs.common.events.envelope import part_of
-from libs.common.events.tables import TABLES
 from services.evaluation.facts.models import (
     ApplicationFact,
     BundleVersionCopy,
@@ -80,22 +79,17 @@ class ReplayReport:
 
 async def clear_derived(session: AsyncSession) -> None:
     """Delete what the projection derives, and the indicator consumers' inbox."""
-    for table in DERIVED:
-        await session.execute(delete(table))
-    await session.execute(
-        delete(TABLES.inbox).where(TABLES.inbox.c.consumer.in_([d for d, _ in STREAMS]))
-    )
+    await indicators_repository.clear(session, DERIVED, [d for d, _ in STREAMS])
 
 
 async def _apply(
     database: Database, projection: Projection, durable: str, events: Sequence[CloudEvent]
 ) -> None:
     async with database.sessionmaker() as session, session.begin():
-        if session.get_bind().dialect.name == "sqlite":
-            # A million events touch inbox, fact and daily pages all over a file of hundreds of
-            # megabytes: a larger page cache (this connection only) keeps them from being read
-            # again batch after batch.
-            await session.execute(text(f"PRAGMA cache_size=-{REPLAY_CACHE_KIB}"))
+        # A million events touch inbox, fact and daily pages all over a file of hundreds of
+        # megabytes: a larger SQLite page cache (this connection only) keeps them from being
+        # read again batch after batch.
+        await indicators_repository.widen_page_cache(session, REPLAY_CACHE_KIB)
         fresh = await events_repository.record_handled(
             session, consumer=durable, event_ids=[e.id for e in events], at=datetime.now(UTC)
         )

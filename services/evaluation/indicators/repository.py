@@ -1,4 +1,5 @@
-"""Every query of the daily indicator rows and the processing-time histogram."""
+"""Every query of the daily indicator rows and the processing-time histogram, and the replay's
+clearing of what the projection derives."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.events.tables import TABLES
 from services.evaluation.indicators.counters import COUNTERS
 from services.evaluation.indicators.models import (
     daily_indicators,
@@ -125,3 +127,16 @@ async def advance_generation(session: AsyncSession) -> None:
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+async def clear(session: AsyncSession, tables: Sequence[Table], consumers: Sequence[str]) -> None:
+    """Delete every row of ``tables`` and what the inbox holds for ``consumers``."""
+    for table in tables:
+        await session.execute(delete(table))
+    await session.execute(delete(TABLES.inbox).where(TABLES.inbox.c.consumer.in_(consumers)))
+
+
+async def widen_page_cache(session: AsyncSession, kib: int) -> None:
+    """On SQLite, give this session's connection a page cache of ``kib`` KiB."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text(f"PRAGMA cache_size=-{int(kib)}"))
