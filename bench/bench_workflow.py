@@ -43,6 +43,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -347,6 +348,32 @@ def _server_errors(folder: Path) -> None:
             print(f"  {log.stem}: {record.get('event')}: {record.get('exception', '')[-1200:]}")
 
 
+def _py_spy() -> str:
+    """The py-spy command: the venv's, or one on PATH (``pip install py-spy``)."""
+    for candidate in (Path(sys.executable).parent / "py-spy", shutil.which("py-spy")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise SystemExit("--profile needs py-spy (pip install py-spy, or put it on PATH)")
+
+
+def _profile(prefix: str, phase: str, pid: int) -> subprocess.Popen[bytes] | None:
+    """Sample workflow's process during one phase: collapsed stacks to ``<prefix>-<phase>.txt``
+    (stopped by ``_stop_profile``; its overhead inflates that phase's CPU figures a little)."""
+    if not prefix:
+        return None
+    return subprocess.Popen(
+        [_py_spy(), "record", "--format", "raw", "--rate", "250", "--nonblocking",
+         "--pid", str(pid), "--output", f"{prefix}-{phase}.txt"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        spy.wait(timeout=60)
+
+
 def _serve(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory",
@@ -474,10 +501,12 @@ async def run(
               f"{os.cpu_count()} CPUs; loadavg before: {_loadavg()}")  # fmt: skip
 
         generator = context.Process(target=_submissions, args=(base, bodies[50:], args.rate, queue))
+        spy = _profile(args.profile, "submissions", servers[-1].pid)
         cpu = _cpu(servers)
         generator.start()
         latencies, errors, elapsed = await asyncio.to_thread(queue.get)
         used = [after - before for before, after in zip(cpu, _cpu(servers), strict=True)]
+        _stop_profile(spy)
         generator.join()
         ms = [v * 1000 for v in latencies]
         print(f"bundle submissions at {args.rate:.0f}/s for {args.seconds:.0f}s, open loop: "
@@ -507,10 +536,12 @@ async def run(
                   for d in DEPARTMENTS}  # fmt: skip
         work = [(tokens[department], task_id) for task_id, department in rows]
         actor = context.Process(target=_actions, args=(base, work, queue))
+        spy = _profile(args.profile, "actions", servers[-1].pid)
         cpu = _cpu(servers)
         actor.start()
         latencies, errors, elapsed = await asyncio.to_thread(queue.get)
         used = [after - before for before, after in zip(cpu, _cpu(servers), strict=True)]
+        _stop_profile(spy)
         actor.join()
         ms = [v * 1000 for v in latencies]
         print(f"officer actions (accept), 32 connections: {len(ms)} in {elapsed:.1f}s "
@@ -581,6 +612,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--stub-exchange", action="store_true",
         help="answer exchange's batch queries from a stub in this process (workflow alone)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", default="", metavar="PREFIX",
+        help="sample workflow with py-spy during each phase: <PREFIX>-submissions.txt and "
+        "<PREFIX>-actions.txt, collapsed stacks (e.g. /tmp/workflow)",
     )  # fmt: skip
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is set")
     asyncio.run(main(parser.parse_args()))

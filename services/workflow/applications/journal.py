@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal
@@ -13,6 +15,7 @@ from libs.common.events import EventData, new_event, outbox
 from services.workflow import bulk, sla
 from services.workflow.applications.models import Application, ApplicationMaterial, HistoryEntry
 from services.workflow.ids import as_utc
+from services.workflow.tasks import repository as tasks_repository
 from services.workflow.tasks.models import Branch, Task
 
 SYSTEM = "system"
@@ -142,16 +145,28 @@ class Changes:
             self.clocks_stopped.append((kind, ref_id))
 
 
-async def write(session: AsyncSession, application: Application, changes: Changes) -> None:
-    """Write a step: new rows, clocks, history entries (numbered) and events, a few statements.
+async def write(
+    session: AsyncSession,
+    application: Application,
+    changes: Changes,
+    *,
+    branches: Sequence[Branch] = (),
+) -> None:
+    """Write a step: new rows, clocks, history entries (numbered) and events, with prebuilt
+    statements in two greenlet trips (the rows, then the outbox's events).
 
-    The application itself is the caller's: a new one inserted before, a loaded one flushed
-    by the session.
+    ``branches``: loaded branches whose changes (marking, status, end) are written too. The
+    application itself is the caller's: a new one inserted before, a loaded one flushed by the
+    session.
     """
-    await bulk.insert_new(session, changes.materials)
-    await bulk.insert_new(session, changes.branches)
-    await bulk.insert_new(session, changes.tasks)
-    await sla.stop_clocks(session, changes.clocks_stopped)
-    await sla.start_clocks(session, changes.clocks_started)
-    await bulk.insert_numbered(session, changes.entries)
+
+    def write_rows(connection: Connection) -> None:
+        tasks_repository.write_branches(connection, branches)
+        bulk.insert_new(connection, changes.materials)
+        bulk.insert_new(connection, changes.branches)
+        bulk.insert_new(connection, changes.tasks)
+        sla.write_clocks(connection, started=changes.clocks_started, stopped=changes.clocks_stopped)
+        bulk.insert_numbered(connection, changes.entries)
+
+    await bulk.run(session, write_rows)
     await outbox.add_all(session, [new_event(e, subject=application.id) for e in changes.events])

@@ -8,7 +8,9 @@ The interface the rest of workflow calls, in its own transaction:
   due_at=...)`` when a task or application starts (again: a new round);
 - ``await stop_clock(session, kind=..., ref_id=...)`` when it finishes;
 - ``await start_clocks(session, [ClockStart(...), ...])`` and
-  ``await stop_clocks(session, [(kind, ref_id), ...])``: several at once, one statement each.
+  ``await stop_clocks(session, [(kind, ref_id), ...])``: several at once, one statement each;
+- ``write_clocks(connection, started=..., stopped=...)``: both, inside a step's direct writes
+  (``bulk.run``).
 
 ``kind`` is ``"task"`` or ``"application"``. See docs/workflow-sla-and-live.md.
 """
@@ -20,6 +22,7 @@ from services.workflow.sla.service import (
     start_clocks,
     stop_clock,
     stop_clocks,
+    write_clocks,
 )
 
 __all__ = [
@@ -30,4 +33,5 @@ __all__ = [
     "stop_clock",
     "stop_clocks",
     "working_days_between",
+    "write_clocks",
 ]

@@ -7,12 +7,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.database import dialect_insert
-from services.workflow import bulk
+from libs.common.database import DirectWrite, dialect_insert
 from services.workflow.sla.models import CalendarYear, SlaClock
 
 
@@ -34,10 +33,10 @@ async def list_for_application(session: AsyncSession, *, application_id: str) ->
     return list(result.scalars())
 
 
-async def upsert_running(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+def upsert_running(connection: Connection, *, rows: Sequence[dict[str, Any]]) -> None:
     """Insert running clocks; one already there for (kind, ref_id) is reset as a new round."""
-    statement = _upsert_running_for(session.get_bind().dialect.name)
-    await session.execute(statement, [{**row, "round": 1} for row in rows])
+    statement = _upsert_running_for(connection.dialect.name)
+    statement.execute_many(connection, [{**row, "round": 1} for row in rows])
 
 
 def _upsert_running(insert: Any) -> Any:
@@ -66,31 +65,24 @@ _RUNNING_KEYS = ("id", "kind", "ref_id", "application_id", "department_org_id", 
 
 
 @cache
-def _upsert_running_for(dialect_name: str) -> Executable:
-    """Built once per dialect, when first used: the rows come as parameters."""
-    statement = _upsert_running(dialect_insert(dialect_name))
-    if dialect_name == "postgresql":
-        return cast(Executable, statement)
-    return bulk.sqlite_cached(statement, column_keys=_RUNNING_KEYS)
+def _upsert_running_for(dialect_name: str) -> DirectWrite:
+    """Built once per dialect (its own ``INSERT ... ON CONFLICT``), when first used."""
+    return DirectWrite(_upsert_running(dialect_insert(dialect_name)), column_keys=_RUNNING_KEYS)
 
 
-async def stop_many(
-    session: AsyncSession, *, clocks: Sequence[tuple[str, str]], now: datetime
-) -> None:
-    """Stop the running clocks among (kind, ref_id) pairs: one prebuilt statement per kind."""
-    by_kind: dict[str, list[str]] = {}
-    for kind, ref_id in clocks:
-        by_kind.setdefault(kind, []).append(ref_id)
-    for kind, ref_ids in by_kind.items():
-        await session.execute(_STOP, {"b_kind": kind, "b_ref_ids": ref_ids, "b_now": now})
+def stop_many(connection: Connection, *, clocks: Sequence[tuple[str, str]], now: datetime) -> None:
+    """Stop the running clocks among (kind, ref_id) pairs: one prebuilt statement, each pair a
+    row of its ``executemany`` (the unique (kind, ref_id) index finds each)."""
+    _STOP.execute_many(
+        connection, [{"b_kind": kind, "b_ref_id": ref_id, "b_now": now} for kind, ref_id in clocks]
+    )
 
 
-# Built once (SQLAlchemy caches it): building the expression per call cost more than running it.
-_STOP = (
+_STOP = DirectWrite(
     update(_CLOCKS)
     .where(
         _CLOCKS.c.kind == bindparam("b_kind"),
-        _CLOCKS.c.ref_id.in_(bindparam("b_ref_ids", expanding=True)),
+        _CLOCKS.c.ref_id == bindparam("b_ref_id"),
         _CLOCKS.c.stopped_at.is_(None),
     )
     .values(stopped_at=bindparam("b_now", type_=_CLOCKS.c.stopped_at.type))

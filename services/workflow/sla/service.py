@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from libs.common.auth import Principal, Role
 from libs.common.errors import Forbidden, InvalidInput, NotFound
+from services.workflow import bulk
 from services.workflow.ids import new_id, utcnow
 from services.workflow.sla import repository as sla_repository
 from services.workflow.sla.calendar import CALENDAR, YearCalendar
@@ -64,15 +66,43 @@ async def start_clock(
 
 
 async def start_clocks(session: AsyncSession, clocks: Sequence[ClockStart]) -> None:
-    """Start several clocks in one statement; a clock already there starts a new round.
+    """Start several clocks in one statement; a clock already there starts a new round."""
+    if clocks:
+        await bulk.run(session, lambda connection: write_clocks(connection, started=clocks))
 
-    No read first: one INSERT ... ON CONFLICT (kind, ref_id) DO UPDATE for them all.
+
+async def stop_clock(session: AsyncSession, *, kind: str, ref_id: str) -> None:
+    """Stop the clock of a task or application; nothing happens if it is not running."""
+    await stop_clocks(session, [(kind, ref_id)])
+
+
+async def stop_clocks(session: AsyncSession, clocks: Sequence[tuple[str, str]]) -> None:
+    """Stop several clocks, given as (kind, ref_id), in one statement (those not running: none)."""
+    if clocks:
+        await bulk.run(session, lambda connection: write_clocks(connection, stopped=clocks))
+
+
+def write_clocks(
+    connection: Connection,
+    *,
+    started: Sequence[ClockStart] = (),
+    stopped: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Stop clocks, then start others, on a transaction's connection (inside ``bulk.run``).
+
+    No read first: the stops are one prebuilt UPDATE, the starts one INSERT ... ON CONFLICT
+    (kind, ref_id) DO UPDATE (a clock already there starts a new round).
     """
-    if not clocks:
-        return
     now = utcnow()
+    for kind, _ in stopped:
+        if kind not in CLOCK_KINDS:
+            raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {kind!r}")
+    if stopped:
+        sla_repository.stop_many(connection, clocks=stopped, now=now)
+    if not started:
+        return
     rows = []
-    for clock in clocks:
+    for clock in started:
         if clock.kind not in CLOCK_KINDS:
             raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {clock.kind!r}")
         if clock.due_at.tzinfo is None:
@@ -84,22 +114,7 @@ async def start_clocks(session: AsyncSession, clocks: Sequence[ClockStart]) -> N
             "department_org_id": clock.department_org_id, "started_at": now,
             "due_at": due_at, "remind_at": reminder_time(due_at=due_at, now=now),
         })  # fmt: skip
-    await sla_repository.upsert_running(session, rows=rows)
-
-
-async def stop_clock(session: AsyncSession, *, kind: str, ref_id: str) -> None:
-    """Stop the clock of a task or application; nothing happens if it is not running."""
-    await stop_clocks(session, [(kind, ref_id)])
-
-
-async def stop_clocks(session: AsyncSession, clocks: Sequence[tuple[str, str]]) -> None:
-    """Stop several clocks, given as (kind, ref_id), in one statement (those not running: none)."""
-    if not clocks:
-        return
-    for kind, _ in clocks:
-        if kind not in CLOCK_KINDS:
-            raise ValueError(f"kind must be one of {CLOCK_KINDS}, not {kind!r}")
-    await sla_repository.stop_many(session, clocks=clocks, now=utcnow())
+    sla_repository.upsert_running(connection, rows=rows)
 
 
 def _check_year(year: int, update: CalendarYearUpdate) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, inspect, or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from libs.common.database import DirectWrite
+from services.workflow import bulk
 from services.workflow.applications.models import Application
 from services.workflow.tasks.models import ACTIVE_TASK_STATES, Branch, Task
 
@@ -133,19 +136,20 @@ async def complete_if(
 ) -> bool:
     """Complete a loaded task (``by`` claims it too) only if it is still in one of ``states`` at
     its version: whether it was. The condition is checked by the UPDATE itself (of two
-    concurrent changes one wins); the loaded task takes the values as committed, so nothing is
-    read back or flushed again.
+    concurrent changes one wins; the row it changed comes back); the loaded task takes the
+    values as committed, so nothing is read back or flushed again.
     """
     values: dict[str, Any] = {
         "state": "completed", "completed_at": at, "completed_by": by, "decision": decision,
         "comment": comment, "claimed_by": by, "claimed_at": task.claimed_at or at,
     }  # fmt: skip
-    changed = await session.execute(
-        _COMPLETE,
-        {"b_task_id": task.id, "b_states": list(states), "b_version": task.version,
-         **{f"b_{key}": value for key, value in values.items()}},
-    )  # fmt: skip
-    if cast(CursorResult[Any], changed).rowcount != 1:
+    parameters = {
+        "b_task_id": task.id, "b_version": task.version,
+        **{f"b_state_{n}": state for n, state in enumerate(states)},
+        **{f"b_{key}": value for key, value in values.items()},
+    }  # fmt: skip
+    statement = _complete(len(states))
+    if not await bulk.run(session, lambda connection: statement.execute(connection, parameters)):
         return False
     for key, value in {**values, "version": task.version + 1}.items():
         set_committed_value(task, key, value)
@@ -155,41 +159,49 @@ async def complete_if(
 _TASKS_TABLE = cast(Table, Task.__table__)
 _COMPLETED = ("state", "completed_at", "completed_by", "decision", "comment", "claimed_by",
               "claimed_at")  # fmt: skip
-_COMPLETE = (
-    update(_TASKS_TABLE)
-    .where(
-        _TASKS_TABLE.c.id == bindparam("b_task_id"),
-        _TASKS_TABLE.c.state.in_(bindparam("b_states", expanding=True)),
-        _TASKS_TABLE.c.version == bindparam("b_version"),
-    )
-    .values(
-        version=_TASKS_TABLE.c.version + 1,
-        **{key: bindparam(f"b_{key}", type_=_TASKS_TABLE.c[key].type) for key in _COMPLETED},
-    )
-)
 
 
-async def write_branches(session: AsyncSession, branches: Sequence[Branch]) -> None:
-    """Write the changed branches among ``branches`` (marking, status, end), one prebuilt
-    UPDATE each, and take their values as committed: the session's flush (its unit of work
-    for one changed row cost more than the statement) has nothing left to write for them."""
+@cache
+def _complete(states: int) -> DirectWrite:
+    """The conditional completion of a task in one of ``states`` states, built once."""
+    table = _TASKS_TABLE
+    return DirectWrite(
+        update(table)
+        .where(
+            table.c.id == bindparam("b_task_id"),
+            table.c.state.in_([bindparam(f"b_state_{n}") for n in range(states)]),
+            table.c.version == bindparam("b_version"),
+        )
+        .values(
+            version=table.c.version + 1,
+            **{key: bindparam(f"b_{key}", type_=table.c[key].type) for key in _COMPLETED},
+        )
+        .returning(table.c.id)
+    )
+
+
+def write_branches(connection: Connection, branches: Sequence[Branch]) -> None:
+    """Write the changed branches among ``branches`` (marking, status, end) with one prebuilt
+    UPDATE, and take their values as committed: the session's flush (its unit of work for one
+    changed row cost more than the statement) has nothing left to write for them."""
+    rows = []
     for branch in branches:
         state = inspect(branch)
         if not any(state.attrs[key].history.has_changes() for key in _BRANCH_CHANGES):
             continue
         values = {key: getattr(branch, key) for key in _BRANCH_CHANGES}
-        await session.execute(
-            _UPDATE_BRANCH,
-            {"b_application_id": branch.application_id, "b_item_id": branch.item_id,
-             **{f"b_{key}": value for key, value in values.items()}},
-        )  # fmt: skip
+        rows.append({
+            "b_application_id": branch.application_id, "b_item_id": branch.item_id,
+            **{f"b_{key}": value for key, value in values.items()},
+        })  # fmt: skip
         for key, value in values.items():
             set_committed_value(branch, key, value)
+    _UPDATE_BRANCH.execute_many(connection, rows)
 
 
 _BRANCHES_TABLE = cast(Table, Branch.__table__)
 _BRANCH_CHANGES = ("marking", "status", "finished_at")
-_UPDATE_BRANCH = (
+_UPDATE_BRANCH = DirectWrite(
     update(_BRANCHES_TABLE)
     .where(
         _BRANCHES_TABLE.c.application_id == bindparam("b_application_id"),

@@ -366,8 +366,7 @@ async def act(
         comment=comment, at=at, changes=changes,
         step=_Step(branches=branches, active=active),
     )  # fmt: skip
-    await tasks_repository.write_branches(session, branches)
-    await journal.write(session, application, changes)
+    await journal.write(session, application, changes, branches=branches)
     await session.flush()
     return task
 
