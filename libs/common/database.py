@@ -111,6 +111,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         SQLiteWriters(engine, key=_sqlite_file_key(database) or f"engine-{id(engine)}").install()
+        if _sqlite_file_key(database) is not None:
+            SQLiteReaders(engine)  # an in-memory database has one connection, the pool's
         return engine
     return create_async_engine(
         url,
@@ -273,8 +275,9 @@ class SQLiteWriters:
 
     def _reset(self, dbapi_connection: Any, record: Any, _state: PoolResetState) -> None:
         # Back in the pool still in a write transaction (the session's own end failed or never
-        # ran): roll back while the turn is still ours, then hand it on.
-        lock: asyncio.Lock | None = record.info.pop(_HOLDS_WRITE_LOCK, None)
+        # ran): roll back while the turn is still ours, then hand it on. (A connection
+        # detached from the pool has no record: its transactions end before it is closed.)
+        lock: asyncio.Lock | None = record.info.pop(_HOLDS_WRITE_LOCK, None) if record else None
         if lock is None:
             return
         try:
@@ -348,12 +351,18 @@ class DirectRead:
     At most ``pool size - 2`` run at once per engine (the rest wait their turn): more would
     take the pool's overflow connections, which are opened and closed again each time (on
     PostgreSQL a new connection per read under load, a fifth of a server's CPU).
+
+    ``own_connections``: on SQLite, run on connections set apart from the pool for such reads
+    (``SQLiteReaders``) from the coroutine itself — no checkout and return, no greenlet trip
+    (≈ 5-10 µs of CPU a read instead of ≈ 35-45 µs); a slow read still moves to a worker
+    thread. They are never checked out of the pool, so the pool's counts do not show them.
     """
 
-    __slots__ = ("_compiled", "_turns", "statement")
+    __slots__ = ("_compiled", "_turns", "own_connections", "statement")
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any], *, own_connections: bool = False) -> None:
         self.statement = statement
+        self.own_connections = own_connections
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
         self._turns: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -372,10 +381,13 @@ class DirectRead:
             )
         return held
 
-    def _run(self, engine: Engine, values: dict[str, Any]) -> list[Any]:
+    def _parameters(self, engine: Engine, values: dict[str, Any]) -> tuple[str, Any]:
         sql, order, literals = self._sql(engine)
         given = {**literals, **values} if literals else values
-        parameters: Any = given if order is None else tuple(given[name] for name in order)
+        return sql, given if order is None else tuple(given[name] for name in order)
+
+    def _run(self, engine: Engine, values: dict[str, Any]) -> list[Any]:
+        sql, parameters = self._parameters(engine, values)
         connection = engine.raw_connection()
         try:
             if engine.dialect.driver == "asyncpg":
@@ -405,7 +417,57 @@ class DirectRead:
     async def rows(self, engine: AsyncEngine, values: dict[str, Any]) -> list[Any]:
         """The statement's rows for ``values`` (every bound parameter by name)."""
         async with self._turn(engine):
+            if self.own_connections:
+                readers = _sqlite_readers.get(engine.sync_engine)
+                if readers is not None:
+                    return await readers.rows(*self._parameters(engine.sync_engine, values))
             return await greenlet_spawn(self._run, engine.sync_engine, values)
+
+
+class SQLiteReaders:
+    """SQLite connections of one engine set apart from its pool for ``DirectRead``s with
+    ``own_connections``: opened by the pool (its connect events, the pragmas, ran) and detached
+    from it; as many as reads were in flight at once (a read runs inline on the loop's thread,
+    so usually one); closed when the engine is disposed."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        sync_engine = engine.sync_engine
+        self._engine = weakref.ref(sync_engine)  # the engine's registry must not keep it alive
+        self._idle: list[sqlite_driver.Connection] = []
+        _sqlite_readers[sync_engine] = self
+        event.listen(sync_engine, "engine_disposed", self._close_all)
+
+    def _open(self) -> sqlite_driver.Connection:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("the engine of these readers is gone")
+        pooled = engine.raw_connection()
+        pooled.detach()  # the pool forgets it (and opens another when it needs one)
+        return cast(sqlite_driver.Connection, pooled.dbapi_connection)
+
+    async def rows(self, sql: str, parameters: Any) -> list[Any]:
+        """The rows of one ``SELECT`` on an idle connection of these (opened if none is)."""
+        connection = self._idle.pop() if self._idle else await greenlet_spawn(self._open)
+        try:
+            rows = await connection.read(sql, parameters)
+        except asyncio.CancelledError:
+            # A worker thread may still be reading on it: not reused, closed when collected.
+            raise
+        except BaseException:
+            connection.close()
+            raise
+        self._idle.append(connection)
+        return rows
+
+    def _close_all(self, _engine: Engine) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+# Each SQLite engine's readers set apart from its pool (DirectRead(own_connections=True)).
+_sqlite_readers: weakref.WeakKeyDictionary[Engine, SQLiteReaders] = weakref.WeakKeyDictionary()
 
 
 _Prepared = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...], dict[str, Any]]

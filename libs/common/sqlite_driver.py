@@ -191,8 +191,28 @@ class Connection:
         connection = self._connection
         if many or not _READ.match(operation):
             return _run(connection, operation, parameters, many)
+        result = self._read_inline(operation, parameters)
+        if result is not None:
+            return result
+        return _in_thread(lambda: _run(connection, operation, parameters, False))
+
+    async def read(self, operation: str, parameters: Any) -> list[Any]:
+        """The rows of one ``SELECT``, from a coroutine (no greenlet): inline within the time
+        budget, else awaited in a worker thread, as ``execute`` runs a read."""
+        result = self._read_inline(operation, parameters)
+        if result is None:
+            result = await asyncio.get_running_loop().run_in_executor(
+                _executor, _run, self._connection, operation, parameters, False
+            )
+        return result[1] or []
+
+    def _read_inline(self, operation: str, parameters: Any) -> _Result | None:
+        """Run a read on this thread unless it goes to a worker thread (then None): one sent
+        there lately, or one SQLite interrupted past the budget (sent there for its next runs;
+        a read has no effects to undo, and its transaction, if any, goes on)."""
         if _is_offloaded(operation):
-            return _in_thread(lambda: _run(connection, operation, parameters, False))
+            return None
+        connection = self._connection
         self._deadline = time.thread_time() + INLINE_BUDGET_S
         self._interrupted = False
         connection.set_progress_handler(self._over_budget, _PROGRESS_STEPS)
@@ -203,10 +223,8 @@ class Connection:
                 raise
         finally:
             connection.set_progress_handler(None, 0)
-        # SQLite stopped the read (its transaction, if any, goes on): run it where it may take
-        # its time, and send it there directly for its next runs.
         _mark_offloaded(operation)
-        return _in_thread(lambda: _run(connection, operation, parameters, False))
+        return None
 
     def _over_budget(self) -> int:
         if time.thread_time() > self._deadline:

@@ -22,8 +22,9 @@ _CURRENT_ONE = select(_records.c.subject_key, _records.c.version, _records.c.dat
 )
 
 
-# The single-record fetch's read: no session, one greenlet trip (libs.common.database).
-_CURRENT_ONE_DIRECT = DirectRead(_CURRENT_ONE)
+# The single-record fetch's read: no session; on SQLite on connections of its own, without a
+# pool checkout or a greenlet trip (libs.common.database).
+_CURRENT_ONE_DIRECT = DirectRead(_CURRENT_ONE, own_connections=True)
 
 
 async def current_record(

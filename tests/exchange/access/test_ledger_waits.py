@@ -3,6 +3,8 @@ waiting requests would otherwise hold them all and leave the ledger's writer non
 
 from __future__ import annotations
 
+from sqlalchemy import event
+
 from tests.exchange.access.conftest import (
     HRSS,
     NOBODY_ID,
@@ -60,3 +62,34 @@ async def test_reads_and_refusals_release_their_connections_before_the_ledger(
     assert [a.status_code for a in answers] == [200, 200, 403, 200]
     assert answers[1].json()["found"] is False
     assert held == [0, 0, 0, 0]
+
+
+async def test_a_fetch_takes_no_connection_from_the_pool_on_sqlite(world: World) -> None:
+    # On SQLite the fetch's reads run on connections the engine set apart for them and the
+    # ledger's writer on a connection of its own: once those are open (the first fetch, with
+    # the grant and dataset it caches), a fetch checks nothing out of the pool.
+    engine = world.app.state.database.engine
+    await world.grant(PEOPLE, HRSS, ["name", "status"])
+    url = f"/v1/datasets/{PEOPLE}/records/{ZHANG_ID}"
+    params = {"purpose": "核验", "basis": STATUTE, "fields": "status"}
+    first = await world.client.get(url, params=params, headers=world.officer(HRSS))
+    assert first.status_code == 200, first.text
+    checkouts: list[int] = []
+
+    def count(*_: object) -> None:
+        checkouts.append(1)
+
+    event.listen(engine.sync_engine, "checkout", count)
+    try:
+        answers = [
+            await world.client.get(url, params=params, headers=world.officer(HRSS))
+            for _ in range(3)
+        ]
+    finally:
+        event.remove(engine.sync_engine, "checkout", count)
+    assert [a.json()["found"] for a in answers] == [True, True, True]
+    positions = [a.json()["ledger_position"] for a in answers]
+    assert positions == sorted(set(positions)) and positions[0] > first.json()["ledger_position"]
+    if engine.dialect.name == "sqlite":  # PostgreSQL reads through the pool (asyncpg)
+        assert checkouts == []
+    assert engine.pool.checkedout() == 0
