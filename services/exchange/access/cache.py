@@ -53,7 +53,7 @@ class _GrantKey(EventData):
 
 @dataclass(frozen=True, slots=True)
 class GrantSnapshot:
-    """What a query needs of a granted grant."""
+    """What a query needs of the grant that decides it (granted, expired or revoked)."""
 
     id: str
     owner_org_id: str
@@ -62,6 +62,7 @@ class GrantSnapshot:
     statutes: frozenset[str]
     valid_from: datetime
     valid_until: datetime
+    revoked_at: datetime | None = None  # set when the grant was revoked: it authorises nothing
 
     @classmethod
     def of(cls, grant: Grant) -> GrantSnapshot:
@@ -74,11 +75,14 @@ class GrantSnapshot:
             statutes=frozenset(grant.statutes),
             valid_from=_utc(grant.valid_from),
             valid_until=_utc(grant.valid_until),
+            revoked_at=(
+                _utc(grant.revoked_at or grant.updated_at) if grant.status == "revoked" else None
+            ),
         )
 
     def live_at(self, now: datetime) -> bool:
         """Whether the grant authorises at ``now``."""
-        return self.valid_from <= now < self.valid_until
+        return self.revoked_at is None and self.valid_from <= now < self.valid_until
 
 
 def _utc(value: datetime) -> datetime:
@@ -91,7 +95,8 @@ V = TypeVar("V")
 
 
 class GrantCache:
-    """The latest granted grant (expired or not) of each (requester organisation, dataset), and
+    """The grant deciding the queries of each (requester organisation, dataset) — its granted
+    one, else its latest expired or revoked one (``repository.latest_granted``) —, and
     each dataset's read copy (detached from any session; its columns are all loaded).
 
     A miss reads in a short session of its own, once for all the requests that miss the same

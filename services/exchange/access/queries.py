@@ -131,6 +131,11 @@ def _check_request(
         raise Refusal("dataset-retired", f"Dataset {dataset.id} is retired.")
     if grant is None:
         raise Refusal("no-grant", "Your organisation holds no grant for this dataset.")
+    if grant.revoked_at is not None:
+        raise Refusal(
+            "grant-revoked",
+            f"Grant {grant.id} was revoked at {grant.revoked_at:%Y-%m-%dT%H:%M:%SZ}.",
+        )
     if not grant.live_at(now):
         raise Refusal(
             "grant-expired", f"Grant {grant.id} expired at {grant.valid_until:%Y-%m-%dT%H:%M:%SZ}."
@@ -353,7 +358,8 @@ async def query(
             records.append(entry(index, "refused", names, outcome.reason))
             continue
         if failure is not None:
-            records.append(entry(index, "granted", names, f"source-failed: {failure.code}"))
+            # Allowed, but nothing was delivered: the source failed or its answer was refused.
+            records.append(entry(index, "failed", names, f"source-failed: {failure.code}"))
             continue
         record = found.get(outcome.subject_key)
         if record is None:

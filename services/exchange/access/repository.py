@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -68,15 +68,22 @@ async def close_expired(
 async def latest_granted(
     session: AsyncSession, *, requester_org_id: str, dataset_id: str
 ) -> Grant | None:
-    """The requester's most recent granted grant for the dataset (expired or not)."""
+    """The grant that decides the requester's queries of the dataset: its granted one (in force
+    or not), else the one granted most recently that expired or was revoked since (one revoked
+    while still pending was never granted: it does not count)."""
     result = await session.execute(
         select(Grant)
         .where(
             Grant.requester_org_id == requester_org_id,
             Grant.dataset_id == dataset_id,
-            Grant.status.in_(("granted", "expired")),
+            Grant.status.in_(("granted", "expired", "revoked")),
+            Grant.decided_at.is_not(None),
         )
-        .order_by(Grant.valid_until.desc())
+        .order_by(
+            case((Grant.status == "granted", 0), else_=1),
+            Grant.decided_at.desc(),
+            Grant.valid_until.desc(),
+        )
         .limit(1)
     )
     return result.scalar_one_or_none()
@@ -158,11 +165,14 @@ async def get_organisation(session: AsyncSession, *, org_id: str) -> Organisatio
 
 
 # The applicant check's reads on every fetch citing an application: no session (libs.common).
+# On SQLite on connections of their own, without a pool checkout or a greenlet trip.
 _PERSON_REF = DirectRead(
-    select(PersonSubject.subject_ref).where(PersonSubject.person_id == bindparam("key"))
+    select(PersonSubject.subject_ref).where(PersonSubject.person_id == bindparam("key")),
+    own_connections=True,
 )
 _ORGANISATION_REF = DirectRead(
-    select(OrganisationSubject.subject_ref).where(OrganisationSubject.org_id == bindparam("key"))
+    select(OrganisationSubject.subject_ref).where(OrganisationSubject.org_id == bindparam("key")),
+    own_connections=True,
 )
 
 

@@ -264,5 +264,8 @@ class AccessView(BaseModel):
     purpose: str
     basis_kind: str
     basis_ref: str | None
-    outcome: str
+    outcome: str = Field(
+        description="granted (read), refused (not allowed) or failed (allowed, but the "
+        "department's system delivered nothing: `reason` says why)."
+    )
     reason: str | None

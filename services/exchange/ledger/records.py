@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import Final
 
 BASIS_KINDS: Final = frozenset({"application", "consent", "statute", "open_data", "none"})
-OUTCOMES: Final = frozenset({"granted", "refused"})
+# granted: the rules allowed it and the data was read (or the subject has none); refused: the
+# rules did not allow it; failed: allowed, but the source delivered nothing (a federated
+# endpoint that failed, or whose answer was refused). Every value fits the column (16).
+OUTCOMES: Final = frozenset({"granted", "refused", "failed"})
 
 # The longest value each column holds (the database refuses longer ones, which would fail the
 # whole batch; append refuses them first, failing only the caller that sent them).
@@ -36,7 +39,7 @@ class AccessRecord:
     purpose: str
     basis_kind: str  # "application" | "consent" | "statute" | "open_data" | "none"
     basis_ref: str | None
-    outcome: str  # "granted" | "refused"
+    outcome: str  # "granted" | "refused" | "failed"
     reason: str | None = None  # for refusals: the problem type / short reason
     request_id: str | None = None
 

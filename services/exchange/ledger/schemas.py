@@ -25,7 +25,11 @@ class LedgerEntryView(BaseModel):
     purpose: str
     basis_kind: Literal["application", "consent", "statute", "open_data", "none"]
     basis_ref: str | None
-    outcome: Literal["granted", "refused"]
+    outcome: Literal["granted", "refused", "failed"] = Field(
+        description="granted: read (reason `not-found` when there is no record); refused: the "
+        "rules did not allow it; failed: allowed, but the source delivered nothing (reason "
+        "`source-failed: <problem>`)."
+    )
     reason: str | None
     request_id: str | None
     prev_hash: str = Field(

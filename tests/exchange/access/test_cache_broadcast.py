@@ -132,7 +132,7 @@ async def test_a_revocation_reaches_every_replica_before_the_ttl(
         f"/v1/grants/{grant['id']}/revoke", headers=world.dept_admin(grant["owner_org_id"])
     )
     assert revoked.status_code == 200, revoked.text
-    took = await _refused_within(world, replica_b, "no-grant", timeout=10)
+    took = await _refused_within(world, replica_b, "grant-revoked", timeout=10)
     assert took < 10 < TTL_S
 
 

@@ -123,7 +123,7 @@ async def test_a_dataset_made_not_shared_ends_its_open_grants(world: World) -> N
     assert after.status_code == 403, after.text
     assert after.headers["content-type"].startswith("application/problem+json")
     assert after.json()["type"].endswith("/access-refused")
-    assert after.json()["reason"] == "no-grant"
+    assert after.json()["reason"] == "grant-revoked"
     last = (await world.ledger())[-1]
     assert (last.actor_org_id, last.outcome) == (HRSS, "refused")
     asked_again = await world.client.post(

@@ -42,10 +42,10 @@ async def test_a_dataset_made_not_shared_is_refused_by_every_replica(
     finally:
         await connection.close()
     for client in (replica_b, world.client):
-        took = await _refused_within(world, client, "no-grant", timeout=10)
+        took = await _refused_within(world, client, "grant-revoked", timeout=10)
         assert took < 10 < TTL_S
     view = await world.client.get(f"/v1/grants/{grant['id']}", headers=world.platform_admin())
     assert view.json()["status"] == "revoked"
     assert view.json()["revoke_reason"].startswith("dataset-not-shared")
     last = (await world.ledger())[-1]
-    assert (last.outcome, last.reason) == ("refused", "no-grant")
+    assert (last.outcome, last.reason) == ("refused", "grant-revoked")

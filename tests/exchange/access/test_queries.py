@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.exchange.access.conftest import (
@@ -115,7 +116,17 @@ async def test_an_expired_grant_is_refused_and_recorded(world: World) -> None:
     ]
 
 
-async def test_a_revoked_grant_stops_authorising_at_once(world: World) -> None:
+async def _ask_for_status(world: World) -> httpx.Response:
+    """HRSS's system asks for the status field of PEOPLE (pending: the dataset is conditional)."""
+    return await world.client.post(
+        "/v1/grants",
+        json={"dataset_id": PEOPLE, "fields": ["status"], "purpose": "x",
+              "valid_until": in_days(5)},
+        headers=world.system(HRSS),
+    )  # fmt: skip
+
+
+async def test_a_revoked_grant_stops_authorising_at_once_and_says_so(world: World) -> None:
     grant = await world.grant(PEOPLE, HRSS, ["status"])
     assert (await _read(world, world.workflow(HRSS), basis=APPLICATION)).status_code == 200
     revoked = await world.client.post(
@@ -124,8 +135,35 @@ async def test_a_revoked_grant_stops_authorising_at_once(world: World) -> None:
     assert revoked.status_code == 200
     response = await _read(world, world.workflow(HRSS), basis=APPLICATION)
     assert response.status_code == 403
+    assert response.json()["reason"] == "grant-revoked"
+    assert grant["id"] in response.json()["detail"]
+    # Asking anew does not authorise while the new grant waits: the revoked one still decides.
+    asked = await _ask_for_status(world)
+    assert asked.status_code == 201 and asked.json()["status"] == "pending"
+    waiting = await _read(world, world.workflow(HRSS), basis=APPLICATION)
+    assert waiting.json()["reason"] == "grant-revoked"
+    approved = await world.client.post(
+        f"/v1/grants/{asked.json()['id']}/approve", headers=world.dept_admin(POLICE)
+    )
+    assert approved.status_code == 200, approved.text
+    assert (await _read(world, world.workflow(HRSS), basis=APPLICATION)).status_code == 200
+    assert [(e.outcome, e.reason) for e in await world.ledger()] == [
+        ("granted", None), ("refused", "grant-revoked"), ("refused", "grant-revoked"),
+        ("granted", None),
+    ]  # fmt: skip
+
+
+async def test_a_grant_revoked_while_pending_was_never_granted(world: World) -> None:
+    asked = await _ask_for_status(world)
+    assert asked.json()["status"] == "pending"
+    revoked = await world.client.post(
+        f"/v1/grants/{asked.json()['id']}/revoke", headers=world.system(HRSS)
+    )
+    assert revoked.status_code == 200, revoked.text
+    response = await _read(world, world.workflow(HRSS), basis=APPLICATION)
     assert response.json()["reason"] == "no-grant"
-    assert [e.outcome for e in await world.ledger()] == ["granted", "refused"]
+    [entry] = await world.ledger()
+    assert (entry.outcome, entry.reason) == ("refused", "no-grant")
 
 
 async def test_no_grant_pending_grant_and_retired_dataset_are_refused_and_recorded(
@@ -133,12 +171,7 @@ async def test_no_grant_pending_grant_and_retired_dataset_are_refused_and_record
 ) -> None:
     none = await _read(world, world.workflow(TAX), basis=APPLICATION)
     assert none.json()["reason"] == "no-grant"
-    await world.client.post(
-        "/v1/grants",
-        json={"dataset_id": PEOPLE, "fields": ["status"], "purpose": "x",
-              "valid_until": in_days(5)},
-        headers=world.system(HRSS),
-    )  # fmt: skip
+    await _ask_for_status(world)
     pending = await _read(world, world.workflow(HRSS), basis=APPLICATION)
     assert pending.json()["reason"] == "no-grant"
     retired = await _read(world, world.workflow(HRSS), YUNQI_CODE, RETIRED, basis=APPLICATION)

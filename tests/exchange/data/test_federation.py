@@ -25,6 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from libs.common.errors import PingtaiError
+from libs.common.subjects import subject_refs_for
+from services.exchange.access.models import OrganisationSubject
 from services.exchange.datasets import get_dataset
 from services.exchange.federation import FederationClient, protocol
 from services.exchange.ledger import LedgerEntry
@@ -279,10 +281,47 @@ async def test_an_answer_replayed_for_another_request_is_refused_and_recorded(
     async with data_app.state.database.sessionmaker() as session:
         entries = list((await session.execute(select(LedgerEntry).order_by(LedgerEntry.position)))
                        .scalars())  # fmt: skip
-    assert [(e.reason, e.actor_org_id) for e in entries] == [
-        (None, OTHER),
-        ("source-failed: federation-response-refused", OTHER),
+    assert [(e.outcome, e.reason, e.actor_org_id) for e in entries] == [
+        ("granted", None, OTHER),
+        ("failed", "source-failed: federation-response-refused", OTHER),
     ]
+
+
+@pytest.mark.parametrize("mode", ["tampered", "error"])
+async def test_a_read_the_source_did_not_deliver_is_recorded_as_failed_and_shown_so(
+    data_app: FastAPI,
+    api: httpx.AsyncClient,
+    issuer: Issuer,
+    source: RecordSource,
+    department: Department,
+    mode: str,
+) -> None:
+    # Allowed by the rules, but nothing was delivered (an answer refused, a source down): the
+    # ledger says "failed", not "granted", and so does the enterprise's "who used my data".
+    data_app.state.record_source = source
+    refs = subject_refs_for(data_app.state.settings.secret_key)
+    async with data_app.state.database.sessionmaker() as session:
+        session.add(OrganisationSubject(
+            org_id="org-federal-co", kind="enterprise", name="联邦企业", status="active",
+            subject_ref=refs.enterprise(CODES[0]),
+        ))  # fmt: skip
+        await session.commit()
+    department.mode = mode
+    first, second = await _grant_and_read_twice(data_app, api, issuer, department.url)
+    assert (first.status_code, second.status_code) == (502, 502)
+    code = first.json()["type"].rsplit("/", 1)[1]
+    assert code == ("federation-response-refused" if mode == "tampered" else "federation-error")
+    async with data_app.state.database.sessionmaker() as session:
+        entries = list((await session.execute(select(LedgerEntry).order_by(LedgerEntry.position)))
+                       .scalars())  # fmt: skip
+    assert [(e.outcome, e.reason) for e in entries] == [("failed", f"source-failed: {code}")] * 2
+    agent = issuer.headers(sub="agent-li", roles=["citizen", "enterprise_agent"],
+                           org="org-federal-co", acr="2")  # fmt: skip
+    tracker = await api.get("/v1/me/accesses", headers=agent)
+    assert tracker.status_code == 200, tracker.text
+    assert [(i["outcome"], i["reason"], i["organisation_id"]) for i in tracker.json()["items"]] == [
+        ("failed", f"source-failed: {code}", OTHER)
+    ] * 2
 
 
 async def test_the_department_refuses_a_request_id_it_has_seen(
