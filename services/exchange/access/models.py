@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, String, Text, text
+from sqlalchemy import JSON, Connection, DateTime, Index, String, Table, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.exchange.base import Base
@@ -50,7 +50,9 @@ class Grant(Base):
             "dataset_id",
             unique=True,
             sqlite_where=text(OPEN_GRANT),
-            postgresql_where=text(OPEN_GRANT),
+            # postgresql_where: added when the table is created on PostgreSQL (below), so that a
+            # process on SQLite never loads PostgreSQL's dialect to check the keyword. The
+            # migrations create the index with both (exchange_0006).
         ),
     )
 
@@ -124,3 +126,14 @@ class OrganisationSubject(Base):
     status: Mapped[str] = mapped_column(String(16))
     subject_ref: Mapped[str] = mapped_column(String(64), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def _partial_on_postgresql(table: Table, connection: Connection, **_: Any) -> None:
+    """Make the open-grant index partial on PostgreSQL too before the table is created there."""
+    if connection.dialect.name == "postgresql":
+        for index in table.indexes:
+            if index.name == "uq_exchange_grants_open":
+                index.dialect_options["postgresql"]["where"] = text(OPEN_GRANT)
+
+
+event.listen(Grant.__table__, "before_create", _partial_on_postgresql)

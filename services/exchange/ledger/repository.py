@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.database import DirectWrite
+from libs.common.database import DirectWrite, dialect_insert
 from services.exchange.ledger.chain import GENESIS_HASH
 from services.exchange.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead
 
@@ -73,13 +72,8 @@ async def ensure_head(session: AsyncSession) -> None:
         "last_checkpoint_position": 0,
         "last_checkpoint_at": None,
     }
-    dialect = session.get_bind().dialect.name
-    statement: Any
-    if dialect == "postgresql":
-        statement = postgresql.insert(_head).values(values).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(_head).values(values).on_conflict_do_nothing()
-    await session.execute(statement)
+    insert_for = dialect_insert(session.get_bind().dialect.name)
+    await session.execute(insert_for(_head).values(values).on_conflict_do_nothing())
 
 
 def lock_head(connection: Connection) -> Head | None:
