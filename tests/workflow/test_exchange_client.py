@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from aiohttp import web
@@ -15,7 +16,7 @@ from pingtai.natsserver import free_port
 from services.workflow.applications.models import ApplicationMaterial
 from services.workflow.clients.exchange import Applicant, ExchangeClient, RecordRequest
 from services.workflow.clients.tokens import ClientCredentialsToken
-from services.workflow.clients.transport import AiohttpPoster, HttpxPoster
+from services.workflow.clients.transport import AiohttpPoster, ExchangeUnreachable, HttpxPoster
 from services.workflow.materials import service as materials_service
 
 
@@ -182,3 +183,70 @@ async def test_a_material_never_fetched_is_asked_of_the_applicant_after_the_cap(
         assert row.state == ("requested" if attempt == 3 else "pending_fetch")
     assert (row.last_error or "").startswith("not fetched after 3 attempts")
     assert row.allowed_types == ["application/pdf"] and row.max_bytes == 1024
+
+
+class _FailingFirst:
+    """Stands in for aiohttp's session: the first POSTs fail with ``error``, then the real one."""
+
+    def __init__(self, real: Any, error: Exception, failures: int = 1) -> None:
+        self.real, self.error, self.failures, self.attempts = real, error, failures, 0
+        self.closed = False
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise self.error
+        return self.real.post(url, **kwargs)
+
+    async def close(self) -> None:
+        await self.real.close()
+
+
+def _unwritable(url: str) -> aiohttp.ClientOSError:
+    # What aiohttp raises when a reused keep-alive connection was closed by the server.
+    return aiohttp.ClientOSError(32, f"Can not write request body for {url}")
+
+
+async def test_a_body_not_written_to_a_reused_connection_is_sent_once_more(
+    exchange: tuple[Exchange, str],
+) -> None:
+    fake, url = exchange
+    poster = AiohttpPoster(url, timeout_s=5)
+    session = _FailingFirst(poster._client(), _unwritable(url))
+    poster._session = session  # type: ignore[assignment]
+    try:
+        answer = await poster.post(
+            "/v1/datasets/legal/records:batch", {"subjects": [{"subject_key": "k1"}]},
+            {"Authorization": "Bearer wf-token"},
+        )  # fmt: skip
+    finally:
+        await poster.close()
+    assert answer.status == 200
+    assert answer.body["items"][0]["subject_key"] == "k1"
+    assert session.attempts == 2
+    assert len(fake.calls) == 1  # exchange served it once
+
+
+async def test_a_body_not_written_twice_and_other_connection_errors_are_not_retried(
+    exchange: tuple[Exchange, str],
+) -> None:
+    fake, url = exchange
+    for error, failures, attempts in (
+        (_unwritable(url), 2, 2),  # one retry only
+        # Reset while the answer was awaited: exchange may have served (and recorded) it.
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), 1, 1),
+        (aiohttp.ServerDisconnectedError(), 1, 1),
+    ):
+        poster = AiohttpPoster(url, timeout_s=5)
+        session = _FailingFirst(poster._client(), error, failures)
+        poster._session = session  # type: ignore[assignment]
+        try:
+            with pytest.raises(ExchangeUnreachable):
+                await poster.post(
+                    "/v1/datasets/legal/records:batch", {"subjects": [{"subject_key": "k1"}]},
+                    {"Authorization": "Bearer wf-token"},
+                )  # fmt: skip
+        finally:
+            await poster.close()
+        assert session.attempts == attempts
+    assert fake.calls == []

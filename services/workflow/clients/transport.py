@@ -4,7 +4,9 @@ routes requests in process.
 Measured here (bench/bench_workflow.py, ``PINGTAI_WORKFLOW_EXCHANGE_HTTP_CLIENT``), httpx's
 pool costs more CPU per request than the rest of a submission, and degrades with many
 requests in flight; aiohttp's keeps one pooled connection per concurrent request to exchange
-at a fraction of the cost. Both forward ``X-Request-ID`` and ``traceparent``.
+at a fraction of the cost. Both forward ``X-Request-ID`` and ``traceparent``. aiohttp's sends
+a request once more, on another connection, when its body could not be written to a reused
+keep-alive connection (exchange never received it; ``_body_unsent``).
 """
 
 from __future__ import annotations
@@ -81,17 +83,31 @@ class AiohttpPoster:
         return self._session
 
     async def post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Answer:
-        try:
-            async with self._client().post(
-                self._base_url + path, json=body, headers=_context_headers(headers)
-            ) as response:
-                return _answer(response.status, await response.text())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ExchangeUnreachable(repr(exc)) from exc
+        url, sent_headers = self._base_url + path, _context_headers(headers)
+        for attempt in range(2):
+            try:
+                async with self._client().post(url, json=body, headers=sent_headers) as response:
+                    return _answer(response.status, await response.text())
+            except aiohttp.ClientOSError as exc:
+                if attempt == 0 and _body_unsent(exc):
+                    continue  # exchange never had the request: once more, on another connection
+                raise ExchangeUnreachable(repr(exc)) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise ExchangeUnreachable(repr(exc)) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _body_unsent(exc: aiohttp.ClientOSError) -> bool:
+    """Whether aiohttp failed to write the request's body: a pooled keep-alive connection the
+    server closed meanwhile (its keep-alive timeout), found only when written to. The request
+    never reached exchange whole, so sending it again cannot read (or record in the ledger)
+    anything twice; a failure after the body was sent (no answer, a reset while reading) is
+    not retried, since exchange may have served it."""
+    return (exc.strerror or "").startswith("Can not write request body")
 
 
 class HttpxPoster:

@@ -100,27 +100,42 @@ async def change_if(
 
 async def lock_application_of(
     session: AsyncSession, *, task_id: str, updated_at: datetime
-) -> Application | None:
-    """The application of a task, as it is once its write lock is taken (None: no such task).
+) -> tuple[Application, list[Task]] | None:
+    """The application of a task, as it is once its write lock is taken, and its tasks as they
+    are then, oldest first (None: no such task).
 
-    As ``applications_repository.lock``, found by the task in the same statement.
+    As ``applications_repository.lock``, found by the task in the same statement (a prebuilt
+    ``UPDATE ... RETURNING id``, straight to the driver); then one read of the application
+    with its tasks.
     """
-    bumped = await session.execute(_LOCK_BY_TASK, {"b_task_id": task_id, "b_at": updated_at})
-    return bumped.scalar_one_or_none()
+    values = {"b_task_id": task_id, "b_at": updated_at}
+    locked = await bulk.run(session, lambda connection: _LOCK_BY_TASK.execute(connection, values))
+    if not locked:
+        return None
+    found = await session.execute(_APPLICATION_TASKS, {"b_application_id": locked[0][0]})
+    rows = found.tuples().all()
+    return rows[0][0], [task for _, task in rows]
 
 
-_LOCK_BY_TASK = (
-    update(Application)
+_APPLICATIONS_TABLE = cast(Table, Application.__table__)
+_LOCK_BY_TASK = DirectWrite(
+    update(_APPLICATIONS_TABLE)
     .where(
-        Application.id
+        _APPLICATIONS_TABLE.c.id
         == select(Task.application_id).where(Task.id == bindparam("b_task_id")).scalar_subquery()
     )
     .values(
-        version=Application.version + 1,
-        updated_at=bindparam("b_at", type_=cast(Table, Application.__table__).c.updated_at.type),
+        version=_APPLICATIONS_TABLE.c.version + 1,
+        updated_at=bindparam("b_at", type_=_APPLICATIONS_TABLE.c.updated_at.type),
     )
-    .returning(Application)
-    .execution_options(synchronize_session=False, populate_existing=True)
+    .returning(_APPLICATIONS_TABLE.c.id)
+)
+_APPLICATION_TASKS = (
+    select(Application, Task)
+    .join(Task, Task.application_id == Application.id)
+    .where(Application.id == bindparam("b_application_id"))
+    .order_by(Task.created_at, Task.id)
+    .execution_options(populate_existing=True)
 )
 
 

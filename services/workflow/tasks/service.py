@@ -310,12 +310,10 @@ async def act(
     left. (A task of another department, or none, is a 404 and the lock is rolled back.)
     """
     at = utcnow()
-    application = await tasks_repository.lock_application_of(
-        session, task_id=task_id, updated_at=at
-    )
-    if application is None:
+    locked = await tasks_repository.lock_application_of(session, task_id=task_id, updated_at=at)
+    if locked is None:
         raise TaskNotFound(f"No task {task_id} in your department.")
-    tasks = await tasks_repository.tasks(session, application_id=application.id, flush=False)
+    application, tasks = locked
     task = next(t for t in tasks if t.id == task_id)
     _may_act(principal, task)
     if decision not in task.decisions:
