@@ -155,9 +155,10 @@ async def write(
     """Write a step: new rows, clocks, history entries (numbered) and events, with prebuilt
     statements in two greenlet trips (the rows, then the outbox's events).
 
-    ``branches``: loaded branches whose changes (marking, status, end) are written too. The
-    application itself is the caller's: a new one inserted before, a loaded one flushed by the
-    session.
+    ``branches``: loaded branches whose changes (marking, status, end) are written too; they
+    leave the session then (its flush would visit each changed one again, to write nothing).
+    The application itself is the caller's: a new one inserted before, a loaded one flushed by
+    the session.
     """
 
     def write_rows(connection: Connection) -> None:
@@ -169,4 +170,6 @@ async def write(
         bulk.insert_numbered(connection, changes.entries)
 
     await bulk.run(session, write_rows)
+    for branch in branches:
+        session.expunge(branch)
     await outbox.add_all(session, [new_event(e, subject=application.id) for e in changes.events])

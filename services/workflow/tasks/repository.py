@@ -105,16 +105,17 @@ async def lock_application_of(
     are then, oldest first (None: no such task).
 
     As ``applications_repository.lock``, found by the task in the same statement (a prebuilt
-    ``UPDATE ... RETURNING id``, straight to the driver); then one read of the application
-    with its tasks.
+    ``UPDATE ... RETURNING id``, straight to the driver); then the application and its tasks
+    are read.
     """
     values = {"b_task_id": task_id, "b_at": updated_at}
     locked = await bulk.run(session, lambda connection: _LOCK_BY_TASK.execute(connection, values))
     if not locked:
         return None
-    found = await session.execute(_APPLICATION_TASKS, {"b_application_id": locked[0][0]})
-    rows = found.tuples().all()
-    return rows[0][0], [task for _, task in rows]
+    application_id = locked[0][0]
+    application = await session.execute(_APPLICATION, {"b_application_id": application_id})
+    found = await session.execute(_TASKS, {"b_application_id": application_id})
+    return application.scalar_one(), list(found.scalars())
 
 
 _APPLICATIONS_TABLE = cast(Table, Application.__table__)
@@ -130,11 +131,11 @@ _LOCK_BY_TASK = DirectWrite(
     )
     .returning(_APPLICATIONS_TABLE.c.id)
 )
-_APPLICATION_TASKS = (
-    select(Application, Task)
-    .join(Task, Task.application_id == Application.id)
+# The application by id (as it is now, in this transaction): read apart from its tasks, not
+# joined to them, so its columns (its form and other JSON) are not decoded once per task.
+_APPLICATION = (
+    select(Application)
     .where(Application.id == bindparam("b_application_id"))
-    .order_by(Task.created_at, Task.id)
     .execution_options(populate_existing=True)
 )
 
