@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 from libs.common.database import Database
 from libs.common.errors import PingtaiError
@@ -256,11 +257,7 @@ class Ledger:
         for attempt in range(2):
             session = await self._session()
             try:
-                async with session.begin():
-                    receipts, rows, events = await session.run_sync(self._chain, batch)
-                    if self.config.access_events:
-                        events.extend(_announcements(rows))
-                    await outbox.add_all(session, events)
+                return await session.run_sync(self._commit_batch, session, batch)
             except DBAPIError as error:
                 await self._drop_session()
                 if attempt or not error.connection_invalidated:
@@ -269,8 +266,20 @@ class Ledger:
             except BaseException:
                 await self._drop_session()
                 raise
-            return receipts
         raise AssertionError("unreachable")
+
+    def _commit_batch(
+        self, sync_session: Session, session: AsyncSession, batch: Sequence[_Pending]
+    ) -> list[LedgerReceipt]:
+        """The batch's transaction from begin to commit in one greenlet trip (each of begin,
+        the statements and commit through the async session was a trip of its own, ≈ 20 µs of
+        CPU each); the outbox, whose API is async, is awaited from inside it."""
+        with sync_session.begin():
+            receipts, rows, events = self._chain(sync_session, batch)
+            if self.config.access_events:
+                events.extend(_announcements(rows))
+            await_only(outbox.add_all(session, events))
+        return receipts
 
     async def _session(self) -> AsyncSession:
         """The writer's session, on a connection of its own (detached from the pool, so the
