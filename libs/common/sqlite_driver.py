@@ -175,7 +175,7 @@ class Cursor:
 class Connection:
     """A DBAPI connection over ``sqlite3`` for SQLAlchemy's aiosqlite dialect."""
 
-    __slots__ = ("_busy_timeout_ms", "_connection", "_deadline", "_interrupted")
+    __slots__ = ("_busy_timeout_ms", "_connection", "_deadline", "_interrupted", "_waits")
 
     def __init__(self, connection: sqlite3.Connection, *, busy_timeout_ms: int) -> None:
         # The dialect reaches the driver's connection through this attribute.
@@ -183,12 +183,24 @@ class Connection:
         self._busy_timeout_ms = busy_timeout_ms
         self._deadline = 0.0
         self._interrupted = False
+        # Whether SQLite's busy timeout is set (else 0, as begin_immediate leaves it): set again
+        # before the next statement outside a transaction, so a connection that only writes
+        # (the exchange ledger's) does not set and unset it around every transaction.
+        self._waits = True
+
+    def _wait_for_locks(self) -> None:
+        if not self._waits:
+            self._connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            self._waits = True
 
     # -- statements ---------------------------------------------------------------------------
 
     def _execute(self, operation: str, parameters: Any, *, many: bool) -> _Result:
         _yield_nothing()
         connection = self._connection
+        if not self._waits and not connection.in_transaction:
+            # (Inside the write transaction begin_immediate opened nothing waits for a lock.)
+            self._wait_for_locks()
         if many or not _READ.match(operation):
             return _run(connection, operation, parameters, many)
         result = self._read_inline(operation, parameters)
@@ -199,6 +211,8 @@ class Connection:
     async def read(self, operation: str, parameters: Any) -> list[Any]:
         """The rows of one ``SELECT``, from a coroutine (no greenlet): inline within the time
         budget, else awaited in a worker thread, as ``execute`` runs a read."""
+        if not self._waits and not self._connection.in_transaction:
+            self._wait_for_locks()
         result = self._read_inline(operation, parameters)
         if result is None:
             result = await asyncio.get_running_loop().run_in_executor(
@@ -235,15 +249,16 @@ class Connection:
     def begin_immediate(self) -> None:
         """Start a write transaction; wait for another process's write lock off the loop."""
         connection = self._connection
-        connection.execute("PRAGMA busy_timeout=0")
+        if self._waits:
+            connection.execute("PRAGMA busy_timeout=0")
+            self._waits = False
         try:
             connection.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as error:
             if _error_code(error) != _SQLITE_BUSY:
                 raise
-        finally:
-            connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        self._wait_for_locks()
         _in_thread(lambda: connection.execute("BEGIN IMMEDIATE"))
 
     def run_inline(self, statement: str) -> None:
