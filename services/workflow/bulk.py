@@ -26,6 +26,7 @@ from services.workflow.base import Base
 
 _SQLITE = sqlite.dialect(paramstyle="named")
 T = TypeVar("T")
+M = TypeVar("M", bound=Base)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,20 @@ def _columns(model: type[Base]) -> tuple[_Column, ...]:
     return tuple(found)
 
 
+def new_row(model: type[M], **values: Any) -> M:
+    """A new row of ``model`` holding ``values``, made without the mapped constructor.
+
+    The declarative constructor sets each value through the ORM's instrumented attribute (its
+    events and history): ≈ 60 µs for a task, about a sixth of a bundle submission's CPU for its
+    twenty rows. These rows are inserted by this module (or added to a session, whose flush
+    reads their values just as well), so the values go straight into the instance's dict; the
+    instance has its ORM state, so later changes to it are tracked as usual.
+    """
+    row: M = model.__mapper__.class_manager.new_instance()
+    row.__dict__.update(values)
+    return row
+
+
 def values_of(row: Base) -> dict[str, Any]:
     """A new row's column values; the columns' Python defaults are applied to it as well."""
     state: dict[str, Any] = row.__dict__
@@ -63,7 +78,7 @@ def values_of(row: Base) -> dict[str, Any]:
         if column.default is None and column.numbered:
             continue  # the database numbers it
         value = column.default(None) if column.default is not None else column.value
-        setattr(row, key, value)
+        state[key] = value  # a new row's: nothing to track
         values[key] = value
     return values
 

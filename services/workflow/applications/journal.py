@@ -97,7 +97,8 @@ def entry(
     data: dict[str, Any] | None = None,
 ) -> HistoryEntry:
     """A history entry of ``application`` (not yet added)."""
-    return HistoryEntry(
+    return bulk.new_row(
+        HistoryEntry,
         application_id=application.id,
         applicant_id=application.applicant_id,
         task_id=task_id,

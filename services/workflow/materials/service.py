@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from libs.common.errors import PayloadTooLarge
+from services.workflow import bulk
 from services.workflow.applications.exceptions import UnsupportedMediaType, UploadTooSlow
 from services.workflow.applications.models import ApplicationMaterial
 from services.workflow.catalogue.schemas import Material
@@ -36,9 +37,10 @@ def plan(
     """
     rows = []
     for material in materials:
-        row = ApplicationMaterial(
-            application_id=application_id, key=material.key, name=material.name,
-            source=material.source, item_ids=list(material.item_ids), fetch_attempts=0,
+        row = bulk.new_row(
+            ApplicationMaterial, application_id=application_id, key=material.key,
+            name=material.name, source=material.source, item_ids=list(material.item_ids),
+            fetch_attempts=0,
         )  # fmt: skip
         if material.dataset is not None:
             subject = form.get(material.dataset.applicant_field)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal, Role
 from libs.common.errors import Forbidden, InvalidInput
 from libs.common.events import EventData
-from services.workflow import sla
+from services.workflow import bulk, sla
 from services.workflow.applications import journal
 from services.workflow.applications import repository as applications_repository
 from services.workflow.applications.events import (
@@ -79,8 +79,8 @@ def _create_tasks(
     changes: Changes,
 ) -> None:
     for step in steps:
-        task = Task(
-            id=new_id(), application_id=application.id, item_id=branch.item_id,
+        task = bulk.new_row(
+            Task, id=new_id(), application_id=application.id, item_id=branch.item_id,
             item_code=branch.item_code, step=step.key, name=step.name, decisions=step.decisions,
             department_org_id=step.department_org_id, role=step.role,
             state="waiting", sla_days=step.sla_days, created_at=at, version=1,
@@ -129,8 +129,8 @@ def start_process(
         "application", application.id, application.id, application.owner_org_id,
         application.due_at))  # fmt: skip
     for snapshot, version in items:
-        branch = Branch(
-            application_id=application.id, item_id=snapshot.item_id, item_version=version,
+        branch = bulk.new_row(
+            Branch, application_id=application.id, item_id=snapshot.item_id, item_version=version,
             item_code=snapshot.code, item_name=snapshot.name,
             department_org_id=snapshot.owner_org_id, status="active",
             marking=[snapshot.template.start], created_at=at, finished_at=None,
