@@ -156,21 +156,21 @@ async def write(
     """Write a step: new rows, clocks, history entries (numbered) and events, with prebuilt
     statements in two greenlet trips (the rows, then the outbox's events).
 
-    ``branches``: loaded branches whose changes (marking, status, end) are written too; they
-    leave the session then (its flush would visit each changed one again, to write nothing).
+    ``branches``: loaded branches whose changes (marking, status, end) are written too; the
+    changed ones leave the session then (its flush would visit each again, to write nothing).
     The application itself is the caller's: a new one inserted before, a loaded one flushed by
     the session.
     """
 
-    def write_rows(connection: Connection) -> None:
-        tasks_repository.write_branches(connection, branches)
+    def write_rows(connection: Connection) -> list[Branch]:
+        written = tasks_repository.write_branches(connection, branches)
         bulk.insert_new(connection, changes.materials)
         bulk.insert_new(connection, changes.branches)
         bulk.insert_new(connection, changes.tasks)
         sla.write_clocks(connection, started=changes.clocks_started, stopped=changes.clocks_stopped)
         bulk.insert_numbered(connection, changes.entries)
+        return written
 
-    await bulk.run(session, write_rows)
-    for branch in branches:
+    for branch in await bulk.run(session, write_rows):
         session.expunge(branch)
     await outbox.add_all(session, [new_event(e, subject=application.id) for e in changes.events])

@@ -196,15 +196,13 @@ def _complete(states: int) -> DirectWrite:
     )
 
 
-def write_branches(connection: Connection, branches: Sequence[Branch]) -> None:
-    """Write the changed branches among ``branches`` (marking, status, end) with one prebuilt
-    UPDATE, and take their values as committed: the session's flush (its unit of work for one
-    changed row cost more than the statement) has nothing left to write for them."""
+def write_branches(connection: Connection, branches: Sequence[Branch]) -> list[Branch]:
+    """Write the branches among ``branches`` this step changed (marking, status, end) with one
+    prebuilt UPDATE, take their values as committed, and return them (the caller takes them out
+    of the session: its flush would visit them again to write nothing)."""
+    changed = [branch for branch in branches if inspect(branch).modified]
     rows = []
-    for branch in branches:
-        state = inspect(branch)
-        if not any(state.attrs[key].history.has_changes() for key in _BRANCH_CHANGES):
-            continue
+    for branch in changed:
         values = {key: getattr(branch, key) for key in _BRANCH_CHANGES}
         rows.append({
             "b_application_id": branch.application_id, "b_item_id": branch.item_id,
@@ -213,6 +211,7 @@ def write_branches(connection: Connection, branches: Sequence[Branch]) -> None:
         for key, value in values.items():
             set_committed_value(branch, key, value)
     _UPDATE_BRANCH.execute_many(connection, rows)
+    return changed
 
 
 _BRANCHES_TABLE = cast(Table, Branch.__table__)
