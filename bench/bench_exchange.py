@@ -258,6 +258,13 @@ def _profile(pid: int, output: str, seconds: float) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def _per_commit(before: tuple[int, int], after: tuple[int, int]) -> str:
+    """Entries and group commits between two ``ledger_count``s: a query's CPU in the open
+    loop depends on how many entries share a commit's fixed cost."""
+    entries, commits = after[0] - before[0], after[1] - before[1]
+    return f"{entries} entries in {commits} group commits ({entries / max(1, commits):.1f} each)"
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -392,6 +399,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
         print(f"loadavg before: {_loadavg()}")
 
         if args.seconds > 0:
+            ledger_before = await ledger_count(url)
             cpu_before = _cpu_seconds(server.pid)
             profiler = _profile(server.pid, args.profile, args.seconds) if args.profile else None
             queue = context.Queue()
@@ -418,6 +426,8 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
                 f"max {max(ms):.1f} ms (target >= 1,000/s with p99 <= 20 ms); the server used "
                 f"{cpu_ms:.2f} ms of CPU per query (one core's ceiling {1000 / cpu_ms:.0f}/s)"
             )
+            ledger_after = await ledger_count(url)
+            print(f"ledger during the open loop: {_per_commit(ledger_before, ledger_after)}")
             print(f"loadavg after the open loop: {_loadavg()}")
 
         if shutil.which("wrk") and args.wrk_seconds > 0:
@@ -431,6 +441,7 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
                 "done = function(summary, latency, requests)\n"
                 "  io.write(string.format('p99_us %d\\n', latency:percentile(99)))\nend\n"
             )
+            ledger_before = await ledger_count(url)
             cpu_before = _cpu_seconds(server.pid)
             profiler = None
             if args.profile and args.seconds <= 0:
@@ -454,6 +465,8 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
                   f"{rate_line.split()[-1]}/s, p99 {int(p99.split()[1]) / 1000:.1f} ms "
                   f"{non_2xx or ''}; server CPU {cpu_ms:.2f} ms per query "
                   f"(one core's ceiling {1000 / cpu_ms:.0f}/s)")  # fmt: skip
+            ledger_after = await ledger_count(url)
+            print(f"ledger under wrk: {_per_commit(ledger_before, ledger_after)}")
             print(f"loadavg after wrk: {_loadavg()}")
     finally:
         server.terminate()

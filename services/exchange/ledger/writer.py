@@ -134,7 +134,10 @@ class Ledger:
         """Append several accesses (consecutive unless the queue splits them); once committed."""
         if not records:
             return []
-        return list(await asyncio.gather(*self._enqueue(records)))
+        futures = self._enqueue(records)
+        if len(futures) == 1:  # a single fetch: no gathering future
+            return [await futures[0]]
+        return list(await asyncio.gather(*futures))
 
     def _enqueue(self, records: Sequence[AccessRecord]) -> list[asyncio.Future[LedgerReceipt]]:
         for record in records:
@@ -165,9 +168,9 @@ class Ledger:
                     return
                 self._wakeup.clear()
                 try:
-                    await asyncio.wait_for(
-                        self._wakeup.wait(), timeout=self.config.checkpoint_interval_s
-                    )
+                    # (asyncio.timeout: wait_for would wrap the wait in a task of its own.)
+                    async with asyncio.timeout(self.config.checkpoint_interval_s):
+                        await self._wakeup.wait()
                 except TimeoutError:
                     await self._timed_checkpoint()
                 continue
