@@ -19,6 +19,9 @@ class Part:
     name: str
     package: str
     settings_class: str
+    # glibc maps a large freed-and-reallocated block (argon2id's 19 MiB per password hash) with
+    # transparent huge pages: only identity hashes passwords (docs/operations.md, "Memory").
+    huge_pages: bool = False
 
     @property
     def app_factory(self) -> str:
@@ -40,7 +43,7 @@ class Part:
 
 
 PARTS: tuple[Part, ...] = (
-    Part("identity", "services.identity", "IdentitySettings"),
+    Part("identity", "services.identity", "IdentitySettings", huge_pages=True),
     Part("catalog", "services.catalog", "CatalogSettings"),
     Part("exchange", "services.exchange", "ExchangeSettings"),
     Part("workflow", "services.workflow", "WorkflowSettings"),

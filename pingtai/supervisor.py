@@ -39,15 +39,21 @@ DEFAULT_NATS_PORT = 4250
 # or more is mapped on its own and unmapped when freed, always. By default glibc raises that bar
 # after the first such free, up to 32 MiB, so a large buffer freed once stays on the heap: the
 # identity part kept the 19 MiB of argon2id's last password hash (a worker thread's heap, which
-# malloc_trim cannot shrink). Transparent huge pages for those mappings (THP is "madvise" on
-# Debian) keep the cost of mapping them anew low: 24 ms of CPU per argon2id verification as
-# before, 40 ms with 4 KiB pages. An operator's own GLIBC_TUNABLES is left as it is.
-PART_GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1"
+# malloc_trim cannot shrink). An operator's own GLIBC_TUNABLES is left as it is.
+PART_GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=131072"
+# For a part with ``huge_pages`` (identity) malloc also asks for transparent huge pages (THP is
+# "madvise" on Debian), which keep the cost of mapping argon2id's buffer anew low: 24 ms of CPU
+# per verification, 40 ms with 4 KiB pages. The other parts map no such buffer, and huge pages
+# on their heaps held 18-27 MB each of 2 MiB pages, ~1 MB a part more resident than 4 KiB pages.
+HUGE_PAGES_GLIBC_TUNABLES = PART_GLIBC_TUNABLES + ":glibc.malloc.hugetlb=1"
 
 # The embedded nats-server's soft memory limit (Go's GOMEMLIMIT; an operator's own is kept): Go
 # collects garbage only when its heap has doubled and returns freed memory to the system slowly,
 # so without a limit the server's resident memory follows the traffic it has seen, not the data it
 # holds (18,000 events of 1.2 KB with six consumers: 16 -> 64 MB; with this limit 16 -> 41 MB).
+# What a busy stream holds in memory besides is the block being written, bounded by the block
+# size its stream's configuration gives it (libs/common/events/streams.py). A tighter limit
+# (20 MiB) only made the server collect ~60 times a second: 261 ms of CPU per soak flow, not 57.
 NATS_GOMEMLIMIT = "32MiB"
 
 _COLOURS = ("36", "32", "33", "35", "34", "31", "37")
@@ -151,8 +157,9 @@ class Platform:
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
 
-    def env(self) -> dict[str, str]:
-        """The environment every part process gets: shared settings and every part's port."""
+    def env(self, part: Part | None = None) -> dict[str, str]:
+        """The environment of a part's process (``part``), or of the migrations and the seed:
+        shared settings and every part's port."""
         env = dict(os.environ)
         env["PINGTAI_VAR_DIR"] = str(self.var_dir)
         env.setdefault("PINGTAI_LOG_FORMAT", "console")
@@ -160,7 +167,10 @@ class Platform:
         if self.nats_url:
             env["PINGTAI_NATS_URL"] = self.nats_url
         env.setdefault("PINGTAI_GATEWAY_URL", f"http://127.0.0.1:{self.port_base}")
-        env.setdefault("GLIBC_TUNABLES", PART_GLIBC_TUNABLES)
+        huge_pages = part is not None and part.huge_pages
+        env.setdefault(
+            "GLIBC_TUNABLES", HUGE_PAGES_GLIBC_TUNABLES if huge_pages else PART_GLIBC_TUNABLES
+        )
         # No column positions in code objects (only tracebacks' ^^^ markers use them): 0.7 MB
         # less per part.
         env.setdefault("PYTHONNODEBUGRANGES", "1")
@@ -256,7 +266,7 @@ class Platform:
             sys.executable,
             "-m",
             child.part.package,
-            env=self.env(),
+            env=self.env(child.part),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from pingtai.natsserver import free_port
-from pingtai.supervisor import NATS_GOMEMLIMIT, PART_GLIBC_TUNABLES, Platform, answers_ok
+from pingtai.parts import get_part
+from pingtai.supervisor import (
+    HUGE_PAGES_GLIBC_TUNABLES,
+    NATS_GOMEMLIMIT,
+    PART_GLIBC_TUNABLES,
+    Platform,
+    answers_ok,
+)
 
 
 class _Answers(BaseHTTPRequestHandler):
@@ -63,13 +70,19 @@ def test_parts_get_the_malloc_settings_unless_the_operator_chose(
     monkeypatch.delenv("PYTHONNODEBUGRANGES", raising=False)
     platform = Platform(var_dir=tmp_path, port_base=24000, nats_url=None)
     env = platform.env()
-    assert env["GLIBC_TUNABLES"] == PART_GLIBC_TUNABLES
-    assert "glibc.malloc.mmap_threshold=131072" in PART_GLIBC_TUNABLES
+    assert env["GLIBC_TUNABLES"] == PART_GLIBC_TUNABLES == "glibc.malloc.mmap_threshold=131072"
     assert env["PYTHONNODEBUGRANGES"] == "1"
     assert env["PINGTAI_GATEWAY_PORT"] == "24000"
+    # Huge pages only for the part that maps argon2id's large buffer again and again.
+    identity = platform.env(get_part("identity"))["GLIBC_TUNABLES"]
+    assert identity == HUGE_PAGES_GLIBC_TUNABLES
+    assert identity.split(":") == ["glibc.malloc.mmap_threshold=131072", "glibc.malloc.hugetlb=1"]
+    for name in ("catalog", "exchange", "workflow", "evaluation", "portal", "gateway"):
+        assert platform.env(get_part(name))["GLIBC_TUNABLES"] == PART_GLIBC_TUNABLES
 
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
     assert platform.env()["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
+    assert platform.env(get_part("identity"))["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
 
 
 def test_the_embedded_nats_server_runs_with_a_go_memory_limit(

@@ -11,6 +11,15 @@ from nats.js.errors import NotFoundError
 from libs.common.events.envelope import stream_name, stream_subjects
 from libs.common.settings import PartSettings
 
+# A per-subject limit no stream reaches (a subject is an event type; at 10,000 events/s of one
+# type a week holds 6e9), set for the block size it buys: nats-server writes a stream without
+# max_bytes, max_msgs or max_msgs_per_subject in 8 MB blocks, and one with only a per-subject limit
+# in 4 MB blocks (its key-value size). The file store keeps the block being written in memory
+# while consumers read each new event from it, so that block's size bounds how much a busy
+# stream holds: with 8 MB blocks the embedded nats-server grew 29 -> 41 MB in the 10-minute soak
+# as the workflow stream's block filled (docs/operations.md, "Memory on one machine").
+MAX_MSGS_PER_SUBJECT = 10**12
+
 
 @dataclass(frozen=True)
 class StreamLimits:
@@ -42,6 +51,7 @@ def stream_config(*, part: str, limits: StreamLimits) -> StreamConfig:
         subjects=stream_subjects(part),
         max_age=limits.max_age_s,
         max_bytes=limits.max_bytes,
+        max_msgs_per_subject=MAX_MSGS_PER_SUBJECT,
         num_replicas=limits.replicas,
         storage=StorageType.FILE if limits.file_storage else StorageType.MEMORY,
         # The window must not outlast the stream's own retention.

@@ -11,6 +11,7 @@ import nats
 from libs.common.app import create_service_app
 from libs.common.database import Database
 from libs.common.events import EventBus, StreamLimits, ensure_stream, stream_name
+from libs.common.events.streams import MAX_MSGS_PER_SUBJECT
 from pingtai.natsserver import NatsServer
 from tests.common.events.harness import (
     PART,
@@ -92,6 +93,31 @@ async def test_the_stream_is_declared_idempotently_with_the_operator_limits(
     assert info.config.duplicate_window == 30
     assert info.config.num_replicas == 1
     assert info.config.storage == "file"
+
+
+async def test_the_stream_writes_four_megabyte_blocks_and_keeps_every_event(
+    nats_server: NatsServer,
+) -> None:
+    """The per-subject limit buys nats-server's 4 MB blocks (8 MB without it), which bound what
+    the file store holds in memory for a busy stream; no event is dropped for it."""
+    client = await nats.connect(nats_server.url)
+    js = client.jetstream()
+    body = b"x" * 1000
+    count = 10_000  # ~10 MB: more than two blocks
+    try:
+        await ensure_stream(js, part=PART, limits=StreamLimits())
+        for n in range(count):
+            await js.publish(f"pingtai.ledger.entry.e{n % 3}", body)
+        info = await js.stream_info(stream_name(PART))
+    finally:
+        await client.close()
+
+    assert info.config.max_msgs_per_subject == MAX_MSGS_PER_SUBJECT
+    assert info.state.messages == count and info.state.first_seq == 1
+    blocks = sorted(nats_server.store_dir.rglob(f"streams/{stream_name(PART)}/msgs/*.blk"))
+    sizes = [block.stat().st_size for block in blocks]
+    assert len(sizes) >= 3
+    assert max(sizes) <= 4 * 1024 * 1024 < 8 * 1024 * 1024
 
 
 def test_stream_limits_come_from_the_part_settings(monkeypatch: Any) -> None:
