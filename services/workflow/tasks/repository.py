@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -10,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, inspect, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from libs.common.database import DirectWrite
@@ -98,24 +100,40 @@ async def change_if(
     return changed.scalar_one_or_none()
 
 
+@dataclass
+class Locked:
+    """A task's application once its write lock is taken, with its tasks (oldest first) and
+    branches as they are then."""
+
+    application: Application
+    tasks: list[Task]
+    branches: list[Branch]
+
+
 async def lock_application_of(
     session: AsyncSession, *, task_id: str, updated_at: datetime
-) -> tuple[Application, list[Task]] | None:
-    """The application of a task, as it is once its write lock is taken, and its tasks as they
-    are then, oldest first (None: no such task).
+) -> Locked | None:
+    """The application of a task, its tasks and branches, read once its write lock is taken
+    (None: no such task).
 
     As ``applications_repository.lock``, found by the task in the same statement (a prebuilt
-    ``UPDATE ... RETURNING id``, straight to the driver); then the application and its tasks
-    are read.
+    ``UPDATE ... RETURNING id``, straight to the driver); then the application, its tasks and
+    its branches are read. All four in one greenlet trip.
     """
     values = {"b_task_id": task_id, "b_at": updated_at}
-    locked = await bulk.run(session, lambda connection: _LOCK_BY_TASK.execute(connection, values))
-    if not locked:
-        return None
-    application_id = locked[0][0]
-    application = await session.execute(_APPLICATION, {"b_application_id": application_id})
-    found = await session.execute(_TASKS, {"b_application_id": application_id})
-    return application.scalar_one(), list(found.scalars())
+
+    def lock_and_read(sync_session: Session) -> Locked | None:
+        locked = _LOCK_BY_TASK.execute(sync_session.connection(), values)
+        if not locked:
+            return None
+        by_id = {"b_application_id": locked[0][0]}
+        return Locked(
+            sync_session.execute(_APPLICATION, by_id).scalar_one(),
+            list(sync_session.execute(_TASKS, by_id).scalars()),
+            list(sync_session.execute(_BRANCHES, by_id).scalars()),
+        )
+
+    return await session.run_sync(lock_and_read)
 
 
 _APPLICATIONS_TABLE = cast(Table, Application.__table__)

@@ -306,14 +306,15 @@ async def act(
     """Decide a task: fire the chosen action in its branch and move the application on.
 
     The task's application is locked first, found by the task in the same statement; the
-    task is then read with its siblings, after the lock: what the decisions before this one
-    left. (A task of another department, or none, is a 404 and the lock is rolled back.)
+    task is then read with its siblings and the branches, after the lock: what the decisions
+    before this one left. (A task of another department, or none, is a 404 and the lock is
+    rolled back.)
     """
     at = utcnow()
     locked = await tasks_repository.lock_application_of(session, task_id=task_id, updated_at=at)
     if locked is None:
         raise TaskNotFound(f"No task {task_id} in your department.")
-    application, tasks = locked
+    application, tasks, branches = locked.application, locked.tasks, locked.branches
     task = next(t for t in tasks if t.id == task_id)
     _may_act(principal, task)
     if decision not in task.decisions:
@@ -328,7 +329,6 @@ async def act(
         raise TaskConflict(f"The task is at version {task.version}, not {expected_version}.")
     if application.status not in ("in_progress", "supplement_requested"):
         raise WrongStatus(f"The application is {application.status}.")
-    branches = await tasks_repository.branches(session, application_id=application.id, flush=False)
     branch = next(b for b in branches if b.item_id == task.item_id)
     snapshot = await templates.item(session, item_id=branch.item_id, version=branch.item_version)
     action = engine.action_of(snapshot.template, decision)
