@@ -212,7 +212,7 @@ def own_events() -> list[CloudEvent]:
 
 
 def exchange_events() -> list[CloudEvent]:
-    """Data reads between departments, refusals, open data, an import."""
+    """Data reads between departments, refusals, a read the source failed, open data, an import."""
 
     def access(outcome: str, basis: str, actor: str | None, day: int) -> CloudEvent:
         return event(
@@ -227,6 +227,8 @@ def exchange_events() -> list[CloudEvent]:
         access("granted", "application", D2, 2),
         access("granted", "application", D2, 3),
         access("refused", "application", D2, 3),
+        # The source failed to deliver (exchange outcome "failed"): neither a use nor a refusal.
+        access("failed", "application", D2, 3),
         access("granted", "open_data", None, 4),
         access("granted", "open_data", E1, 4),
         access("granted", "open_data", None, 5),

@@ -253,8 +253,12 @@ class Projection:
 
 
 def _access_counters(access: ExchangeAccessRecorded) -> list[tuple[str, str, str]]:
-    """(scope kind, scope id, counter) for one access: open data, a shared read, a refusal."""
+    """(scope kind, scope id, counter) for one access: open data, a shared read, a refusal.
+    A read the source did not deliver (outcome ``failed``: a federated department's answer
+    refused or its endpoint down) is neither a use nor a refusal, and counts nowhere."""
     found: list[tuple[str, str, str]] = []
+    if access.outcome == "failed":
+        return found
     if access.outcome != "granted":
         found.append(("platform", "", "exchange_refused"))
         if access.actor_org_id:
