@@ -42,7 +42,20 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["yuan"] = _yuan
     env.filters["number"] = _number
+    env.filters["access_outcome"] = access_outcome
     return env
+
+
+def access_outcome(outcome: str) -> str:
+    """A ledger entry's outcome as "who used my data" shows it; an unknown one as it is."""
+    labels = {
+        "granted": i18n._("Read"),
+        "read": i18n._("Read"),
+        "refused": i18n._("Refused"),
+        # The read was allowed, but the department's system did not deliver (exchange "failed").
+        "failed": i18n._("Not delivered by the source"),
+    }
+    return labels.get(outcome, outcome)
 
 
 def _when(value: str | None) -> str:

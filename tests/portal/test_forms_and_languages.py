@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from portal import i18n
 from portal.forms import changed_values, fields_of, values_from
+from portal.web import access_outcome
 
 LOCALE = Path(i18n.__file__).parent / "locale"
 SCHEMA = {
@@ -96,3 +97,15 @@ def test_the_language_follows_the_cookie_chinese_first() -> None:
         i18n.current_language.reset(token)
     assert i18n._("Who used my data") == "谁用了我的数据"
     assert i18n.ngettext("%(num)d service", "%(num)d services", 3) % {"num": 3} == "3 项服务"
+
+
+def test_who_used_my_data_names_each_outcome_in_chinese_first() -> None:
+    assert access_outcome("granted") == access_outcome("read") == "已读取"
+    assert access_outcome("refused") == "已拒绝"
+    assert access_outcome("failed") == "数据源未送达"  # allowed, but the source delivered nothing
+    assert access_outcome("something-new") == "something-new"
+    token = i18n.current_language.set("en")
+    try:
+        assert access_outcome("failed") == "Not delivered by the source"
+    finally:
+        i18n.current_language.reset(token)
