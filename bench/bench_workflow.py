@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_workflow.py [--rate 100] [--seconds 10] [--actions 2000]
                                              [--stub-exchange] [--log-level WARNING|INFO]
                                              [--database-url postgresql+asyncpg://...]
+                                             [--profile /tmp/workflow]  # py-spy, per phase
 
 Starts two uvicorn processes as ``pingtai serve`` runs them (one worker each, uvloop,
 httptools, JSON logs at ``--log-level`` to files): the real exchange and workflow. Exchange is
