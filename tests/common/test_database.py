@@ -295,3 +295,46 @@ async def test_text_the_database_cannot_hold_is_a_422_problem(
     assert body["status"] == 422 and "SELECT" not in response.text
     # The session went back to the pool usable.
     assert (await client.post("/v1/notes/fine")).status_code == 201
+
+
+async def test_direct_reads_on_own_connections_leave_the_pool_and_see_every_commit(
+    tmp_path: Path,
+) -> None:
+    # SQLite only: a hot read runs on connections set apart from the pool (opened through it,
+    # so with its pragmas), reused from read to read, and never stale after a commit.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'readers.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+            await connection.execute(text("INSERT INTO note (id, title) VALUES (1, 'a')"))
+        checkouts = 0
+
+        def on_checkout(*_: object) -> None:
+            nonlocal checkouts
+            checkouts += 1
+
+        event.listen(engine.sync_engine, "checkout", on_checkout)
+        by_id = select(Note.title).where(Note.id <= bindparam("id")).order_by(Note.id)
+        read = DirectRead(by_id, own_connections=True)
+        pragma = DirectRead(
+            select(text("foreign_keys")).select_from(text("pragma_foreign_keys()")),
+            own_connections=True,
+        )
+        for _ in range(20):
+            assert [tuple(r) for r in await read.rows(engine, {"id": 9})] == [("a",)]
+        assert checkouts == 1  # the one connection opened for these reads, then kept
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert [tuple(r) for r in await pragma.rows(engine, {})] == [(1,)]  # the pool's pragmas
+
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO note (id, title) VALUES (2, 'b')"))
+        assert [tuple(r) for r in await read.rows(engine, {"id": 9})] == [("a",), ("b",)]
+
+        # Reads in flight at once each get a connection; those are kept for the next reads.
+        answers = await asyncio.gather(*(read.rows(engine, {"id": 1}) for _ in range(8)))
+        assert [tuple(r) for rows in answers for r in rows] == [("a",)] * 8
+        opened = checkouts
+        await asyncio.gather(*(read.rows(engine, {"id": 1}) for _ in range(8)))
+        assert checkouts == opened
+    finally:
+        await engine.dispose()

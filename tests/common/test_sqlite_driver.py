@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common import sqlite_driver
-from libs.common.database import create_engine
+from libs.common.database import SQLITE_BUSY_TIMEOUT_MS, create_engine
 
 # Rows that make a cross join take far longer than the inline budget.
 ROWS = 3000
@@ -152,3 +152,22 @@ async def test_sql_errors_are_sqlalchemy_errors_and_the_connection_stays_usable(
             await connection.execute(text("INSERT INTO numbers (n) VALUES (1)"))
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT count(*) FROM numbers"))).scalar() == ROWS
+
+
+async def test_after_a_write_transaction_the_next_statement_waits_for_locks_again(
+    engine: AsyncEngine,
+) -> None:
+    # BEGIN IMMEDIATE is tried without waiting (busy timeout 0, the wait happens off the loop);
+    # the timeout must be back before the connection's next statement outside a transaction,
+    # or a read during another process's checkpoint would fail at once with "database is locked".
+    async with engine.connect() as connection:
+        async with connection.begin():
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'a')"))
+            # Inside the write transaction nothing waits for a lock: the timeout stays off.
+            assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one() == 0
+        waits = (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one()
+        assert waits == SQLITE_BUSY_TIMEOUT_MS
+        await connection.commit()  # (SQLAlchemy's autobegun transaction of that read)
+        async with connection.begin():  # and the next write transaction still begins
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (2, 'b')"))
+        assert (await connection.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 2
