@@ -55,6 +55,10 @@ HUGE_PAGES_GLIBC_TUNABLES = PART_GLIBC_TUNABLES + ":glibc.malloc.hugetlb=1"
 # size its stream's configuration gives it (libs/common/events/streams.py). A tighter limit
 # (20 MiB) only made the server collect ~60 times a second: 261 ms of CPU per soak flow, not 57.
 NATS_GOMEMLIMIT = "32MiB"
+# ... and collects when its heap has grown by a quarter, not doubled (Go's GOGC; an operator's
+# own is kept): the heap's headroom over the block being written swung the resident memory with
+# each block (soak: 33-41 MB with GOGC 100, 29-35 with 50, 25-31 with 25; docs/operations.md).
+NATS_GOGC = "25"
 
 _COLOURS = ("36", "32", "33", "35", "34", "31", "37")
 _PR_SET_PDEATHSIG = 1
@@ -203,7 +207,7 @@ class Platform:
             return
         port = self.nats_port if port_is_free(self.nats_port) else free_port()
         nats = self.nats = NatsServer(store_dir=self.var_dir / "nats", port=port)
-        nats.launch(env={**os.environ, "GOMEMLIMIT": os.environ.get("GOMEMLIMIT", NATS_GOMEMLIMIT)})
+        nats.launch(env={"GOMEMLIMIT": NATS_GOMEMLIMIT, "GOGC": NATS_GOGC, **os.environ})
         deadline = time.monotonic() + NATS_READY_TIMEOUT_S
         while not await answers_ok(nats.monitor_port, nats.health_path):
             if nats.process is not None and nats.process.poll() is not None:

@@ -17,6 +17,7 @@ from pingtai.natsserver import free_port
 from pingtai.parts import get_part
 from pingtai.supervisor import (
     HUGE_PAGES_GLIBC_TUNABLES,
+    NATS_GOGC,
     NATS_GOMEMLIMIT,
     PART_GLIBC_TUNABLES,
     Platform,
@@ -85,16 +86,18 @@ def test_parts_get_the_malloc_settings_unless_the_operator_chose(
     assert platform.env(get_part("identity"))["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
 
 
-def test_the_embedded_nats_server_runs_with_a_go_memory_limit(
+def test_the_embedded_nats_server_runs_with_a_go_memory_limit_and_gc_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    monkeypatch.delenv("GOGC", raising=False)
     platform = Platform(var_dir=tmp_path, port_base=24000, nats_url=None, nats_port=free_port())
     asyncio.run(platform.start_nats())
     try:
         assert platform.nats is not None and platform.nats.process is not None
         environ = Path(f"/proc/{platform.nats.process.pid}/environ").read_bytes().split(b"\0")
         assert f"GOMEMLIMIT={NATS_GOMEMLIMIT}".encode() in environ
+        assert f"GOGC={NATS_GOGC}".encode() in environ
         assert platform.nats_url == platform.nats.url
     finally:
         if platform.nats is not None:
