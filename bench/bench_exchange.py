@@ -34,6 +34,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -62,7 +63,7 @@ from libs.common.events.tables import TABLES
 from libs.common.identifiers import normalise_resident_id
 from libs.common.migrations import migrate
 from libs.common.subjects import subject_refs_for
-from pingtai.natsserver import free_port
+from pingtai.natsserver import NatsServer, free_port
 from services.exchange.access.models import Grant, PersonSubject
 from services.exchange.datasets.models import ExchangeDataset
 from services.exchange.ledger import LedgerEntry
@@ -151,6 +152,21 @@ async def seed(url: str, keys: list[str]) -> None:
                 await session.execute(insert(HostedRecord), rows[start : start + 2000])
                 await session.execute(insert(PersonSubject), people[start : start + 2000])
             await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def _sent(url: str) -> int:
+    """How many outbox events the relay published (marked sent)."""
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            sent = await session.scalar(
+                select(func.count())
+                .select_from(TABLES.outbox)
+                .where(TABLES.outbox.c.sent_at.is_not(None))
+            )
+            return int(sent or 0)
     finally:
         await database.dispose()
 
@@ -358,6 +374,11 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
         "PINGTAI_EXCHANGE_AUTH_JWKS_URL": f"http://127.0.0.1:{jwks_port}/jwks.json",
     }
     env.pop("PINGTAI_NATS_URL", None)
+    nats: NatsServer | None = None
+    if args.nats:  # the outbox relay publishes each batch's event (its cost is in the figure)
+        nats = NatsServer(folder / "nats")
+        nats.start()
+        env["PINGTAI_NATS_URL"] = nats.url
     log = (folder / "exchange.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "services.exchange.app:create_app", "--factory",
@@ -472,6 +493,15 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
         server.terminate()
         server.wait(timeout=30)
         await jwks_runner.cleanup()
+        if nats is not None:
+            nats.stop()
+    log.close()
+    for line in (folder / "exchange.log").read_text(errors="replace").splitlines():
+        found = re.search(r"ledger closed[^\"]*", line)
+        if found:  # how many group commits waited for queries on their way
+            print(f"server: {found.group()}")
+    if nats is not None:
+        print(f"outbox: {await _sent(url)} events published by the relay")
     recorded, commits = await ledger_count(url)
     print(f"ledger: {recorded} entries for {answered} answered queries"
           f"{'' if recorded >= answered else ' - MISSING ENTRIES'}, in about {commits} group "
@@ -486,6 +516,10 @@ if __name__ == "__main__":
     parser.add_argument("--wrk-seconds", type=float, default=8.0)
     parser.add_argument("--database-url", default="", help="a postgresql+asyncpg:// server")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PG is configured")
+    parser.add_argument(
+        "--nats", action="store_true",
+        help="start a nats-server so the outbox relay publishes (else events stay in the outbox)",
+    )  # fmt: skip
     parser.add_argument(
         "--profile",
         default="",

@@ -35,6 +35,10 @@ class ExchangeSettings(PartSettings):
     ledger_max_batch: int = Field(default=1000, ge=1, le=10_000)
     ledger_max_pending: int = Field(default=50_000, ge=1)
     ledger_access_events: bool = True
+    # Commit delay with siblings: the writer waits up to this long for queries on their way
+    # when at least ``ledger_commit_siblings`` are (0: commit at once, always).
+    ledger_commit_delay_s: float = Field(default=0.001, ge=0, le=0.1)
+    ledger_commit_siblings: int = Field(default=1, ge=1)
     ledger_anomaly_window_s: float = Field(default=300.0, gt=0)
     ledger_anomaly_threshold: int = Field(default=1000, ge=1)
     ledger_anomaly_baseline_factor: float = Field(default=10.0, ge=0)

@@ -89,13 +89,13 @@ def connections_held_while_appending(app: FastAPI) -> Iterator[list[int]]:
     held: list[int] = []
     append, append_many = ledger.append, ledger.append_many
 
-    async def counted_append(record: Any) -> Any:
+    async def counted_append(record: Any, **options: Any) -> Any:
         held.append(pool.checkedout())
-        return await append(record)
+        return await append(record, **options)
 
-    async def counted_append_many(records: Any) -> Any:
+    async def counted_append_many(records: Any, **options: Any) -> Any:
         held.append(pool.checkedout())
-        return await append_many(records)
+        return await append_many(records, **options)
 
     ledger.append, ledger.append_many = counted_append, counted_append_many
     try:

@@ -250,130 +250,138 @@ async def query(
     Reads happen in short units of work of their own (none at all when the grant and dataset
     are cached and the basis is not a consent), all ended before the ledger's group commit is
     awaited: a request waiting for its entry must hold no pooled connection, or waiting
-    requests could hold every one and leave the ledger's writer none to commit with.
+    requests could hold every one and leave the ledger's writer none to commit with. From
+    here to its append the query is counted as on its way to the ledger, whose writer waits
+    briefly for such siblings before it commits (the commit delay, docs/exchange-ledger.md).
     """
-    cache = services.cache
-    if not is_department_caller(principal) or principal.org is None:
-        raise Forbidden(
-            "Records are read by departments and their systems: an officer or department admin "
-            "acting for their organisation, or a client with an organisation."
-        )
-    org_id = acting_org(principal, on_behalf_of)
-    dataset = await cache.dataset(dataset_id)
-    if dataset is None:
-        raise DatasetNotFound(f"No dataset {dataset_id}.")
-    keys: list[str] = []
-    bases: list[Basis] = []
-    errors: list[FieldError] = []
-    for asked in subjects:
-        try:
-            keys.append(check_subject_key(dataset.subject_key_kind, asked.raw_key))
-        except ValueError as error:
-            errors.append(FieldError(loc=list(asked.loc), msg=str(error), type="value_error"))
-            keys.append(asked.raw_key)
-        bases.append(parse_basis(asked.basis, loc=asked.basis_loc))
-    if errors:
-        raise InvalidInput(f"{len(errors)} subject key(s) are not valid.", errors=errors)
-    kind = dataset.subject_key_kind
-    refs = [services.subject_refs.ref(kind, key) for key in keys]
-    request_id = current_request_id()
-
-    def entry(index: int, outcome: str, names: Sequence[str], reason: str | None) -> AccessRecord:
-        return AccessRecord(
-            actor=principal.sub,
-            client_id=principal.client_id,
-            actor_org_id=org_id,
-            dataset_id=dataset.id,
-            owner_org_id=dataset.owner_org_id,
-            subject_ref=refs[index],
-            fields=tuple(names),
-            purpose=purpose,
-            basis_kind=bases[index].kind,
-            basis_ref=bases[index].ref,
-            outcome=outcome,
-            reason=reason,
-            request_id=request_id,
-        )
-
-    grant = await cache.latest(org_id=org_id, dataset_id=dataset.id)
-    try:
-        _check_request(dataset, cache.is_retired(dataset), grant, fields)
-    except Refusal as refusal:
-        asked_fields = list(fields) if fields is not None else list(grant.fields if grant else ())
-        receipts = await services.ledger.append_many(
-            [entry(i, "refused", asked_fields, refusal.reason) for i in range(len(keys))]
-        )
-        raise AccessRefused(
-            refusal.detail,
-            reason=refusal.reason,
-            ledger_positions=[r.position for r in receipts],
-        ) from None
-    assert grant is not None
-    wanted = set(fields) if fields is not None else set(grant.fields)
-    specs = [f for f in dataset.fields if f.name in wanted]
-    names = [f.name for f in specs]
-    personal = [f.name for f in specs if f.sensitivity == "personal"]
-
-    outcomes: list[SubjectOutcome] = []
-    allowed: list[int] = []
-    async with _ConsentReader(services) as consents:
-        for index, key in enumerate(keys):
-            try:
-                await _check_basis(
-                    consents,
-                    principal=principal,
-                    dataset=dataset,
-                    grant=grant,
-                    basis=bases[index],
-                    subject_ref=refs[index],
-                    personal=personal,
-                    org_id=org_id,
-                    on_behalf=on_behalf_of is not None,
-                    applicant=applicant,
-                )
-            except Refusal as refusal:
-                outcomes.append(
-                    SubjectOutcome(key, "refused", reason=refusal.reason, detail=refusal.detail)
-                )
-                continue
-            outcomes.append(SubjectOutcome(key, "read"))
-            allowed.append(index)
-
-    found: dict[str, dict[str, Any]] = {}
-    failure: PingtaiError | None = None
-    if allowed:
-        try:
-            found = await services.source.fetch(
-                dataset,
-                [keys[i] for i in allowed],
-                fields=names,
-                request_id=request_id,
-                client_id=principal.client_id,
+    with services.ledger.approaching() as approach:
+        cache = services.cache
+        if not is_department_caller(principal) or principal.org is None:
+            raise Forbidden(
+                "Records are read by departments and their systems: an officer or department admin "
+                "acting for their organisation, or a client with an organisation."
             )
-        except PingtaiError as error:
-            failure = error
-    records: list[AccessRecord] = []
-    for index, outcome in enumerate(outcomes):
-        if outcome.outcome == "refused":
-            records.append(entry(index, "refused", names, outcome.reason))
-            continue
+        org_id = acting_org(principal, on_behalf_of)
+        dataset = await cache.dataset(dataset_id)
+        if dataset is None:
+            raise DatasetNotFound(f"No dataset {dataset_id}.")
+        keys: list[str] = []
+        bases: list[Basis] = []
+        errors: list[FieldError] = []
+        for asked in subjects:
+            try:
+                keys.append(check_subject_key(dataset.subject_key_kind, asked.raw_key))
+            except ValueError as error:
+                errors.append(FieldError(loc=list(asked.loc), msg=str(error), type="value_error"))
+                keys.append(asked.raw_key)
+            bases.append(parse_basis(asked.basis, loc=asked.basis_loc))
+        if errors:
+            raise InvalidInput(f"{len(errors)} subject key(s) are not valid.", errors=errors)
+        kind = dataset.subject_key_kind
+        refs = [services.subject_refs.ref(kind, key) for key in keys]
+        request_id = current_request_id()
+
+        def entry(
+            index: int, outcome: str, names: Sequence[str], reason: str | None
+        ) -> AccessRecord:
+            return AccessRecord(
+                actor=principal.sub,
+                client_id=principal.client_id,
+                actor_org_id=org_id,
+                dataset_id=dataset.id,
+                owner_org_id=dataset.owner_org_id,
+                subject_ref=refs[index],
+                fields=tuple(names),
+                purpose=purpose,
+                basis_kind=bases[index].kind,
+                basis_ref=bases[index].ref,
+                outcome=outcome,
+                reason=reason,
+                request_id=request_id,
+            )
+
+        grant = await cache.latest(org_id=org_id, dataset_id=dataset.id)
+        try:
+            _check_request(dataset, cache.is_retired(dataset), grant, fields)
+        except Refusal as refusal:
+            asked_fields = (
+                list(fields) if fields is not None else list(grant.fields if grant else ())
+            )
+            receipts = await services.ledger.append_many(
+                [entry(i, "refused", asked_fields, refusal.reason) for i in range(len(keys))],
+                approach=approach,
+            )
+            raise AccessRefused(
+                refusal.detail,
+                reason=refusal.reason,
+                ledger_positions=[r.position for r in receipts],
+            ) from None
+        assert grant is not None
+        wanted = set(fields) if fields is not None else set(grant.fields)
+        specs = [f for f in dataset.fields if f.name in wanted]
+        names = [f.name for f in specs]
+        personal = [f.name for f in specs if f.sensitivity == "personal"]
+
+        outcomes: list[SubjectOutcome] = []
+        allowed: list[int] = []
+        async with _ConsentReader(services) as consents:
+            for index, key in enumerate(keys):
+                try:
+                    await _check_basis(
+                        consents,
+                        principal=principal,
+                        dataset=dataset,
+                        grant=grant,
+                        basis=bases[index],
+                        subject_ref=refs[index],
+                        personal=personal,
+                        org_id=org_id,
+                        on_behalf=on_behalf_of is not None,
+                        applicant=applicant,
+                    )
+                except Refusal as refusal:
+                    outcomes.append(
+                        SubjectOutcome(key, "refused", reason=refusal.reason, detail=refusal.detail)
+                    )
+                    continue
+                outcomes.append(SubjectOutcome(key, "read"))
+                allowed.append(index)
+
+        found: dict[str, dict[str, Any]] = {}
+        failure: PingtaiError | None = None
+        if allowed:
+            try:
+                found = await services.source.fetch(
+                    dataset,
+                    [keys[i] for i in allowed],
+                    fields=names,
+                    request_id=request_id,
+                    client_id=principal.client_id,
+                )
+            except PingtaiError as error:
+                failure = error
+        records: list[AccessRecord] = []
+        for index, outcome in enumerate(outcomes):
+            if outcome.outcome == "refused":
+                records.append(entry(index, "refused", names, outcome.reason))
+                continue
+            if failure is not None:
+                # Allowed, but nothing was delivered: the source failed or its answer was refused.
+                records.append(entry(index, "failed", names, f"source-failed: {failure.code}"))
+                continue
+            record = found.get(outcome.subject_key)
+            if record is None:
+                outcome.outcome = "not_found"
+                records.append(entry(index, "granted", names, "not-found"))
+                continue
+            outcome.record, outcome.masked_fields = _mask(record, specs, grant)
+            records.append(entry(index, "granted", names, None))
+        receipts = await services.ledger.append_many(records, approach=approach)
+        for outcome, receipt in zip(outcomes, receipts, strict=True):
+            outcome.ledger_position = receipt.position
         if failure is not None:
-            # Allowed, but nothing was delivered: the source failed or its answer was refused.
-            records.append(entry(index, "failed", names, f"source-failed: {failure.code}"))
-            continue
-        record = found.get(outcome.subject_key)
-        if record is None:
-            outcome.outcome = "not_found"
-            records.append(entry(index, "granted", names, "not-found"))
-            continue
-        outcome.record, outcome.masked_fields = _mask(record, specs, grant)
-        records.append(entry(index, "granted", names, None))
-    receipts = await services.ledger.append_many(records)
-    for outcome, receipt in zip(outcomes, receipts, strict=True):
-        outcome.ledger_position = receipt.position
-    if failure is not None:
-        raise failure
-    return QueryAnswer(dataset_id=dataset.id, fields=names, outcomes=outcomes)
+            raise failure
+        return QueryAnswer(dataset_id=dataset.id, fields=names, outcomes=outcomes)
 
 
 class _ConsentReader:

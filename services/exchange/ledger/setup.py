@@ -50,6 +50,8 @@ def build_ledger(database: Database, settings: ExchangeSettings) -> Ledger:
         checkpoint_every=settings.ledger_checkpoint_every,
         checkpoint_interval_s=settings.ledger_checkpoint_interval_s,
         access_events=settings.ledger_access_events,
+        commit_delay_s=settings.ledger_commit_delay_s,
+        commit_siblings=settings.ledger_commit_siblings,
     )
     anomaly = AnomalyDetector(
         window_s=settings.ledger_anomaly_window_s,

@@ -5,6 +5,12 @@ queued (up to ``max_batch``), locks the chain head, chains the records, inserts 
 events and a checkpoint when one is due, and commits — one transaction for the whole batch —
 then answers every waiter. Nothing is acknowledged before the commit; a failed transaction
 fails every waiter of its batch.
+
+Commit delay with siblings (PostgreSQL's ``commit_delay``/``commit_siblings``): a query counts
+itself from its admission until it appends (``approaching``). When at least
+``commit_siblings`` other queries are on their way or already queued, the writer waits (at
+most ``commit_delay_s``, less once those on their way have appended) before it takes a batch,
+so one commit carries more entries. An entry alone commits at once.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ class LedgerConfig:
     checkpoint_every: int = 1000
     checkpoint_interval_s: float = 60.0
     access_events: bool = True  # announce each batch's entries (access.batch_recorded)
+    commit_delay_s: float = 0.001  # wait at most this long for queries on their way ...
+    commit_siblings: int = 1  # ... when at least this many are (0 s: never wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,29 @@ def _now_us() -> int:
 
 # A queued append: the record, when it was recorded (µs), and who waits for its receipt.
 _Pending = tuple[AccessRecord, int, "asyncio.Future[LedgerReceipt]"]
+
+
+class Approach:
+    """A query on its way to the ledger, counted from its admission until it appends (or
+    leaves without appending); ``Ledger.approaching`` makes one, a context manager."""
+
+    __slots__ = ("_ledger", "_open")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._open = True
+
+    def __enter__(self) -> Approach:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.arrived()
+
+    def arrived(self) -> None:
+        """No longer on its way (idempotent)."""
+        if self._open:
+            self._open = False
+            self._ledger._arrived()
 
 
 def _locked_head(connection: Connection) -> repository.Head:
@@ -107,7 +138,10 @@ class Ledger:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._writer: AsyncSession | None = None
+        self._approaching = 0  # queries admitted that have not appended yet
+        self._siblings_in = asyncio.Event()  # set when none is on its way any more
         self.batches = 0  # committed batches, for tests and metrics
+        self.delayed = 0  # batches whose writer waited for queries on their way
 
     async def start(self) -> None:
         """Create the chain's head if the database has none and start the writer."""
@@ -119,27 +153,59 @@ class Ledger:
         """Write what is queued, sign the tail, stop the writer."""
         self._closing = True
         self._wakeup.set()
+        self._siblings_in.set()  # no commit delay while draining
         if self._task is not None:
             await self._task
             self._task = None
         await self._drop_session()
         with contextlib.suppress(Exception):
             await self.checkpoint()
+        logger.info(
+            "ledger closed: %d group commits, %d of them waited for siblings (commit delay)",
+            self.batches,
+            self.delayed,
+        )
 
-    async def append(self, record: AccessRecord) -> LedgerReceipt:
+    def approaching(self) -> Approach:
+        """Count a query on its way to appending (see the module's commit delay); pass it to
+        ``append``/``append_many``, and leave its ``with`` on every other way out."""
+        self._approaching += 1
+        return Approach(self)
+
+    @property
+    def on_their_way(self) -> int:
+        """Queries counted by ``approaching`` that have not appended (or left) yet."""
+        return self._approaching
+
+    def _arrived(self) -> None:
+        self._approaching -= 1
+        if self._approaching <= 0:
+            self._siblings_in.set()
+
+    async def append(
+        self, record: AccessRecord, *, approach: Approach | None = None
+    ) -> LedgerReceipt:
         """Append one access; returns once its entry is committed."""
-        return await self._enqueue([record])[0]
+        return await self._enqueue([record], approach)[0]
 
-    async def append_many(self, records: Sequence[AccessRecord]) -> list[LedgerReceipt]:
+    async def append_many(
+        self, records: Sequence[AccessRecord], *, approach: Approach | None = None
+    ) -> list[LedgerReceipt]:
         """Append several accesses (consecutive unless the queue splits them); once committed."""
         if not records:
+            if approach is not None:
+                approach.arrived()
             return []
-        futures = self._enqueue(records)
+        futures = self._enqueue(records, approach)
         if len(futures) == 1:  # a single fetch: no gathering future
             return [await futures[0]]
         return list(await asyncio.gather(*futures))
 
-    def _enqueue(self, records: Sequence[AccessRecord]) -> list[asyncio.Future[LedgerReceipt]]:
+    def _enqueue(
+        self, records: Sequence[AccessRecord], approach: Approach | None
+    ) -> list[asyncio.Future[LedgerReceipt]]:
+        if approach is not None:
+            approach.arrived()
         for record in records:
             record.check()
         if self._closing or self._task is None:
@@ -154,6 +220,8 @@ class Ledger:
             self._pending.append((record, now, future))
             futures.append(future)
         self._wakeup.set()
+        if len(self._pending) >= self.config.max_batch:
+            self._siblings_in.set()  # a full batch waits for no one
         return futures
 
     async def checkpoint(self) -> Checkpoint | None:
@@ -174,6 +242,16 @@ class Ledger:
                 except TimeoutError:
                     await self._timed_checkpoint()
                 continue
+            # Siblings: queries on their way, and the entries queued besides the first (the
+            # server is busy: more are likely to come within the delay).
+            siblings = self._approaching + len(self._pending) - 1
+            if (
+                self.config.commit_delay_s > 0
+                and siblings >= self.config.commit_siblings
+                and len(self._pending) < self.config.max_batch
+                and not self._closing
+            ):
+                await self._await_siblings()
             batch = self._pending[: self.config.max_batch]
             del self._pending[: self.config.max_batch]
             try:
@@ -190,6 +268,15 @@ class Ledger:
             for (_, _, future), receipt in zip(batch, receipts, strict=True):
                 if not future.done():
                     future.set_result(receipt)
+
+    async def _await_siblings(self) -> None:
+        """Wait until the queries on their way have appended, at most ``commit_delay_s`` (all
+        of it when none is on its way and the siblings are entries already queued)."""
+        self.delayed += 1
+        self._siblings_in.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.commit_delay_s):
+                await self._siblings_in.wait()
 
     async def _timed_checkpoint(self) -> None:
         try:

@@ -62,6 +62,14 @@ async def test_reads_and_refusals_release_their_connections_before_the_ledger(
     assert [a.status_code for a in answers] == [200, 200, 403, 200]
     assert answers[1].json()["found"] is False
     assert held == [0, 0, 0, 0]
+    # Each was counted on its way to the ledger until it appended, an unknown dataset (404,
+    # nothing recorded) until it left: none is left counted to delay the writer's commits.
+    missing = await world.client.get(
+        "/v1/datasets/ds-none/records/x", params={"purpose": "核验", "basis": STATUTE},
+        headers=world.officer(HRSS),
+    )  # fmt: skip
+    assert missing.status_code == 404
+    assert world.app.state.ledger.on_their_way == 0
 
 
 async def test_a_fetch_takes_no_connection_from_the_pool_on_sqlite(world: World) -> None:

@@ -254,3 +254,73 @@ async def test_a_client_reading_many_subjects_raises_one_anomaly(
     assert data["client_id"] == "client-civil-affairs"
     assert data["distinct_subjects"] == 21 and data["threshold"] == 20
     assert data["position"] == 121  # the entry that crossed the threshold
+
+
+async def _turns(n: int = 20) -> None:
+    """Let the event loop run other tasks (the writer) ``n`` times."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_commit_waits_for_the_queries_on_their_way(make_ledger: MakeLedger) -> None:
+    # A delay no test reaches: only the siblings' arrival lets the writer commit.
+    ledger = await make_ledger(commit_delay_s=3600.0, commit_siblings=1)
+    first, second, third = ledger.approaching(), ledger.approaching(), ledger.approaching()
+    assert ledger.on_their_way == 3
+    a = asyncio.ensure_future(ledger.append(record(1), approach=first))
+    await _turns()
+    assert ledger.batches == 0 and not a.done()  # the writer waits for the two on their way
+    b = asyncio.ensure_future(ledger.append_many([record(2), record(3)], approach=second))
+    await _turns()
+    assert ledger.batches == 0
+    c = asyncio.ensure_future(ledger.append(record(4), approach=third))
+    receipts = [await a, *(await b), await c]
+    assert [r.position for r in receipts] == [1, 2, 3, 4]
+    assert (ledger.batches, ledger.delayed, ledger.on_their_way) == (1, 1, 0)
+
+
+async def test_a_lone_append_commits_at_once(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger(commit_delay_s=3600.0, commit_siblings=1)
+    with ledger.approaching() as approach:
+        assert (await ledger.append(record(1), approach=approach)).position == 1
+    assert (await ledger.append(record(2))).position == 2  # not counted at all
+    assert (ledger.batches, ledger.delayed, ledger.on_their_way) == (2, 0, 0)
+
+
+async def test_a_query_leaving_without_appending_releases_the_writer(
+    make_ledger: MakeLedger,
+) -> None:
+    ledger = await make_ledger(commit_delay_s=3600.0, commit_siblings=1)
+    leaving = ledger.approaching()
+    with ledger.approaching() as approach:
+        appended = asyncio.ensure_future(ledger.append(record(1), approach=approach))
+        await _turns()
+        assert not appended.done()
+        with leaving:  # e.g. a 404 before anything is recorded
+            pass
+        assert (await appended).position == 1
+    leaving.arrived()  # idempotent: counted off once
+    assert (ledger.batches, ledger.delayed, ledger.on_their_way) == (1, 1, 0)
+
+
+async def test_fewer_siblings_than_the_setting_do_not_delay(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger(commit_delay_s=3600.0, commit_siblings=2)
+    with ledger.approaching():
+        assert (await ledger.append(record(1))).position == 1
+    assert (ledger.batches, ledger.delayed) == (1, 0)
+
+
+async def test_the_delay_is_bounded(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger(commit_delay_s=0.001, commit_siblings=1)
+    with ledger.approaching():  # never appends while the other waits
+        assert (await ledger.append(record(1))).position == 1
+    assert (ledger.batches, ledger.delayed) == (1, 1)
+
+
+async def test_entries_queued_together_are_siblings(make_ledger: MakeLedger) -> None:
+    # Queued before the writer ran (none counted on its way): it waits its delay, then one
+    # commit takes both.
+    ledger = await make_ledger(commit_delay_s=0.001, commit_siblings=1)
+    receipts = await asyncio.gather(ledger.append(record(1)), ledger.append(record(2)))
+    assert [r.position for r in receipts] == [1, 2]
+    assert (ledger.batches, ledger.delayed) == (1, 1)
