@@ -53,6 +53,7 @@ class OutboxRelay:
         batch: int = 500,
         poll_s: float = 5.0,
         publish_timeout_s: float = 5.0,
+        coalesce_s: float = 0.01,
     ) -> None:
         self.part = part
         self.link = link
@@ -60,21 +61,37 @@ class OutboxRelay:
         self.batch = batch
         self.poll_s = poll_s
         self.publish_timeout_s = publish_timeout_s
+        # A round (a transaction: select, publish, await the acks, mark sent) costs more CPU
+        # than a small commit; a part committing events hundreds of times a second would pay
+        # one per commit (the exchange ledger's batches: docs/exchange-ledger.md, Events).
+        # A round starts at least ``coalesce_s`` after the last one that published (a wake
+        # after a quiet spell, an empty round or a full batch runs at once): the commits in
+        # between share one round. Nothing waits anywhere but in the outbox.
+        self.coalesce_s = coalesce_s
         self.stats = RelayStats()
         self._published = EVENTS_PUBLISHED.labels(part, "stored")
         self._duplicates = EVENTS_PUBLISHED.labels(part, "duplicate")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until ``stop`` is set: promptly after each commit, and every ``poll_s``."""
+        """Publish until ``stop`` is set: promptly after a commit (commits closer together than
+        ``coalesce_s`` share a round), and every ``poll_s``."""
         wakeup = asyncio.Event()
         forget = outbox.on_commit(wakeup)
         backoff = BACKOFF_MIN_S
+        loop = asyncio.get_running_loop()
+        last_round = -self.coalesce_s  # when the last round that published, not a full batch, began
         try:
             while not stop.is_set():
                 if not self.link.ready.is_set():
                     await wait_any([stop, self.link.ready], timeout=self.poll_s)
                     continue
-                wakeup.clear()
+                early = last_round + self.coalesce_s - loop.time()
+                if early > 0:  # coalesce the wakes of commits that follow each other closely
+                    await sleep_unless(stop, early)
+                    if stop.is_set():
+                        break
+                wakeup.clear()  # before the round's select: a later commit wakes it again
+                started = loop.time()
                 try:
                     published = await self.relay_once()
                 except Exception as exc:  # NATS away or the database busy: retry, slower each time
@@ -86,6 +103,9 @@ class OutboxRelay:
                     backoff = min(backoff * 2, BACKOFF_MAX_S)
                     continue
                 backoff = BACKOFF_MIN_S
+                # Nothing published (the next commit's events go at once) or a full batch (more
+                # wait): no coalescing before the next round.
+                last_round = started if 0 < published < self.batch else -self.coalesce_s
                 if published < self.batch:
                     # The safety poll covers commits made by other processes.
                     await wait_any([stop, wakeup], timeout=self.poll_s)
