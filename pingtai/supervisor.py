@@ -57,7 +57,7 @@ HUGE_PAGES_GLIBC_TUNABLES = PART_GLIBC_TUNABLES + ":glibc.malloc.hugetlb=1"
 NATS_GOMEMLIMIT = "32MiB"
 # ... and collects when its heap has grown by a quarter, not doubled (Go's GOGC; an operator's
 # own is kept): the heap's headroom over the block being written swung the resident memory with
-# each block (soak: 33-41 MB with GOGC 100, 29-35 with 50, 25-31 with 25; docs/operations.md).
+# each block (soak: 33-41 MB with GOGC 100, 29-35 with 50, 25-36 with 25; docs/operations.md).
 NATS_GOGC = "25"
 
 _COLOURS = ("36", "32", "33", "35", "34", "31", "37")
