@@ -75,6 +75,8 @@ class PartSettings(BaseSettings):
     events_inbox_retention_s: float = Field(default=7 * 24 * 3600, ge=0)
     events_relay_batch: int = Field(default=500, ge=1, le=5000)
     events_relay_poll_s: float = Field(default=5.0, gt=0)
+    # Commits closer together than this share one relay round (0: a round per commit).
+    events_relay_coalesce_s: float = Field(default=0.01, ge=0, le=1)
     events_publish_timeout_s: float = Field(default=5.0, gt=0)
     events_consumer_batch: int = Field(default=100, ge=1, le=1000)
     events_ack_wait_s: float = Field(default=30.0, gt=0)

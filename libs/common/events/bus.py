@@ -108,6 +108,7 @@ class EventBus:
             sessionmaker=database.sessionmaker,
             batch=settings.events_relay_batch,
             poll_s=settings.events_relay_poll_s,
+            coalesce_s=settings.events_relay_coalesce_s,
             publish_timeout_s=settings.events_publish_timeout_s,
         )
         options = ConsumerOptions(

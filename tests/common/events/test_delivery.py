@@ -108,10 +108,13 @@ async def test_round_trip_keeps_the_envelope_and_the_trace(
 
     # A long safety poll: only the commit can wake the relay in time.
     bus = EventBus(
-        ledger_settings(nats_url=nats_server.url, events_relay_poll_s=60),
+        ledger_settings(
+            nats_url=nats_server.url, events_relay_poll_s=60, events_relay_coalesce_s=0.02
+        ),
         subscriptions=[consumer(handler)],
     )
     async with bus.running(database):
+        assert bus.relay is not None and bus.relay.coalesce_s == 0.02  # the setting reaches it
 
         async def connected() -> bool:
             return bus.connected
