@@ -227,7 +227,7 @@ def exchange_events() -> list[CloudEvent]:
         access("granted", "application", D2, 2),
         access("granted", "application", D2, 3),
         access("refused", "application", D2, 3),
-        # The source failed to deliver (exchange outcome "failed"): neither a use nor a refusal.
+        # The source failed to deliver (exchange outcome "failed"): the owner's exchange_failed.
         access("failed", "application", D2, 3),
         access("granted", "open_data", None, 4),
         access("granted", "open_data", E1, 4),

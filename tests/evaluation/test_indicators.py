@@ -94,9 +94,12 @@ async def test_department_region_and_item_scopes(
     assert d1["values"]["exchange_provided"] == 2
     assert d1["values"]["open_data_reads"] == 3
     assert d1["values"]["exchange_refusal_rate"] is None  # it asked for nothing
+    assert d1["counters"]["exchange_failed"] == 1  # its system did not deliver one read
+    assert d1["counters"]["exchange_refused"] == 0
     d2 = await values(client, issuer, f"department:{D2}")
     assert d2["values"]["applications_submitted"] == 3  # app3, app4, app6
     assert d2["values"]["exchange_refusal_rate"] == approx(1 / 3)
+    assert d2["counters"]["exchange_failed"] == 0  # counted against the source, not the reader
     # D3 had a task of app6 only.
     d3 = await values(client, issuer, f"department:{D3}")
     assert d3["values"]["applications_finished"] == 1

@@ -246,7 +246,7 @@ async def _compare(platform: FaultPlatform, people: People, accepted: set[str]) 
     platform_counters = counters["platform"]
     findings.indicators = {k: platform_counters[k] for k in (
         "submitted", "finished", "completed", "exchange_provided", "exchange_refused",
-        "open_data_reads")}  # fmt: skip
+        "open_data_reads", "exchange_failed")}  # fmt: skip
     expected = {"submitted": len(applications), "finished": completed, "completed": completed}
     for scope, values in counters.items():
         for key, want in expected.items():
@@ -257,7 +257,7 @@ async def _compare(platform: FaultPlatform, people: People, accepted: set[str]) 
     if not findings.ledger["valid"]:
         findings.problems.append(f"ledger: {findings.ledger['problem']}")
     reads = sum(platform_counters[k] for k in ("exchange_provided", "exchange_refused",
-                                                "open_data_reads"))  # fmt: skip
+                                                "open_data_reads", "exchange_failed"))  # fmt: skip
     if reads != findings.ledger["entries"]:
         findings.problems.append(
             f"evaluation counts {reads} exchange reads, the ledger {findings.ledger['entries']}"

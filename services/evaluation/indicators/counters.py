@@ -57,6 +57,7 @@ EXCHANGE_COUNTERS: Final = (
     "exchange_refused",  # reads the department asked for and was refused
     "open_data_reads",  # reads of the department's open datasets (open data)
     "records_imported",  # records the department pushed into its hosted datasets
+    "exchange_failed",  # reads of the department's federated data its system did not deliver
 )
 
 # The counters in groups that usually change together: a daily row's upsert names only the

@@ -253,11 +253,14 @@ class Projection:
 
 
 def _access_counters(access: ExchangeAccessRecorded) -> list[tuple[str, str, str]]:
-    """(scope kind, scope id, counter) for one access: open data, a shared read, a refusal.
-    A read the source did not deliver (outcome ``failed``: a federated department's answer
-    refused or its endpoint down) is neither a use nor a refusal, and counts nowhere."""
+    """(scope kind, scope id, counter) for one access: open data, a shared read, a refusal,
+    or a read the source did not deliver (outcome ``failed``: a federated department's answer
+    refused or its endpoint down), which is neither a use nor a refusal: the owner's failure."""
     found: list[tuple[str, str, str]] = []
     if access.outcome == "failed":
+        found.append(("platform", "", "exchange_failed"))
+        if access.owner_org_id:
+            found.append(("department", access.owner_org_id, "exchange_failed"))
         return found
     if access.outcome != "granted":
         found.append(("platform", "", "exchange_refused"))
