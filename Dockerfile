@@ -44,12 +44,13 @@ RUN groupadd --system --gid 10001 pingtai \
 COPY --from=build /opt/pingtai /opt/pingtai
 # In a container every part listens on all interfaces (on a laptop they default to loopback).
 # The memory settings `pingtai up` gives its parts (docs/operations.md, "Memory on one
-# machine"): glibc maps blocks of 128 KiB or more on their own (huge pages) and returns them
-# when freed; code objects keep no column positions.
+# machine"): glibc maps blocks of 128 KiB or more on their own and returns them when freed;
+# code objects keep no column positions. Identity's Deployment adds glibc.malloc.hugetlb=1
+# (transparent huge pages for argon2id's buffer), as `pingtai up` does for identity only.
 ENV PATH=/opt/pingtai/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1 \
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 \
     PYTHONNODEBUGRANGES=1 \
     HOME=/tmp \
     PINGTAI_VAR_DIR=/app/var \

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from libs.common.settings import DEFAULT_PORT_BASE, PORT_OFFSETS
 from pingtai.parts import PART_NAMES, PARTS
-from pingtai.supervisor import PART_GLIBC_TUNABLES
-from tests.deploy.manifests import ROOT, settings_env_names
+from pingtai.supervisor import HUGE_PAGES_GLIBC_TUNABLES, PART_GLIBC_TUNABLES
+from tests.deploy.manifests import OVERLAYS, ROOT, named, settings_env_names
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -124,6 +124,13 @@ def test_parts_get_the_memory_settings_pingtai_up_gives_them() -> None:
     env = " ".join(rest for ins, rest in _stages()[-1].instructions if ins == "ENV")
     assert f"GLIBC_TUNABLES={PART_GLIBC_TUNABLES} " in env
     assert re.search(r"\bPYTHONNODEBUGRANGES=1\b", env)
+    # Transparent huge pages only where `pingtai up` asks for them (identity's argon2id buffer).
+    for overlay in OVERLAYS:
+        for part in PARTS:
+            pod = named(overlay, "Deployment", part.name)["spec"]["template"]["spec"]
+            given = {e["name"]: e.get("value") for c in pod["containers"] for e in c.get("env", [])}
+            expected = HUGE_PAGES_GLIBC_TUNABLES if part.huge_pages else None
+            assert given.get("GLIBC_TUNABLES") == expected, (overlay, part.name)
 
 
 def test_the_build_context_holds_everything_copied_and_nothing_local() -> None:
