@@ -365,6 +365,8 @@ async def run(args: argparse.Namespace, *, folder: Path, url: str, backend: str)
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
+        # As `pingtai serve` runs a part (libs.common.serve): its start-up heap frozen.
+        "PINGTAI_GC_FREEZE": os.environ.get("PINGTAI_GC_FREEZE", "true"),
         "PINGTAI_ENV": "development",
         "PINGTAI_LOG_LEVEL": args.log_level,
         "PINGTAI_VAR_DIR": str(folder),

@@ -441,6 +441,8 @@ async def run(
 
     ports = {part: free_port() for part in urls}
     env = {**os.environ, "PINGTAI_ENV": "development", "PINGTAI_LOG_LEVEL": args.log_level,
+           # As `pingtai serve` runs a part (libs.common.serve): its start-up heap frozen.
+           "PINGTAI_GC_FREEZE": os.environ.get("PINGTAI_GC_FREEZE", "true"),
            "PINGTAI_VAR_DIR": str(folder), "PINGTAI_ISSUER": ISSUER,
            "PINGTAI_SECRET_KEY": SECRET_KEY,
            "PINGTAI_EXCHANGE_DATABASE_URL": urls.get("exchange", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import uvicorn
@@ -34,4 +35,7 @@ def serve(app_factory: str, settings: PartSettings) -> None:
     outbox relay and consumers) and answering on the shared socket; it restarts a worker that
     dies. With 1, the part runs in this process.
     """
+    # A server process freezes its start-up heap (libs.common.app.freeze_startup_heap; the
+    # worker processes inherit the variable); an operator's own PINGTAI_GC_FREEZE is kept.
+    os.environ.setdefault("PINGTAI_GC_FREEZE", "true")
     uvicorn.run(app_factory, workers=settings.workers, **server_options(settings))

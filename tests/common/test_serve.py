@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from libs.common import serve as serve_module
 from libs.common.database import create_engine
 from pingtai import cli
 from pingtai.natsserver import free_port
-from tests.common.conftest import SampleSettings
+from tests.common.conftest import SampleSettings, build_app
 from tests.common.sample_part import Base
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     calls: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+    # serve() sets PINGTAI_GC_FREEZE for the server process: restored after the test (unset).
+    monkeypatch.setenv("PINGTAI_GC_FREEZE", "")
+    monkeypatch.delenv("PINGTAI_GC_FREEZE")
     return calls
 
 
@@ -46,6 +50,31 @@ def test_one_worker_by_default_and_the_same_options_with_more(
     assert three.pop("workers") == 3
     assert one == three
     assert one["factory"] is True and one["access_log"] is False and one["port"] == 8000
+
+
+def test_a_served_part_freezes_its_start_up_heap_unless_the_operator_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, runs: list[tuple[str, dict[str, Any]]]
+) -> None:
+    serve_module.serve("tests.common.sample_part:create_app", SampleSettings())
+    assert os.environ["PINGTAI_GC_FREEZE"] == "true"
+    assert SampleSettings().gc_freeze is True  # what the server process's app reads
+    monkeypatch.setenv("PINGTAI_GC_FREEZE", "false")
+    serve_module.serve("tests.common.sample_part:create_app", SampleSettings())
+    assert os.environ["PINGTAI_GC_FREEZE"] == "false"
+
+
+async def test_the_start_up_heap_is_frozen_only_when_the_setting_says_so() -> None:
+    gc.unfreeze()
+    try:
+        quiet = build_app(gc_freeze=False)
+        async with quiet.router.lifespan_context(quiet):
+            assert gc.get_freeze_count() == 0
+        frozen = build_app(gc_freeze=True)
+        async with frozen.router.lifespan_context(frozen):
+            # Everything start-up made (and the modules before it) left the generations.
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # this test process builds many more apps
 
 
 def test_workers_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
