@@ -316,6 +316,7 @@ async def query(
                 reason=refusal.reason,
                 ledger_positions=[r.position for r in receipts],
             ) from None
+        # _check_request refuses (Refusal, handled above) when there is no granted grant.
         assert grant is not None
         wanted = set(fields) if fields is not None else set(grant.fields)
         specs = [f for f in dataset.fields if f.name in wanted]

@@ -94,6 +94,7 @@ class AiohttpPoster:
                 raise ExchangeUnreachable(repr(exc)) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise ExchangeUnreachable(repr(exc)) from exc
+        # The loop answers, raises, or continues once to its second and last attempt.
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
