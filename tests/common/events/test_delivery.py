@@ -277,6 +277,8 @@ async def test_a_handler_that_raises_is_retried_and_applied_once(
     # A failure in a batch re-runs the batch's events one by one at once: an event may succeed
     # there without a redelivery, so one or both were redelivered.
     assert [attempts[i] for i in failed] == [2, 2]
+    # A range on purpose: the one-by-one re-run may absorb one failure (1 retry counted) or
+    # both events may come back by redelivery (2); 0 or 3 would be a lost or doubled retry.
     assert 1 <= counts["retried"] <= 2
 
 
