@@ -531,4 +531,7 @@ if __name__ == "__main__":
         "--log-level", default="INFO",
         help="the server's PINGTAI_LOG_LEVEL: INFO logs a JSON line per request (as deployed)",
     )  # fmt: skip
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    if args.profile and not (shutil.which(PY_SPY) or Path(PY_SPY).is_file()):
+        parser.error(f"--profile needs py-spy (pip install py-spy, or set PY_SPY): no {PY_SPY}")
+    asyncio.run(main(args))
