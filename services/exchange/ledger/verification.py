@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import BigInteger, Table, Text, func, literal, select, type_coerce
+from sqlalchemy import BigInteger, LargeBinary, Table, Text, func, literal, select, type_coerce
 from sqlalchemy import cast as cast_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common import sqlite_driver
 from services.exchange.ledger.chain import (
     CONTENT_COLUMNS,
     ENCODING_VERSION,
@@ -247,17 +249,24 @@ async def _walk(
     hashes_at: dict[int, str] = {}
     walk = _Walk(hashes_at=hashes_at)
     expected, prev, prev2 = 1, GENESIS_HASH, GENESIS_HASH
+    canonical = _canonical_sql(dialect)
+    if not hashed_in_database:  # bytes, SQLite's UTF-8 as stored: no decode and encode back
+        canonical = cast_(canonical, LargeBinary)
     query = (
-        select(_entry.c.position, _entry.c.prev_hash, _entry.c.entry_hash, _canonical_sql(dialect))
+        select(_entry.c.position, _entry.c.prev_hash, _entry.c.entry_hash, canonical)
         .order_by(_entry.c.position)
         .limit(batch_size)
     )
 
+    sqlite = None if hashed_in_database else await _sqlite_driver(conn)
+
     async def fetch(start: int) -> Sequence[Any]:
         bounds = (_entry.c.position >= start, _entry.c.position <= head_position)
         try:
+            if sqlite is not None:
+                return await sqlite.read(_SQLITE_WALK, (start, head_position, batch_size))
             return (await conn.execute(query.where(*bounds))).all()
-        except DBAPIError:
+        except (DBAPIError, sqlite3.Error):
             # A value the database cannot encode (a BLOB put into SQLite, ...): Python decides.
             result = await conn.execute(_python_query(batch_size, bounds))
             return [(r.position, r.prev_hash, r.stored_hash, None) for r in map(_Row.of, result)]
@@ -271,7 +280,7 @@ async def _walk(
             upcoming = asyncio.create_task(fetch(rows[-1][0] + 1))
         for position, prev_hash, stored, computed in rows:
             if computed is not None and not hashed_in_database:
-                computed = sha256(computed.encode()).hexdigest()
+                computed = sha256(computed).hexdigest()
             if position != expected or prev_hash != prev or computed != stored:
                 if upcoming is not None:  # the connection serves one statement at a time
                     await upcoming
@@ -297,6 +306,22 @@ async def _walk(
         if walk.problem is not None:
             break
     return walk
+
+
+# SQLite's walk, read on the driver's connection itself (sqlite_driver.Connection.read): a
+# batch is fetched in a worker thread as plain tuples, without SQLAlchemy's result rows, and the
+# encoding comes as bytes (SQLite's UTF-8 as stored: not decoded to str and encoded back).
+_SQLITE_WALK = (
+    f"SELECT position, prev_hash, entry_hash, CAST(json_array({ENCODING_VERSION}, position, "
+    f"prev_hash, {', '.join(CONTENT_COLUMNS)}) AS BLOB) FROM {_entry.name} "
+    "WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
+)
+
+
+async def _sqlite_driver(conn: AsyncConnection) -> sqlite_driver.Connection | None:
+    """The SQLite driver's own connection under ``conn``, if it is one."""
+    raw = (await conn.get_raw_connection()).dbapi_connection
+    return raw if isinstance(raw, sqlite_driver.Connection) else None
 
 
 def _python_query(limit: int, bounds: Sequence[Any]) -> Any:

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from libs.common.database import Database
+from services.exchange.ledger import verification
 from services.exchange.ledger.chain import CONTENT_COLUMNS, entry_hash
 from services.exchange.ledger.signing import CheckpointSigner, VerificationKeys
 from services.exchange.ledger.verification import VerificationReport, verify_ledger
@@ -120,6 +121,25 @@ async def test_an_untouched_ledger_verifies(chain: Database) -> None:
     assert report.valid, report.problem
     assert (report.entries, report.head_position, report.checkpoints) == (ENTRIES, ENTRIES, 4)
     assert report.last_checkpoint_position == ENTRIES and report.unsigned_entries == 0
+
+
+async def test_awkward_values_verify_on_the_fast_path(
+    database: Database, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The database's encoding (bytes as stored on SQLite) must equal Python's for every value,
+    # or each such entry would cost a re-read and a re-encoding in Python.
+    ledger = await make_ledger()
+    awkward = 'quote " backslash \\ newline \n tab \t bell \x07 中文 \u2028 emoji 🙂 /'
+    await ledger.append(record(1, purpose=awkward, reason=awkward, fields=(awkward, "b")))
+    await ledger.append(record(2, actor_org_id=None, owner_org_id=None, subject_ref=None))
+    await ledger.close()
+
+    async def no_recheck(*_: Any) -> None:
+        raise AssertionError("an entry left the fast path")
+
+    monkeypatch.setattr(verification, "_row_at", no_recheck)
+    report = await verify(database)
+    assert report.valid and report.entries == 2, report.problem
 
 
 async def test_an_empty_ledger_verifies(database: Database) -> None:
