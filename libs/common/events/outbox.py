@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -30,10 +31,24 @@ async def add_all(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
     """Record several events in the outbox, in order, in the session's transaction."""
     if not events:
         return
+    await repository.add_to_outbox(session, rows=_rows(events))
+    session.info[_ADDED_EVENTS] = True
+
+
+def add_all_on(connection: Connection, events: Sequence[CloudEvent]) -> None:
+    """Record several events in the outbox, in order, in ``connection``'s transaction (sync,
+    inside a greenlet: for a writer that runs its whole transaction in one trip without a
+    session). No session's commit wakes the relays then: call ``wake_relays`` once that
+    transaction has committed."""
+    if events:
+        repository.add_to_outbox_on(connection, rows=_rows(events))
+
+
+def _rows(events: Sequence[CloudEvent]) -> list[dict[str, Any]]:
     # The trace of the change (e.g. the HTTP request) continues in every consumer.
     headers = json.dumps(trace_headers())
     now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = [
+    return [
         {
             "event_id": e.id,
             "subject": check_event_type(e.type),
@@ -44,8 +59,6 @@ async def add_all(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
         }
         for e in events
     ]
-    await repository.add_to_outbox(session, rows=rows)
-    session.info[_ADDED_EVENTS] = True
 
 
 def on_commit(wakeup: asyncio.Event) -> Callable[[], None]:
@@ -55,7 +68,8 @@ def on_commit(wakeup: asyncio.Event) -> Callable[[], None]:
     return lambda: _wakeups.discard(entry)
 
 
-def _wake_relays() -> None:
+def wake_relays() -> None:
+    """Wake this process's relays: events were committed (a session's commit does it itself)."""
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
@@ -70,7 +84,7 @@ def _wake_relays() -> None:
 @sa_event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     if session.info.pop(_ADDED_EVENTS, False):
-        _wake_relays()
+        wake_relays()
 
 
 @sa_event.listens_for(Session, "after_rollback")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,12 @@ async def add_to_outbox(session: AsyncSession, *, rows: Sequence[dict[str, Any]]
         _ADD_TO_OUTBOX.execute_many(sync_session.connection(), rows)
 
     await session.run_sync(insert_rows)
+
+
+def add_to_outbox_on(connection: Connection, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert events (every one of ``OUTBOX_COLUMNS``) into the outbox in ``connection``'s
+    open transaction (sync, inside a greenlet)."""
+    _ADD_TO_OUTBOX.execute_many(connection, rows)
 
 
 async def try_lock_relay(session: AsyncSession) -> bool:

@@ -98,3 +98,32 @@ async def test_events_added_together_are_stored_in_order_with_the_trace_of_the_c
     assert pending[0].position < pending[1].position < pending[2].position < pending[3].position
     for row in pending:
         assert json.loads(row.headers)["traceparent"].split("-")[1] == caller_trace
+
+
+async def test_events_added_on_a_connection_exist_only_if_its_transaction_commits(
+    database: Database,
+) -> None:
+    events = [new_event(ThingHappened(aggregate="a4", seq=seq), subject="a4") for seq in range(2)]
+    with pytest.raises(RuntimeError):
+        async with database.engine.begin() as connection:
+            await connection.run_sync(outbox.add_all_on, events[:1])
+            raise RuntimeError("the change fails")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(outbox.add_all_on, events[1:])
+
+    async with database.sessionmaker() as session:
+        pending = await repository.pending_events(session, limit=10)
+    assert [row.event_id for row in pending] == [events[1].id]
+    assert [row.payload for row in pending] == [events[1].to_json()]
+
+
+async def test_wake_relays_sets_every_relay_wakeup_of_the_process() -> None:
+    wakeups = [asyncio.Event(), asyncio.Event()]
+    forgets = [outbox.on_commit(wakeup) for wakeup in wakeups]
+    forgets.pop()()  # the second relay stopped
+    try:
+        outbox.wake_relays()
+    finally:
+        for forget in forgets:
+            forget()
+    assert [wakeup.is_set() for wakeup in wakeups] == [True, False]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from libs.common.database import Database
+from libs.common.events import outbox
 from libs.common.events.tables import TABLES
 from services.exchange.ledger import LedgerUnavailable, repository
 from services.exchange.ledger.anomaly import AnomalyDetector
@@ -230,6 +231,28 @@ async def test_a_batch_larger_than_the_cap_is_announced_in_several_events(
     await ledger.append_many([record(n) for n in range(MAX_ENTRIES_PER_EVENT * 2 + 5)])
     sizes = [len(event["data"]["entries"]) for _, event in await _announced(database)]
     assert sizes == [MAX_ENTRIES_PER_EVENT, MAX_ENTRIES_PER_EVENT, 5]
+
+
+async def test_a_committed_batch_wakes_the_relays_and_a_failed_one_does_not(
+    make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = await make_ledger()
+    wakeup = asyncio.Event()
+    forget = outbox.on_commit(wakeup)
+    try:
+        monkeypatch.setattr(repository, "insert_entries", _broken)
+        with pytest.raises(LedgerUnavailable):
+            await ledger.append(record(1))
+        assert not wakeup.is_set()
+        monkeypatch.undo()
+        await ledger.append(record(2))
+        assert wakeup.is_set()
+    finally:
+        forget()
+
+
+def _broken(*_: object, **__: object) -> None:
+    raise RuntimeError("disk full")
 
 
 async def test_events_can_be_turned_off(database: Database, make_ledger: MakeLedger) -> None:
