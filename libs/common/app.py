@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from libs.common.auth import close_token_verifier
@@ -19,7 +20,7 @@ from libs.common.database import Database
 from libs.common.errors import PROBLEM_RESPONSES, install_error_handlers
 from libs.common.events import EventBus
 from libs.common.health import ReadinessCheck, health_router
-from libs.common.middleware import RequestContextMiddleware
+from libs.common.middleware import FrontRoutes, RequestContextMiddleware
 from libs.common.settings import PartSettings
 from libs.common.telemetry import (
     RequestTracing,
@@ -44,6 +45,7 @@ def create_service_app(
     configure_process: bool = True,
     events: EventBus | None = None,
     behind_gateway: bool = True,
+    front_routes: Sequence[Route] = (),
 ) -> FastAPI:
     """Build a part's app: middleware, problem details, health, metrics, telemetry, database.
 
@@ -54,6 +56,8 @@ def create_service_app(
     runs the outbox relay and consumers after the part's lifespans; NATS down only degrades
     readiness. With ``events``, the part's verifier also denies the access tokens identity
     revokes, in every process, as soon as identity says so (``libs.common.auth.revocations``).
+    ``front_routes`` (a part's hottest requests, plain Starlette routes) are answered inside the
+    part's own middleware, before FastAPI's exception layer and router walk (``FrontRoutes``).
     """
     part = settings.part
     if configure_process:
@@ -108,6 +112,14 @@ def create_service_app(
         app.include_router(router, responses=PROBLEM_RESPONSES)
     document_optional_tokens(app)
 
+    if front_routes:
+        # Added first, so it is the innermost of the part's middleware.
+        app.add_middleware(
+            FrontRoutes,
+            routes=front_routes,
+            exception_handlers=app.exception_handlers,
+            router=app.router,
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -30,6 +30,9 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
         routers=[router],
         lifespans=[ledger_lifespan, records_lifespan],
         events=events,
+        # The single-record fetch, answered before FastAPI's exception layer and router (the
+        # documented operation answers the same way; services/exchange/access/fetch.py).
+        front_routes=[record_fetch_route()],
     )
     # Grants and datasets held in memory for record queries; every process forgets a changed
     # one when its event arrives (docs/exchange.md, "Caching").
@@ -38,7 +41,4 @@ def create_app(settings: ExchangeSettings | None = None) -> FastAPI:
     app.state.event_bus = events
     for broadcast in cache_broadcasts(cache):
         events.add_broadcast(broadcast)
-    # The single-record fetch first, matched before FastAPI's router walks its inclusions
-    # (the documented operation answers the same way; services/exchange/access/fetch.py).
-    app.router.routes.insert(0, record_fetch_route())
     return app

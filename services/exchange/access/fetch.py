@@ -10,9 +10,10 @@ shows, errors in FastAPI's shape) — then ``queries.query`` decides, reads, mas
 exactly as for any query, and the answer is written as JSON bytes.
 
 It is served twice over, by one handler: ``record_fetch_route()`` is a Starlette route the app
-puts first (matched by one regular expression, before FastAPI's router walks its inclusions),
-and ``FetchRoute`` makes the documented FastAPI operation (``access/router.py``) answer with the
-same handler wherever the router is mounted.
+answers inside its own middleware (``libs.common.middleware.FrontRoutes``: matched by one
+regular expression, before FastAPI's exception layer and router), and ``FetchRoute`` makes the
+documented FastAPI operation (``access/router.py``) answer with the same handler wherever the
+router is mounted.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
-from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.routing import Route
 from typing_extensions import TypedDict
 
 from libs.common.auth.dependencies import authenticate
@@ -145,19 +145,8 @@ class FetchRoute(APIRoute):
         return read_record
 
 
-class _FrontRoute(Route):
-    """A Starlette route that names itself in the scope, as FastAPI's do (the access log's and
-    the metrics' route label)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
-
-
 def record_fetch_route(prefix: str = "/v1") -> Route:
-    """The fetch as a route to put before FastAPI's router (``app.router.routes``)."""
-    return _FrontRoute(
+    """The fetch as a front route (``create_service_app(front_routes=...)``)."""
+    return Route(
         prefix + PATH, read_record, methods=["GET"], name="read_record", include_in_schema=False
     )
