@@ -261,6 +261,12 @@ class Connection:
         self._wait_for_locks()
         _in_thread(lambda: connection.execute("BEGIN IMMEDIATE"))
 
+    def write(self, operation: str, parameters: Any, *, many: bool = False) -> list[Any]:
+        """Run a write inside the write transaction this connection holds (``DirectWrite``):
+        inline, awaiting nothing (no greenlet switch; nothing in it can wait for a lock); the
+        rows of its ``RETURNING``, if any."""
+        return _run(self._connection, operation, parameters, many)[1] or []
+
     def run_inline(self, statement: str) -> None:
         """Run one statement that cannot wait for a lock (COMMIT, ROLLBACK)."""
         self._connection.execute(statement)

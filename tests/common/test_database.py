@@ -21,6 +21,7 @@ from libs.common.database import (
     Database,
     DirectRead,
     SessionDep,
+    WriteTurn,
     create_engine,
     new_metadata,
 )
@@ -338,3 +339,49 @@ async def test_direct_reads_on_own_connections_leave_the_pool_and_see_every_comm
         assert checkouts == opened
     finally:
         await engine.dispose()
+
+
+async def test_a_write_turn_is_first_come_first_served_and_handed_on() -> None:
+    turn = WriteTurn()
+    assert turn.take_now()
+    order: list[str] = []
+
+    async def writer(name: str) -> None:
+        await turn.take(timeout=60)
+        order.append(name)
+        turn.release()
+
+    queued = [asyncio.create_task(writer(name)) for name in ("a", "b")]
+    await asyncio.sleep(0)
+    assert not turn.take_now()  # held, and others queued
+    turn.release()  # handed to "a" directly: no newcomer takes it in between
+    assert turn.locked() and not turn.take_now()
+    await asyncio.gather(*queued)
+    assert order == ["a", "b"]
+    assert not turn.locked() and turn.take_now()
+
+
+async def test_a_write_turn_waiter_that_times_out_leaves_the_queue() -> None:
+    turn = WriteTurn()
+    assert turn.take_now()
+    with pytest.raises(TimeoutError):
+        await turn.take(timeout=0)
+    turn.release()
+    assert not turn.locked()
+    assert turn.take_now()  # no one left queued
+
+
+async def test_a_write_turn_handed_to_a_cancelled_waiter_passes_on() -> None:
+    turn = WriteTurn()
+    assert turn.take_now()
+    first = asyncio.create_task(turn.take(timeout=60))
+    second = asyncio.create_task(turn.take(timeout=60))
+    await asyncio.sleep(0)
+    turn.release()  # handed to the first ...
+    first.cancel()  # ... which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await second  # the turn went on to the second
+    assert turn.locked()
+    turn.release()
+    assert not turn.locked()
