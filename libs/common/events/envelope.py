@@ -135,6 +135,29 @@ def new_event(
     )
 
 
+def new_event_unchecked(
+    data_model: builtins.type[EventData],
+    data: dict[str, Any],
+    *,
+    subject: str | None,
+    time: datetime,
+) -> CloudEvent:
+    """``new_event`` for a hot path whose ``data`` already holds the payload model's fields as
+    the model would (values pydantic serialises alike: a tuple for a list, an aware datetime):
+    neither the payload nor the envelope is validated again, and the payload is not dumped to
+    a dict first; ``to_json`` gives the same JSON (the caller's tests compare it with
+    ``new_event``'s). For one exchange ledger event of three entries ≈ 10 µs instead of ≈ 35."""
+    event_type = data_model.event_type
+    return CloudEvent.model_construct(
+        id=uuid.uuid4().hex,
+        source=f"/pingtai/{part_of(event_type)}",
+        type=event_type,
+        time=time,
+        subject=subject,
+        data=data,
+    )
+
+
 def trace_headers() -> dict[str, str]:
     """The W3C trace context (``traceparent``, ``tracestate``) of the current span."""
     carrier: dict[str, str] = {}

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.common.database import Database
 from libs.common.errors import PingtaiError
 from libs.common.events import CloudEvent, new_event, outbox
+from libs.common.events.envelope import new_event_unchecked
 from services.exchange.ledger import repository
 from services.exchange.ledger.anomaly import AnomalyDetector
 from services.exchange.ledger.chain import entry_hash
@@ -493,15 +494,23 @@ _ENTRY_FIELDS = (
 
 def _announcements(rows: Sequence[dict[str, Any]]) -> list[CloudEvent]:
     """``access.batch_recorded`` events for a batch's entry rows: one per
-    ``MAX_ENTRIES_PER_EVENT`` consecutive entries (the subject names their positions)."""
+    ``MAX_ENTRIES_PER_EVENT`` consecutive entries (the subject names their positions).
+
+    The rows hold each ``AccessEntry`` field as that model would (checked when the record was
+    appended, built by the writer), so the payload is not validated again
+    (``new_event_unchecked``; ``test_writer.py`` compares it with ``AccessesRecorded``'s)."""
     events: list[CloudEvent] = []
     for start in range(0, len(rows), MAX_ENTRIES_PER_EVENT):
         chunk = rows[start : start + MAX_ENTRIES_PER_EVENT]
         first, last = chunk[0]["position"], chunk[-1]["position"]
-        data = AccessesRecorded(
-            first_position=first,
-            last_position=last,
-            entries=[{name: row[name] for name in _ENTRY_FIELDS} for row in chunk],
+        data = {
+            "first_position": first,
+            "last_position": last,
+            "entries": [{name: row[name] for name in _ENTRY_FIELDS} for row in chunk],
+        }
+        events.append(
+            new_event_unchecked(
+                AccessesRecorded, data, subject=f"{first}-{last}", time=chunk[-1]["recorded_at"]
+            )
         )
-        events.append(new_event(data, subject=f"{first}-{last}", time=chunk[-1]["recorded_at"]))
     return events

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from libs.common.database import Database
-from libs.common.events import outbox
+from libs.common.events import new_event, outbox
 from libs.common.events.tables import TABLES
-from services.exchange.ledger import LedgerUnavailable, repository
+from services.exchange.ledger import LedgerUnavailable, repository, writer
 from services.exchange.ledger.anomaly import AnomalyDetector
 from services.exchange.ledger.chain import GENESIS_HASH, entry_hash
-from services.exchange.ledger.events import MAX_ENTRIES_PER_EVENT
-from services.exchange.ledger.models import encode_fields
+from services.exchange.ledger.events import MAX_ENTRIES_PER_EVENT, AccessEntry, AccessesRecorded
+from services.exchange.ledger.models import encode_fields, from_micros
 from services.exchange.ledger.signing import VerificationKeys
 from services.exchange.ledger.verification import verify_ledger
 from tests.exchange.ledger.conftest import SIGNER, MakeLedger, fetch, record
@@ -231,6 +231,44 @@ async def test_a_batch_larger_than_the_cap_is_announced_in_several_events(
     await ledger.append_many([record(n) for n in range(MAX_ENTRIES_PER_EVENT * 2 + 5)])
     sizes = [len(event["data"]["entries"]) for _, event in await _announced(database)]
     assert sizes == [MAX_ENTRIES_PER_EVENT, MAX_ENTRIES_PER_EVENT, 5]
+
+
+def test_the_announcement_is_the_json_of_the_validated_event() -> None:
+    rows = [
+        {
+            "position": 41 + n,
+            "entry_hash": f"{n:064x}",
+            "prev_hash": f"{n + 1:064x}",
+            # A whole second (pydantic leaves out the fraction) and a fraction.
+            "recorded_at": from_micros(1_764_000_000_000_000 + n * 123_456),
+            "actor": "person-17",
+            "client_id": "client-1",
+            "actor_org_id": None if n else "org-1",
+            "dataset_id": "ds-household",
+            "owner_org_id": "org-2",
+            "subject_ref": None if n == 1 else f"{n:064x}",
+            "fields": () if n == 2 else ("name", 'quote " 中文 \u2028 🙂'),
+            "purpose": "开办企业 application",
+            "basis_kind": "statute",
+            "basis_ref": None,
+            "outcome": "refused",
+            "reason": "no-grant" if n else None,
+            "request_id": None,
+        }
+        for n in range(3)
+    ]
+    [event] = writer._announcements(rows)
+    expected = new_event(
+        AccessesRecorded(
+            first_position=41,
+            last_position=43,
+            entries=[AccessEntry.model_validate(row) for row in rows],
+        ),
+        subject="41-43",
+        event_id=event.id,
+        time=rows[-1]["recorded_at"],
+    )
+    assert event.to_json() == expected.to_json()
 
 
 async def test_a_committed_batch_wakes_the_relays_and_a_failed_one_does_not(
