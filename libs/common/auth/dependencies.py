@@ -101,8 +101,15 @@ async def _current_principal(
 
 async def authenticate(request: Request) -> Principal:
     """The verified caller of ``request`` (401 without a valid access token): what
-    ``CurrentPrincipal`` gives, for a handler FastAPI resolves no dependencies for."""
-    return await _current_principal(request, await bearer_scheme(request))
+    ``CurrentPrincipal`` gives, for a handler FastAPI resolves no dependencies for.
+
+    The header is read as ``bearer_scheme`` reads it (the scheme, case-insensitive, then the
+    token, stripped), without the credentials model it builds for FastAPI."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if scheme and token and scheme.lower() == "bearer":
+        return await token_verifier(request.app).verify(token)
+    return await _current_principal(request, None)
 
 
 def document_optional_tokens(app: FastAPI) -> None:

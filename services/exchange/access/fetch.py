@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, NotRequired
+from urllib.parse import unquote
 
 from fastapi import Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -71,9 +72,26 @@ _IN_PATH = frozenset({"dataset_id", "subject_key"})
 _QUERY_NAMES = ("purpose", "fields", "basis")
 
 
+def _query_values(query_string: bytes) -> dict[str, str]:
+    """The query's parameters, the last value of each: what Starlette's ``QueryParams`` (and
+    so FastAPI) would give (``parse_qsl`` of the Latin-1 text, blank values kept), without
+    building the multi-dict."""
+    values: dict[str, str] = {}
+    for pair in query_string.decode("latin-1").split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "))
+        values[name] = value
+    return values
+
+
 def _parameters(request: Request) -> _Parameters:
     """The path and query parameters, checked as FastAPI would (a 422 in the same shape)."""
-    query = request.query_params
+    query = _query_values(request.scope["query_string"])
     given: dict[str, Any] = dict(request.path_params)
     for name in _QUERY_NAMES:
         value = query.get(name)

@@ -63,16 +63,25 @@ class ExchangeDataset(Base):
 
     @property
     def fields(self) -> list[DatasetField]:
-        """The dataset's fields, in the catalogue's order."""
-        return [
-            DatasetField(
-                name=f["name"],
-                type=f["type"],
-                sensitivity=f["sensitivity"],
-                description=f.get("description", ""),
+        """The dataset's fields, in the catalogue's order.
+
+        Built once per definition list the dataset holds (a new version assigns a new list)
+        and kept on the instance: a cached dataset answers every record query."""
+        definitions = self.field_definitions
+        held: tuple[object, tuple[DatasetField, ...]] | None = self.__dict__.get("_fields_held")
+        if held is None or held[0] is not definitions:
+            built = tuple(
+                DatasetField(
+                    name=f["name"],
+                    type=f["type"],
+                    sensitivity=f["sensitivity"],
+                    description=f.get("description", ""),
+                )
+                for f in definitions
             )
-            for f in self.field_definitions
-        ]
+            held = (definitions, built)
+            self.__dict__["_fields_held"] = held
+        return list(held[1])
 
     def field(self, name: str) -> DatasetField | None:
         """The field called ``name``, if the dataset has one."""

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from libs.common.auth import (
     AUTH_RESPONSES,
@@ -23,6 +23,7 @@ from libs.common.auth import (
     require_roles,
     require_scopes,
 )
+from libs.common.auth.dependencies import authenticate
 from pingtai.natsserver import free_port
 from tests.common.auth.conftest import ISSUER, JwksServer, SigningKey, claims, sign
 from tests.common.conftest import build_app
@@ -42,6 +43,12 @@ async def me(principal: CurrentPrincipal) -> dict[str, Any]:
         "roles": sorted(principal.roles),
         "acr": principal.acr,
     }
+
+
+@router.get("/me-by-hand")
+async def me_by_hand(request: Request) -> dict[str, Any]:
+    principal = await authenticate(request)
+    return {"sub": principal.sub, "org": principal.org, "roles": sorted(principal.roles)}
 
 
 @router.get("/maybe")
@@ -315,3 +322,43 @@ async def test_openapi_declares_the_bearer_scheme_and_the_errors(
     assert {"400", "404", "422", "500"} <= me["responses"].keys()
     assert "application/problem+json" in me["responses"]["404"]["content"]
     assert "OptionalAccessToken" not in document["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer   ",
+        "bearer junk",
+        "Bearer a.b.c",
+        "Bearer a b",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        " Bearer {token}",
+        "Bearer\t{token}",
+        "Bearer {token}",
+        "bEaReR {token}",
+        "Bearer   {token}  ",
+    ],
+)
+async def test_authenticate_by_hand_answers_as_the_dependency(
+    client: httpx.AsyncClient, rsa_key: SigningKey, authorization: str | None
+) -> None:
+    """``authenticate(request)`` (for handlers FastAPI resolves no dependencies for) reads the
+    header itself; every answer is the one ``CurrentPrincipal`` gives."""
+    headers = {"X-Request-ID": "same-request"}
+    if authorization is not None:
+        headers["Authorization"] = authorization.replace("{token}", sign(rsa_key))
+
+    expected = await client.get("/v1/me", headers=headers)
+    answered = await client.get("/v1/me-by-hand", headers=headers)
+
+    assert answered.status_code == expected.status_code
+    assert answered.headers.get("www-authenticate") == expected.headers.get("www-authenticate")
+    assert answered.headers["content-type"] == expected.headers["content-type"]
+    if expected.status_code == 200:
+        assert answered.json() == {"sub": "user-1", "org": "dept-health", "roles": ["officer"]}
+    else:
+        assert answered.json() == expected.json()
