@@ -541,11 +541,20 @@ class DirectWrite:
     result processing), driver errors as the driver raises them.
     """
 
-    __slots__ = ("_compiled", "column_keys", "statement")
+    __slots__ = ("_compiled", "column_keys", "statement", "stored_order")
 
-    def __init__(self, statement: UpdateBase, *, column_keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        statement: UpdateBase,
+        *,
+        column_keys: Sequence[str] | None = None,
+        stored_order: Sequence[str] | None = None,
+    ) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
+        # The order of the values ``execute_many_stored`` takes (checked against the compiled
+        # statement's parameters once per dialect).
+        self.stored_order = tuple(stored_order) if stored_order is not None else None
         self._compiled: dict[str, _Prepared] = {}
 
     def _prepared(self, connection: Connection) -> _Prepared:
@@ -564,6 +573,8 @@ class DirectWrite:
                 for name in names
             )
             literals = {k: v for k, v in compiled.params.items() if not compiled.binds[k].required}
+            if self.stored_order is not None and names != self.stored_order:
+                raise TypeError(f"DirectWrite's parameters are {names}, not {self.stored_order}")
             held = self._compiled[dialect.name] = (compiled.string, names, processors, literals)
         return held
 
@@ -612,6 +623,15 @@ class DirectWrite:
             return
         prepared = self._prepared(connection)
         self._run(connection, [self._row(prepared, row) for row in rows], many=True)
+
+    def execute_many_stored(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Run the statement for each of ``rows``: tuples in ``stored_order``, each value as
+        the database stores it already (no column type's bind processing)."""
+        if self.stored_order is None:
+            raise TypeError("execute_many_stored needs the DirectWrite's stored_order")
+        if rows:
+            self._prepared(connection)  # checks the order
+            self._run(connection, rows, many=True)
 
 
 def _touched(session: AsyncSession) -> bool:

@@ -160,3 +160,28 @@ async def test_a_defaulted_column_left_out_is_refused(database: Database) -> Non
     async with database.engine.connect() as connection:
         with pytest.raises(TypeError, match="defaulted column"):
             await connection.run_sync(partial._prepared)
+
+
+async def test_stored_rows_go_in_as_given_in_the_statement_order(database: Database) -> None:
+    stored = DirectWrite(
+        insert(_items),
+        column_keys=["id", "name", "tags", "count"],
+        stored_order=("id", "name", "tags", "count"),
+    )
+    misordered = DirectWrite(
+        insert(_items),
+        column_keys=["id", "name", "tags", "count"],
+        stored_order=("name", "id", "tags", "count"),
+    )
+
+    def write(connection: Connection) -> None:
+        # The tags as stored already: no bind processor runs on them.
+        stored.execute_many_stored(connection, [(5, "e", '["as","given"]', 3)])
+        with pytest.raises(TypeError, match="parameters"):
+            misordered.execute_many_stored(connection, [("f", 6, "[]", 0)])
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(write)
+    async with database.sessionmaker() as session:
+        [item] = (await session.execute(select(Item))).scalars().all()
+    assert (item.id, item.name, item.tags, item.count) == (5, "e", ("as", "given"), 3)

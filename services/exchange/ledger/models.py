@@ -66,7 +66,11 @@ def from_micros(micros: int) -> datetime:
 
 def encode_fields(fields: Any) -> str:
     """The stored (and hashed) form of a list of field names: a compact JSON array."""
-    return json.dumps(list(fields), separators=(",", ":"), ensure_ascii=False)
+    return _encode_json(list(fields))
+
+
+# json.dumps with these options would build this encoder on every call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

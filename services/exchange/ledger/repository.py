@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.database import DirectWrite, dialect_insert
-from services.exchange.ledger.chain import GENESIS_HASH
+from services.exchange.ledger.chain import CONTENT_COLUMNS, GENESIS_HASH
 from services.exchange.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead
 
 HEAD_ID = 1
@@ -59,7 +59,12 @@ _INSERT_CHECKPOINT = insert(_checkpoint)
 # first write, takes SQLite's write lock as SQLAlchemy's execution would): SQLAlchemy's
 # execution of a prebuilt statement cost about a tenth of a one-entry batch's CPU each.
 _LOCK_HEAD_DIRECT = DirectWrite(_LOCK_HEAD)
-_INSERT_ENTRIES_DIRECT = DirectWrite(_INSERT_ENTRIES, column_keys=[c.key for c in _entry.c])
+# An entry's values in the order the insert takes them: its position, the content its hash
+# covers (as stored: the time in µs, the field list as its JSON text) and the two hashes.
+ENTRY_COLUMNS = ("position", *CONTENT_COLUMNS, "prev_hash", "entry_hash")
+_INSERT_ENTRIES_DIRECT = DirectWrite(
+    _INSERT_ENTRIES, column_keys=ENTRY_COLUMNS, stored_order=ENTRY_COLUMNS
+)
 _MOVE_HEAD_DIRECT = DirectWrite(_MOVE_HEAD)
 
 
@@ -96,9 +101,10 @@ def lock_head(connection: Connection) -> Head | None:
     )
 
 
-def insert_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert chained entries (every column given), in the transaction that locked the head."""
-    _INSERT_ENTRIES_DIRECT.execute_many(connection, rows)
+def insert_entries(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert chained entries, each a tuple of ``ENTRY_COLUMNS`` as stored, in the transaction
+    that locked the head (the values the hash covered go in as they are: no second encoding)."""
+    _INSERT_ENTRIES_DIRECT.execute_many_stored(connection, rows)
 
 
 def insert_checkpoint(connection: Connection, row: dict[str, Any]) -> None:

@@ -363,9 +363,8 @@ class Ledger:
         the relays are woken once it committed. (Through an ``AsyncSession`` — its begin and
         commit bookkeeping, the outbox's own greenlet trip — it cost ≈ 25 % more CPU.)"""
         with connection.begin():
-            receipts, rows, events = self._chain(connection, batch)
-            if self.config.access_events:
-                events.extend(_announcements(rows))
+            receipts, announced, events = self._chain(connection, batch)
+            events.extend(_announcements(announced))
             outbox.add_all_on(connection, events)
         if events:
             outbox.wake_relays()
@@ -390,12 +389,15 @@ class Ledger:
         self, connection: Connection, batch: Sequence[_Pending]
     ) -> tuple[list[LedgerReceipt], list[dict[str, Any]], list[CloudEvent]]:
         """Lock the head, chain and insert the batch's entries, move the head (signing it when
-        a checkpoint is due); the receipts, the rows and any anomaly events."""
+        a checkpoint is due); the receipts, the entries to announce (none when events are off)
+        and any anomaly events."""
         head = _locked_head(connection)
         position, prev = head.position, head.entry_hash
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
+        announced: list[dict[str, Any]] = []
         receipts: list[LedgerReceipt] = []
         events: list[CloudEvent] = []
+        announce = self.config.access_events
         for record, recorded_us, _ in batch:
             position += 1
             content = (
@@ -415,32 +417,15 @@ class Ledger:
                 record.request_id,
             )
             digest = entry_hash(position, prev, content)
-            recorded_at = from_micros(recorded_us)
-            rows.append(
-                {
-                    "position": position,
-                    "recorded_at": recorded_at,
-                    "actor": record.actor,
-                    "client_id": record.client_id,
-                    "actor_org_id": record.actor_org_id,
-                    "dataset_id": record.dataset_id,
-                    "owner_org_id": record.owner_org_id,
-                    "subject_ref": record.subject_ref,
-                    "fields": record.fields,
-                    "purpose": record.purpose,
-                    "basis_kind": record.basis_kind,
-                    "basis_ref": record.basis_ref,
-                    "outcome": record.outcome,
-                    "reason": record.reason,
-                    "request_id": record.request_id,
-                    "prev_hash": prev,
-                    "entry_hash": digest,
-                }
-            )
+            rows.append((position, *content, prev, digest))  # repository.ENTRY_COLUMNS
             receipts.append(LedgerReceipt(position=position, entry_hash=digest))
-            anomaly = self._anomaly(record, position, recorded_at)
-            if anomaly is not None:
-                events.append(anomaly)
+            if announce or self.anomaly is not None:
+                recorded_at = from_micros(recorded_us)
+                if announce:
+                    announced.append(_announced_entry(record, position, digest, recorded_at))
+                anomaly = self._anomaly(record, position, recorded_at)
+                if anomaly is not None:
+                    events.append(anomaly)
             prev = digest
         repository.insert_entries(connection, rows)
         if self._checkpoint_due(head, position, _now_us()):
@@ -457,7 +442,7 @@ class Ledger:
                     else from_micros(head.last_checkpoint_at_us)
                 ),
             )
-        return receipts, rows, events
+        return receipts, announced, events
 
     def _anomaly(
         self, record: AccessRecord, position: int, recorded_at: datetime
@@ -485,29 +470,42 @@ class Ledger:
         return new_event(anomaly, subject=finding.client_id)
 
 
-_ENTRY_FIELDS = (
-    "position", "entry_hash", "recorded_at", "actor", "client_id", "actor_org_id", "dataset_id",
-    "owner_org_id", "subject_ref", "fields", "purpose", "basis_kind", "basis_ref", "outcome",
-    "reason", "request_id",
-)  # fmt: skip
+def _announced_entry(
+    record: AccessRecord, position: int, digest: str, recorded_at: datetime
+) -> dict[str, Any]:
+    """An ``AccessEntry``'s fields, in its order, as the model would hold them."""
+    return {
+        "position": position,
+        "entry_hash": digest,
+        "recorded_at": recorded_at,
+        "actor": record.actor,
+        "client_id": record.client_id,
+        "actor_org_id": record.actor_org_id,
+        "dataset_id": record.dataset_id,
+        "owner_org_id": record.owner_org_id,
+        "subject_ref": record.subject_ref,
+        "fields": record.fields,
+        "purpose": record.purpose,
+        "basis_kind": record.basis_kind,
+        "basis_ref": record.basis_ref,
+        "outcome": record.outcome,
+        "reason": record.reason,
+        "request_id": record.request_id,
+    }
 
 
-def _announcements(rows: Sequence[dict[str, Any]]) -> list[CloudEvent]:
-    """``access.batch_recorded`` events for a batch's entry rows: one per
+def _announcements(entries: Sequence[dict[str, Any]]) -> list[CloudEvent]:
+    """``access.batch_recorded`` events for a batch's entries (``_announced_entry``): one per
     ``MAX_ENTRIES_PER_EVENT`` consecutive entries (the subject names their positions).
 
-    The rows hold each ``AccessEntry`` field as that model would (checked when the record was
-    appended, built by the writer), so the payload is not validated again
+    The entries hold each ``AccessEntry`` field as that model would (the record was checked
+    when appended, the rest the writer made), so the payload is not validated again
     (``new_event_unchecked``; ``test_writer.py`` compares it with ``AccessesRecorded``'s)."""
     events: list[CloudEvent] = []
-    for start in range(0, len(rows), MAX_ENTRIES_PER_EVENT):
-        chunk = rows[start : start + MAX_ENTRIES_PER_EVENT]
+    for start in range(0, len(entries), MAX_ENTRIES_PER_EVENT):
+        chunk = entries[start : start + MAX_ENTRIES_PER_EVENT]
         first, last = chunk[0]["position"], chunk[-1]["position"]
-        data = {
-            "first_position": first,
-            "last_position": last,
-            "entries": [{name: row[name] for name in _ENTRY_FIELDS} for row in chunk],
-        }
+        data = {"first_position": first, "last_position": last, "entries": chunk}
         events.append(
             new_event_unchecked(
                 AccessesRecorded, data, subject=f"{first}-{last}", time=chunk[-1]["recorded_at"]

@@ -238,7 +238,6 @@ def test_the_announcement_is_the_json_of_the_validated_event() -> None:
         {
             "position": 41 + n,
             "entry_hash": f"{n:064x}",
-            "prev_hash": f"{n + 1:064x}",
             # A whole second (pydantic leaves out the fraction) and a fraction.
             "recorded_at": from_micros(1_764_000_000_000_000 + n * 123_456),
             "actor": "person-17",
