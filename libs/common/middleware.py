@@ -4,7 +4,7 @@ exception layer and router (``FrontRoutes``)."""
 
 from __future__ import annotations
 
-import os
+import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,9 +48,11 @@ _UUID4_SET = (0x8000 << 48) | (4 << 76)
 
 
 def new_request_id() -> str:
-    """A new request id, as ``uuid.uuid4().hex`` writes one, without building the ``UUID``
-    (≈ 1.8 µs instead of 3.3, once per request that comes without an id)."""
-    value = int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET
+    """A new request id, in the form ``uuid.uuid4().hex`` writes (0.5 µs instead of 3.3, once
+    per request that comes without one). From ``random``, not the OS: a request id names a
+    request in logs and traces and guards nothing (any caller may choose its own), as the
+    trace and span ids OpenTelemetry makes the same way."""
+    value = random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
     return f"{value:032x}"
 
 

@@ -68,6 +68,8 @@ class _Parameters(TypedDict):
 
 
 _PARAMETERS = TypeAdapter(_Parameters)
+# json.dumps with these options builds an encoder per call; the same one, built once.
+_encode_answer = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _IN_PATH = frozenset({"dataset_id", "subject_key"})
 _QUERY_NAMES = ("purpose", "fields", "basis")
 
@@ -139,7 +141,7 @@ async def read_record(request: Request) -> Response:
     if outcome.outcome == "refused":
         raise queries_service.refused_single(outcome)
     # RecordAnswer's fields, in its order, as pydantic would write them.
-    body = json.dumps(
+    body = _encode_answer(
         {
             "dataset_id": answer.dataset_id,
             "subject_key": outcome.subject_key,
@@ -148,10 +150,7 @@ async def read_record(request: Request) -> Response:
             "fields": answer.fields,
             "masked_fields": outcome.masked_fields,
             "ledger_position": outcome.ledger_position,
-        },
-        ensure_ascii=False,
-        allow_nan=False,
-        separators=(",", ":"),
+        }
     ).encode()
     return Response(body, media_type="application/json")
 
