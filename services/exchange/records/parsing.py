@@ -60,91 +60,119 @@ class UploadRefused(PingtaiError):
 
 
 # --- Reading -------------------------------------------------------------------------------------
+#
+# Each reader yields the rows a chunk completes as one list: a row at a time through two async
+# generators cost more than splitting and parsing them.
+
+Line = tuple[int, bytes | None]
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
-    """``(line number, bytes without the "\\n")``; ``None`` for a line too long to keep."""
-    buffer = bytearray()
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[Line]]:
+    """Per chunk, the lines it completes: ``(line number, bytes without the "\\n")``, ``None``
+    for a line too long to keep (its bytes are dropped as they come)."""
+    pending = bytearray()  # the start of a line begun in an earlier chunk
+    skipping = False  # that line is longer than MAX_RECORD_BYTES
     number = 1
-    skipping = False
     async for chunk in chunks:
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                if not skipping:
-                    buffer += chunk[start:]
-                    if len(buffer) > MAX_RECORD_BYTES:
-                        buffer.clear()
-                        skipping = True
-                break
+        pieces: list[bytes | None] = list(chunk.split(b"\n"))
+        last = pieces.pop()
+        if pieces:
             if skipping:
-                yield number, None
+                pieces[0] = None
                 skipping = False
-            else:
-                buffer += chunk[start:end]
-                yield number, bytes(buffer)
-            buffer.clear()
-            number += 1
-            start = end + 1
+            elif pending:
+                pending += pieces[0] or b""
+                pieces[0] = bytes(pending)
+                pending.clear()
+            if len(chunk) > MAX_RECORD_BYTES or len(pieces[0] or b"") > MAX_RECORD_BYTES:
+                pieces = [p if p is None or len(p) <= MAX_RECORD_BYTES else None for p in pieces]
+            yield list(enumerate(pieces, number))
+            number += len(pieces)
+        if not skipping and last:
+            pending += last
+            if len(pending) > MAX_RECORD_BYTES:
+                pending.clear()
+                skipping = True
     if skipping:
-        yield number, None
-    elif buffer:
-        yield number, bytes(buffer)
+        yield [(number, None)]
+    elif pending:
+        yield [(number, bytes(pending))]
 
 
 _TOO_LONG = f"the record is longer than {MAX_RECORD_BYTES} bytes"
 
 
-async def read_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[RawRow]:
-    """The records of an NDJSON upload; blank lines are skipped."""
-    async for number, line in _lines(chunks):
-        if line is None:
-            yield RawRow(number, None, _TOO_LONG)
-            continue
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except (UnicodeDecodeError, ValueError) as error:
-            yield RawRow(number, None, f"not JSON: {error}")
-            continue
-        if not isinstance(value, dict):
-            yield RawRow(number, None, "a line must hold one JSON object")
-            continue
-        yield RawRow(number, value)
+async def read_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[RawRow]]:
+    """The records of an NDJSON upload, a chunk's at a time; blank lines are skipped."""
+    loads = json.loads
+    async for lines in _lines(chunks):
+        rows: list[RawRow] = []
+        for number, line in lines:
+            if line is None:
+                rows.append(RawRow(number, None, _TOO_LONG))
+                continue
+            try:
+                value = loads(line)
+            except (UnicodeDecodeError, ValueError) as error:
+                if line.strip():
+                    rows.append(RawRow(number, None, f"not JSON: {error}"))
+                continue
+            if not isinstance(value, dict):
+                rows.append(RawRow(number, None, "a line must hold one JSON object"))
+                continue
+            rows.append(RawRow(number, value))
+        if rows:
+            yield rows
 
 
-async def read_csv(chunks: AsyncIterator[bytes], *, known: frozenset[str]) -> AsyncIterator[RawRow]:
-    """The records of a CSV upload, after its header row; ``UploadRefused`` for a bad header."""
+async def read_csv(
+    chunks: AsyncIterator[bytes], *, known: frozenset[str]
+) -> AsyncIterator[list[RawRow]]:
+    """The records of a CSV upload after its header row, a chunk's at a time;
+    ``UploadRefused`` for a bad header."""
     header: list[str] | None = None
     pending: list[bytes] = []
     start = 0
     quotes = 0
-    async for number, line in _lines(chunks):
-        if line is None:
-            pending, quotes = [], 0
-            yield RawRow(number, None, _TOO_LONG)
-            continue
-        if not pending:
-            start = number
-        pending.append(line)
-        # RFC 4180 doubles a quote inside a quoted value: a record ends where quotes balance.
-        quotes += line.count(b'"')
-        if quotes % 2:
-            if sum(len(p) for p in pending) > MAX_RECORD_BYTES:
+    async for lines in _lines(chunks):
+        records: list[tuple[int, bytes]] = []
+        rows: list[RawRow] = []
+        for number, line in lines:
+            if line is None:
                 pending, quotes = [], 0
-                yield RawRow(start, None, _TOO_LONG)
-            continue
-        raw, pending, quotes = b"\n".join(pending), [], 0
-        if header is None:
-            header = _header(raw, known=known)
-            continue
-        if not raw.strip():
-            continue
-        yield _csv_row(start, raw, header)
+                rows.extend(_csv_rows(records, header))
+                records = []
+                rows.append(RawRow(number, None, _TOO_LONG))
+                continue
+            count = line.count(b'"')
+            if not pending and not count % 2:  # a record of one line (most are)
+                if header is None:
+                    header = _header(line, known=known)
+                elif line.strip():
+                    records.append((number, line))
+                continue
+            if not pending:
+                start = number
+            pending.append(line)
+            # RFC 4180 doubles a quote inside a quoted value: a record ends where quotes balance.
+            quotes += count
+            if quotes % 2:
+                if sum(len(p) for p in pending) > MAX_RECORD_BYTES:
+                    pending, quotes = [], 0
+                    rows.extend(_csv_rows(records, header))
+                    records = []
+                    rows.append(RawRow(start, None, _TOO_LONG))
+                continue
+            raw, pending, quotes = b"\n".join(pending), [], 0
+            if header is None:
+                header = _header(raw, known=known)
+            elif raw.strip():
+                records.append((start, raw))
+        rows.extend(_csv_rows(records, header))
+        if rows:
+            yield rows
     if pending:
-        yield RawRow(start, None, "a quoted value is not closed")
+        yield [RawRow(start, None, "a quoted value is not closed")]
     if header is None:
         raise UploadRefused("The CSV upload has no header row.")
 
@@ -163,6 +191,31 @@ def _header(raw: bytes, *, known: frozenset[str]) -> list[str]:
     return names
 
 
+def _csv_rows(records: list[tuple[int, bytes]], header: list[str] | None) -> list[RawRow]:
+    """The rows of complete records (``(first line, bytes)``), parsed by one reader.
+
+    Where the reader fails (a row that is not UTF-8 or not CSV), or a record would run into
+    the next (a quote inside an unquoted value opens none for our count but does for the
+    reader's), each record is parsed alone, as it would be on its own.
+    """
+    if not records or header is None:
+        return []
+    try:
+        parsed = list(csv.reader([raw.decode() for _, raw in records], strict=True))
+    except (UnicodeDecodeError, csv.Error):
+        parsed = []
+    if len(parsed) != len(records):
+        return [_csv_row(line, raw, header) for line, raw in records]
+    width = len(header)
+    rows: list[RawRow] = []
+    for (line, _), cells in zip(records, parsed, strict=True):
+        if len(cells) != width:
+            rows.append(RawRow(line, None, f"{len(cells)} values for {width} columns"))
+        else:
+            rows.append(RawRow(line, {n: c or None for n, c in zip(header, cells, strict=True)}))
+    return rows
+
+
 def _csv_row(line: int, raw: bytes, header: list[str]) -> RawRow:
     try:
         cells = next(csv.reader([raw.decode("utf-8")], strict=True))
@@ -172,7 +225,7 @@ def _csv_row(line: int, raw: bytes, header: list[str]) -> RawRow:
         return RawRow(line, None, f"not CSV: {error}")
     if len(cells) != len(header):
         return RawRow(line, None, f"{len(cells)} values for {len(header)} columns")
-    return RawRow(line, {n: (c if c != "" else None) for n, c in zip(header, cells, strict=True)})
+    return RawRow(line, {n: c or None for n, c in zip(header, cells, strict=True)})
 
 
 # --- Checking ------------------------------------------------------------------------------------
@@ -180,78 +233,98 @@ def _csv_row(line: int, raw: bytes, header: list[str]) -> RawRow:
 Convert = Callable[[Any], Any]
 
 
-def _string(value: Any, *, text: bool) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    if len(value) > MAX_STRING_CHARS:
-        raise ValueError(f"must have at most {MAX_STRING_CHARS} characters")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+# Each type's converter for a CSV cell (text) or a JSON value: made once per upload, so a row
+# pays one plain call per field.
+def _string(text: bool) -> Convert:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if len(value) > MAX_STRING_CHARS:
+            raise ValueError(f"must have at most {MAX_STRING_CHARS} characters")
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    return convert
 
 
-def _integer(value: Any, *, text: bool) -> Any:
-    if text and isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise ValueError("must be an integer") from None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("must be an integer")
-    return value
+def _integer(text: bool) -> Convert:
+    def convert(value: Any) -> Any:
+        if text and isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise ValueError("must be an integer") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        return value
+
+    return convert
 
 
-def _number(value: Any, *, text: bool) -> Any:
-    if text and isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ValueError("must be a number") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
+def _number(text: bool) -> Convert:
+    def convert(value: Any) -> Any:
+        if text and isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ValueError("must be a number") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    return convert
 
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 
 
-def _boolean(value: Any, *, text: bool) -> Any:
-    if text and isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
+def _boolean(text: bool) -> Convert:
+    def convert(value: Any) -> Any:
+        if text and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    return convert
 
 
-def _date(value: Any, *, text: bool) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("must be a date (YYYY-MM-DD)")
-    try:
-        return date.fromisoformat(value.strip()).isoformat()
-    except ValueError:
-        raise ValueError("must be a date (YYYY-MM-DD)") from None
+def _date(text: bool) -> Convert:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a date (YYYY-MM-DD)")
+        try:
+            return date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise ValueError("must be a date (YYYY-MM-DD)") from None
+
+    return convert
 
 
-def _datetime(value: Any, *, text: bool) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("must be a date and time (ISO 8601 with its offset)")
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError("must be a date and time (ISO 8601 with its offset)") from None
-    if parsed.tzinfo is None:
-        raise ValueError("must carry its UTC offset (e.g. +08:00)")
-    return parsed.isoformat()
+def _datetime(text: bool) -> Convert:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a date and time (ISO 8601 with its offset)")
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("must be a date and time (ISO 8601 with its offset)") from None
+        if parsed.tzinfo is None:
+            raise ValueError("must carry its UTC offset (e.g. +08:00)")
+        return parsed.isoformat()
+
+    return convert
 
 
-_CONVERTERS: dict[str, Callable[..., Any]] = {
+_CONVERTERS: dict[str, Callable[[bool], Convert]] = {
     "string": _string,
     "integer": _integer,
     "number": _number,
@@ -268,45 +341,51 @@ class RowChecker:
         self.kind = dataset.subject_key_kind
         self.key_field = dataset.subject_key_field
         self.text = text
-        self.types = {f.name: _CONVERTERS[f.type] for f in dataset.fields}
-        self.names = frozenset(self.types)
+        self.fields = tuple((f.name, _CONVERTERS[f.type](text)) for f in dataset.fields)
+        self.names = frozenset(name for name, _ in self.fields)
 
     def check(self, row: RawRow) -> GoodRow | list[RowError]:
         """The row in canonical form, or every reason it was refused."""
-        if row.values is None:
-            return [RowError(row.line, None, row.error or "unreadable")]
         values = row.values
+        if values is None:
+            return [RowError(row.line, None, row.error or "unreadable")]
+        line = row.line
         errors: list[RowError] = []
-        for name in values:
-            if name not in self.names:
-                errors.append(RowError(row.line, str(name)[:64], "not a field of the dataset"))
+        if not self.names.issuperset(values):
+            for name in values:
+                if name not in self.names:
+                    errors.append(RowError(line, str(name)[:64], "not a field of the dataset"))
         record: dict[str, Any] = {}
-        for name, convert in self.types.items():
+        for name, convert in self.fields:
             value = values.get(name)
             if value is None:
                 record[name] = None
                 continue
             try:
-                record[name] = convert(value, text=self.text)
+                record[name] = convert(value)
             except ValueError as error:
-                errors.append(RowError(row.line, name, str(error)))
+                errors.append(RowError(line, name, str(error)))
         key = record.get(self.key_field)
         subject_key = ""
         if key is None:
             if not any(e.field == self.key_field for e in errors):
-                errors.append(RowError(row.line, self.key_field, "the subject key is required"))
+                errors.append(RowError(line, self.key_field, "the subject key is required"))
         else:
             try:
                 subject_key = check_subject_key(self.kind, str(key))
             except ValueError as error:
-                errors.append(RowError(row.line, self.key_field, str(error)))
+                errors.append(RowError(line, self.key_field, str(error)))
             if isinstance(key, str):
                 record[self.key_field] = subject_key
         if errors:
             return errors
-        return GoodRow(row.line, subject_key, canonical_json(record))
+        return GoodRow(line, subject_key, _canonical(record))
+
+
+# One encoder for every record (json.dumps with options builds a new one per call).
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def canonical_json(record: dict[str, Any]) -> str:
     """The record as stored: sorted keys, no blanks, UTF-8 text as is."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _canonical(record)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import DateTime, String, Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from libs.common.database import DirectRead
+from libs.common.database import DirectRead, DirectWrite
 from services.exchange.records.models import HostedRecord, HostedRecordVersion, RecordImport
 
 # Bound parameters per IN list: well under SQLite's and asyncpg's limits.
@@ -73,44 +77,132 @@ async def current_data(
     return found
 
 
-async def insert_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert new current records, many at once."""
-    await _insert_many(session, HostedRecord.__table__, rows)
+def current_for_update(
+    connection: Connection, *, dataset_id: str, subject_keys: Sequence[str]
+) -> dict[str, tuple[int, str]]:
+    """``{subject_key: (version, data)}`` of the current records among ``subject_keys``, read
+    in the import batch's transaction (which holds the dataset: see ``write_batch``)."""
+    if connection.dialect.name != "sqlite":
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(subject_keys), IN_CHUNK):
+            rows = connection.execute(
+                _CURRENT_IN,
+                {"dataset_id": dataset_id, "keys": subject_keys[start : start + IN_CHUNK]},
+            )
+            found.update((key, (version, data)) for key, version, data in rows.tuples())
+        return found
+    # SQLite: on the driver's cursor, the IN list's text made once per length, rows as plain
+    # tuples (SQLAlchemy rendered the expanding IN list and made a result row of each, per batch
+    # about as much CPU as SQLite's lookups).
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        found = {}
+        for start in range(0, len(subject_keys), IN_CHUNK):
+            chunk = subject_keys[start : start + IN_CHUNK]
+            cursor.execute(_sqlite_current_in(len(chunk)), (dataset_id, *chunk))
+            found.update((key, (version, data)) for key, version, data in cursor.fetchall())
+        return found
+    finally:
+        cursor.close()
 
 
-async def _insert_many(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    # Core executemany on the session's connection: the ORM's bulk insert costs as much again
-    # per row in bookkeeping these plain rows do not need.
-    if rows:
-        connection = await session.connection()
-        await connection.execute(insert(table), list(rows))
+_CURRENT_IN = select(_records.c.subject_key, _records.c.version, _records.c.data).where(
+    _records.c.dataset_id == bindparam("dataset_id"),
+    _records.c.subject_key.in_(bindparam("keys", expanding=True)),
+)
 
 
-async def update_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Replace current records (``b_dataset_id``, ``b_subject_key`` name the row), many at once."""
-    if not rows:
-        return
-    table = HostedRecord.__table__
-    assert isinstance(table, Table)
-    statement = (
-        update(table)
-        .where(
-            table.c.dataset_id == bindparam("b_dataset_id"),
-            table.c.subject_key == bindparam("b_subject_key"),
-        )
-        .values(
-            version=bindparam("version"), data=bindparam("data"), updated_at=bindparam("updated_at")
-        )
+@functools.lru_cache(maxsize=8)
+def _sqlite_current_in(count: int) -> str:
+    return (
+        f"SELECT subject_key, version, data FROM {_records.name} "
+        f"WHERE dataset_id = ? AND subject_key IN ({', '.join('?' * count)})"
     )
-    # Core executemany on the session's connection: the ORM's bulk UPDATE wants primary keys
-    # under their own names, which the SET clause cannot share.
-    connection = await session.connection()
-    await connection.execute(statement, list(rows))
 
 
-async def insert_versions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Append record versions, many at once."""
-    await _insert_many(session, HostedRecordVersion.__table__, rows)
+def write_batch(
+    connection: Connection,
+    *,
+    dataset_id: str,
+    dataset_version: int,
+    import_id: str,
+    now: datetime,
+    inserts: Sequence[tuple[str, str]],
+    updates: Sequence[tuple[str, int, str]],
+) -> None:
+    """Insert new current records (``(subject_key, data)``), replace changed ones
+    (``(subject_key, version, data)``) and append a version of each, in the import batch's
+    transaction (which wrote already: on SQLite it holds the write lock)."""
+    at = _batch_time(connection.dialect, now)
+    _INSERT_RECORDS.execute_many(
+        connection,
+        [{"dataset_id": dataset_id, "subject_key": key, "version": 1, "data": data,
+          "updated_at": at} for key, data in inserts],
+    )  # fmt: skip
+    _UPDATE_RECORDS.execute_many(
+        connection,
+        [{"b_dataset_id": dataset_id, "b_subject_key": key, "version": version, "data": data,
+          "updated_at": at} for key, version, data in updates],
+    )  # fmt: skip
+    versions = [(key, 1, data) for key, data in inserts]
+    versions += updates
+    _INSERT_VERSIONS.execute_many(
+        connection,
+        [{"dataset_id": dataset_id, "subject_key": key, "version": version, "data": data,
+          "dataset_version": dataset_version, "import_id": import_id, "created_at": at}
+         for key, version, data in versions],
+    )  # fmt: skip
+
+
+class _BatchTime(TypeDecorator[Any]):
+    """A batch's time as the driver takes it (``_batch_time``): on SQLite the text
+    SQLAlchemy's DateTime renders, made once per batch instead of once per row."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        sqlite = dialect.name == "sqlite"
+        return dialect.type_descriptor(String() if sqlite else DateTime(timezone=True))
+
+
+def _batch_time(dialect: Dialect, now: datetime) -> Any:
+    if dialect.name != "sqlite":
+        return now
+    render = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    return now if render is None else render(now)
+
+
+_versions = cast(Table, HostedRecordVersion.__table__)
+# Straight to the driver's executemany (libs.common.database.DirectWrite): SQLAlchemy's
+# executemany built and processed each row's parameters again, about as much CPU as SQLite's
+# own work for a batch of changed records.
+_INSERT_RECORDS = DirectWrite(
+    insert(_records).values(
+        dataset_id=bindparam("dataset_id"), subject_key=bindparam("subject_key"),
+        version=bindparam("version"), data=bindparam("data"),
+        updated_at=bindparam("updated_at", type_=_BatchTime()),
+    )
+)  # fmt: skip
+_UPDATE_RECORDS = DirectWrite(
+    update(_records)
+    .where(
+        _records.c.dataset_id == bindparam("b_dataset_id"),
+        _records.c.subject_key == bindparam("b_subject_key"),
+    )
+    .values(
+        version=bindparam("version"), data=bindparam("data"),
+        updated_at=bindparam("updated_at", type_=_BatchTime()),
+    )
+)  # fmt: skip
+_INSERT_VERSIONS = DirectWrite(
+    insert(_versions).values(
+        dataset_id=bindparam("dataset_id"), subject_key=bindparam("subject_key"),
+        version=bindparam("version"), data=bindparam("data"),
+        dataset_version=bindparam("dataset_version"), import_id=bindparam("import_id"),
+        created_at=bindparam("created_at", type_=_BatchTime()),
+    )
+)  # fmt: skip
 
 
 async def history(

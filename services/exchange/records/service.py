@@ -162,7 +162,7 @@ async def import_records(
         max_reported_errors=max_reported_errors,
     )
     checker = RowChecker(dataset, text=upload_format == "csv")
-    rows: AsyncIterator[RawRow] = (
+    reader: AsyncIterator[list[RawRow]] = (
         read_csv(chunks, known=checker.names) if upload_format == "csv" else read_ndjson(chunks)
     )
     batch: dict[str, GoodRow] = {}
@@ -190,9 +190,9 @@ async def import_records(
             batch[checked.subject_key] = checked
 
     try:
-        async for row in rows:
-            upload.received += 1
-            read.append(row)
+        async for rows in reader:
+            upload.received += len(rows)
+            read += rows
             if len(read) >= batch_rows:
                 await place(read)
                 read = []
@@ -243,38 +243,32 @@ async def _write_batch(
         await _record_progress(session, upload, now=now, last=last)
         await datasets_repository.get_for_update(session, dataset_id=dataset.id)
         await records_repository.plan_for_these_keys(session)
-        current = await records_repository.current_data(
-            session, dataset_id=dataset.id, subject_keys=[r.subject_key for r in rows]
+        connection = await session.connection()
+        current = await connection.run_sync(
+            records_repository.current_for_update,
+            dataset_id=dataset.id,
+            subject_keys=[r.subject_key for r in rows],
         )
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        versions: list[dict[str, Any]] = []
+        inserts: list[tuple[str, str]] = []
+        updates: list[tuple[str, int, str]] = []
         for row in rows:
             held = current.get(row.subject_key)
-            if held is not None and held[1] == row.data:
-                upload.unchanged += 1
-                continue
-            version = 1 if held is None else held[0] + 1
             if held is None:
-                upload.inserted += 1
-                inserts.append(
-                    {"dataset_id": dataset.id, "subject_key": row.subject_key, "version": 1,
-                     "data": row.data, "updated_at": now}
-                )  # fmt: skip
-            else:
-                upload.updated += 1
-                updates.append(
-                    {"b_dataset_id": dataset.id, "b_subject_key": row.subject_key,
-                     "version": version, "data": row.data, "updated_at": now}
-                )  # fmt: skip
-            versions.append(
-                {"dataset_id": dataset.id, "subject_key": row.subject_key, "version": version,
-                 "data": row.data, "dataset_version": dataset.version,
-                 "import_id": upload.import_id, "created_at": now}
-            )  # fmt: skip
-        await records_repository.insert_records(session, inserts)
-        await records_repository.update_records(session, updates)
-        await records_repository.insert_versions(session, versions)
+                inserts.append((row.subject_key, row.data))
+            elif held[1] != row.data:
+                updates.append((row.subject_key, held[0] + 1, row.data))
+        upload.inserted += len(inserts)
+        upload.updated += len(updates)
+        upload.unchanged += len(rows) - len(inserts) - len(updates)
+        await connection.run_sync(
+            records_repository.write_batch,
+            dataset_id=dataset.id,
+            dataset_version=dataset.version,
+            import_id=upload.import_id,
+            now=now,
+            inserts=inserts,
+            updates=updates,
+        )
         await _record_progress(session, upload, now=now, last=last)
         if last:
             await outbox.add(session, new_event(upload.event(), subject=dataset.id))
