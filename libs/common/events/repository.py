@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Integer, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -82,22 +82,31 @@ async def try_lock_relay(session: AsyncSession) -> bool:
     return bool(result.scalar_one())
 
 
+# The relay's statements, built once: a round (up to a hundred a second in a busy part) built
+# them again each time, a quarter of its CPU.
+_PENDING = (
+    select(
+        _outbox.c.position,
+        _outbox.c.event_id,
+        _outbox.c.subject,
+        _outbox.c.ordering_key,
+        _outbox.c.payload,
+        _outbox.c.headers,
+    )
+    .where(_outbox.c.sent_at.is_(None))
+    .order_by(_outbox.c.position)
+    .limit(bindparam("limit", type_=Integer()))
+)
+_MARK_SENT = (
+    update(_outbox)
+    .where(_outbox.c.position.in_(bindparam("positions", expanding=True)))
+    .values(sent_at=bindparam("at", type_=_outbox.c.sent_at.type))
+)
+
+
 async def pending_events(session: AsyncSession, *, limit: int) -> list[OutboxRow]:
     """The oldest events not yet sent, in the order they were added."""
-    statement = (
-        select(
-            _outbox.c.position,
-            _outbox.c.event_id,
-            _outbox.c.subject,
-            _outbox.c.ordering_key,
-            _outbox.c.payload,
-            _outbox.c.headers,
-        )
-        .where(_outbox.c.sent_at.is_(None))
-        .order_by(_outbox.c.position)
-        .limit(limit)
-    )
-    result = await session.execute(statement)
+    result = await session.execute(_PENDING, {"limit": limit})
     return [OutboxRow(*row) for row in result.all()]
 
 
@@ -105,12 +114,7 @@ async def mark_sent(session: AsyncSession, *, positions: Sequence[int], at: date
     """Record that JetStream acknowledged these events."""
     if not positions:
         return
-    statement = (
-        update(_outbox)
-        .where(_outbox.c.position.in_(bindparam("positions", expanding=True)))
-        .values(sent_at=at)
-    )
-    await session.execute(statement, {"positions": list(positions)})
+    await session.execute(_MARK_SENT, {"positions": list(positions), "at": at})
 
 
 async def count_pending(session: AsyncSession) -> int:
