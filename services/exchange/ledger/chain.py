@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import json.encoder
+from collections.abc import Callable, Sequence
 from typing import Any
 
 ENCODING_VERSION = 1
@@ -41,7 +42,37 @@ CONTENT_COLUMNS: tuple[str, ...] = (
     "request_id",
 )
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+def _compact_json_encoder() -> Callable[[Any], str]:
+    """``json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode``, with the C
+    encoder it makes built once: ``encode`` builds it again on every call, 60 % of the time
+    an entry's encoding took (≈ 5.4 → 2.1 µs here). The same C code, so the same text; no
+    circular-reference check (the values are flat lists of strings, integers and None)."""
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:  # a Python without the C accelerator
+        return encoder.encode
+    chunks = make_encoder(
+        None,  # markers: no circular check
+        encoder.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        encoder.indent,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+# Compact JSON, non-ASCII kept as is: the canonical encoding, and the field list's stored text.
+compact_json = _compact_json_encoder()
+_encode = compact_json
 _sha256 = hashlib.sha256
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from services.exchange.base import Base
+from services.exchange.ledger.chain import compact_json
 
 # SQLite only makes a column INTEGER PRIMARY KEY (a rowid alias) when declared INTEGER.
 _Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -66,11 +67,7 @@ def from_micros(micros: int) -> datetime:
 
 def encode_fields(fields: Any) -> str:
     """The stored (and hashed) form of a list of field names: a compact JSON array."""
-    return _encode_json(list(fields))
-
-
-# json.dumps with these options would build this encoder on every call.
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    return compact_json(list(fields))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from sqlalchemy import select
 
 from libs.common.database import Database
 from services.exchange.ledger.anomaly import AnomalyDetector
-from services.exchange.ledger.chain import canonical_encoding, entry_hash
-from services.exchange.ledger.models import LedgerEntry
+from services.exchange.ledger.chain import canonical_encoding, compact_json, entry_hash
+from services.exchange.ledger.models import LedgerEntry, encode_fields
 from services.exchange.ledger.verification import _canonical_sql
 from tests.exchange.ledger.conftest import MakeLedger, record
 
@@ -40,6 +41,14 @@ def test_values_cannot_spill_into_each_other() -> None:
     c = list(CONTENT)
     c[12] = ""  # an empty reason is not an absent one
     assert entry_hash(1, "0" * 64, c) != entry_hash(1, "0" * 64, CONTENT)
+
+
+def test_the_prebuilt_encoder_writes_what_json_dumps_writes() -> None:
+    tricky = 'quote " backslash \\ newline \n tab \t bell \x07 nul \x00 中文 \u2028 🙂 / \ud800'
+    values: list[Any] = [[], [None, 0, -1, 2**70, "", tricky], [tricky] * 3, ["a", ["b", None]]]
+    for value in values:
+        assert compact_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert encode_fields(("name", "住址")) == '["name","住址"]'
 
 
 async def test_the_database_builds_the_same_encoding(
