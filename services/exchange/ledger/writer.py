@@ -135,6 +135,9 @@ class Ledger:
         self._pending: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The idle writer's timer: a timed checkpoint once an interval passed (``_ticked``).
+        self._tick: asyncio.TimerHandle | None = None
+        self._ticked_off = False
         self._closing = False
         self._writer: AsyncConnection | None = None
         self._approaching = 0  # queries admitted that have not appended yet
@@ -156,6 +159,9 @@ class Ledger:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
         await self._drop_connection()
         with contextlib.suppress(Exception):
             await self.checkpoint()
@@ -228,18 +234,27 @@ class Ledger:
         async with self.database.engine.begin() as connection:
             return await connection.run_sync(self._checkpoint_head, only_if_due=False)
 
+    def _ticked(self) -> None:
+        self._tick = None
+        self._ticked_off = True  # a timed checkpoint (if due) when the writer is next idle
+        self._wakeup.set()
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             if not self._pending:
                 if self._closing:
                     return
-                self._wakeup.clear()
-                try:
-                    # (asyncio.timeout: wait_for would wrap the wait in a task of its own.)
-                    async with asyncio.timeout(self.config.checkpoint_interval_s):
-                        await self._wakeup.wait()
-                except TimeoutError:
+                if self._ticked_off:
+                    self._ticked_off = False
                     await self._timed_checkpoint()
+                    continue
+                self._wakeup.clear()
+                if self._tick is None:
+                    # One timer an interval, not one armed and cancelled per idle wait (a
+                    # busy writer idles between most of its commits).
+                    self._tick = loop.call_later(self.config.checkpoint_interval_s, self._ticked)
+                await self._wakeup.wait()
                 continue
             # Siblings: queries on their way, and the entries queued besides the first (the
             # server is busy: more are likely to come within the delay).
