@@ -35,6 +35,11 @@ class PartSettings(BaseSettings):
     env: Environment = Field(default="development", validation_alias=_shared("env"))
     var_dir: Path = Field(default=Path("var"), validation_alias=_shared("var_dir"))
     nats_url: str | None = Field(default=None, validation_alias=_shared("nats_url"))
+    # Whether the NATS server's JetStream store is encrypted (`pingtai up`'s own is, and says so):
+    # the parts' streams are declared for the block size it gives (libs/common/events/streams.py).
+    nats_store_cipher: Literal["chachapoly", "aes", "none"] = Field(
+        default="none", validation_alias=_shared("nats_store_cipher")
+    )
     log_level: str = Field(default="INFO", validation_alias=_shared("log_level"))
     log_format: Literal["json", "console"] = Field(
         default="json", validation_alias=_shared("log_format")

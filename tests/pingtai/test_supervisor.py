@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import nats
 import pytest
 
-from pingtai.natsserver import free_port
+from pingtai.natsserver import NatsServer, free_port
 from pingtai.parts import get_part
 from pingtai.supervisor import (
     HUGE_PAGES_GLIBC_TUNABLES,
     NATS_GOGC,
     NATS_GOMEMLIMIT,
+    NATS_STORE_CIPHER,
     PART_GLIBC_TUNABLES,
     Platform,
     answers_ok,
@@ -86,22 +90,70 @@ def test_parts_get_the_malloc_settings_unless_the_operator_chose(
     assert platform.env(get_part("identity"))["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
 
 
+@contextmanager
+def _embedded_nats(var_dir: Path) -> Iterator[tuple[Platform, NatsServer]]:
+    """`pingtai up`'s NATS in ``var_dir``, on a free port, stopped afterwards."""
+    platform = Platform(var_dir=var_dir, port_base=24000, nats_url=None, nats_port=free_port())
+    asyncio.run(platform.start_nats())
+    assert platform.nats is not None
+    try:
+        yield platform, platform.nats
+    finally:
+        platform.nats.stop()
+
+
 def test_the_embedded_nats_server_runs_with_a_go_memory_limit_and_gc_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
     monkeypatch.delenv("GOGC", raising=False)
-    platform = Platform(var_dir=tmp_path, port_base=24000, nats_url=None, nats_port=free_port())
-    asyncio.run(platform.start_nats())
-    try:
-        assert platform.nats is not None and platform.nats.process is not None
-        environ = Path(f"/proc/{platform.nats.process.pid}/environ").read_bytes().split(b"\0")
+    with _embedded_nats(tmp_path) as (platform, nats_server):
+        assert nats_server.process is not None
+        environ = Path(f"/proc/{nats_server.process.pid}/environ").read_bytes().split(b"\0")
         assert f"GOMEMLIMIT={NATS_GOMEMLIMIT}".encode() in environ
         assert f"GOGC={NATS_GOGC}".encode() in environ
-        assert platform.nats_url == platform.nats.url
+        assert platform.nats_url == nats_server.url
+
+
+async def _declare_a_stream(url: str) -> None:
+    client = await nats.connect(url)
+    try:
+        await client.jetstream().add_stream(name="PINGTAI_TEST", subjects=["pingtai.test.>"])
     finally:
-        if platform.nats is not None:
-            platform.nats.stop()
+        await client.close()
+
+
+def test_the_embedded_nats_store_is_encrypted_with_a_key_made_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PINGTAI_NATS_STORE_CIPHER", raising=False)
+    monkeypatch.delenv("PINGTAI_NATS_STORE_KEY", raising=False)
+    key_file = tmp_path / "nats" / "store.key"
+    with _embedded_nats(tmp_path) as (platform, nats_server):
+        assert nats_server.store_cipher == NATS_STORE_CIPHER
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert "ChaCha20-Poly1305" in nats_server.log_file.read_text()
+        # The parts declare their streams for an encrypted store and never see its key.
+        monkeypatch.setenv("PINGTAI_NATS_STORE_KEY", "an-operators-own-key")
+        env = platform.env(get_part("workflow"))
+        assert env["PINGTAI_NATS_STORE_CIPHER"] == "chachapoly"
+        assert "PINGTAI_NATS_STORE_KEY" not in env
+    key = key_file.read_text()
+
+    # The next start reuses the key; a start without encryption is refused (it would lose the
+    # streams: tests/pingtai/test_natsserver.py).
+    monkeypatch.delenv("PINGTAI_NATS_STORE_KEY")
+    with _embedded_nats(tmp_path) as (_, nats_server):
+        asyncio.run(_declare_a_stream(nats_server.url))
+    assert key_file.read_text() == key
+    monkeypatch.setenv("PINGTAI_NATS_STORE_CIPHER", "none")
+    plain = Platform(var_dir=tmp_path, port_base=24000, nats_url=None, nats_port=free_port())
+    plain.nats = NatsServer(tmp_path / "elsewhere")  # as if started: the parts hear "none"
+    assert plain.env()["PINGTAI_NATS_STORE_CIPHER"] == "none"
+    plain.nats = None
+    with pytest.raises(SystemExit, match="is encrypted: start it with its key"):
+        asyncio.run(plain.start_nats())
+    assert plain.nats is None
 
 
 _SUPERVISOR_MODULES = """

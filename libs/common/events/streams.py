@@ -18,6 +18,8 @@ from libs.common.settings import PartSettings
 # while consumers read each new event from it, so that block's size bounds how much a busy
 # stream holds: with 8 MB blocks the embedded nats-server grew 29 -> 41 MB in the 10-minute soak
 # as the workflow stream's block filled (docs/operations.md, "Memory on one machine").
+# An encrypted store writes a stream with none of those limits in 2 MB blocks, but any of them
+# sets the block's size (4 or 8 MB) past that cap: on such a store the limit is left out.
 MAX_MSGS_PER_SUBJECT = 10**12
 
 
@@ -30,6 +32,7 @@ class StreamLimits:
     replicas: int = 1
     file_storage: bool = True
     duplicate_window_s: float = 120.0
+    store_encrypted: bool = False  # the server's JetStream store is encrypted at rest
 
     @classmethod
     def from_settings(cls, settings: PartSettings) -> StreamLimits:
@@ -40,6 +43,7 @@ class StreamLimits:
             replicas=settings.events_replicas,
             file_storage=settings.events_storage == "file",
             duplicate_window_s=settings.events_duplicate_window_s,
+            store_encrypted=settings.nats_store_cipher != "none",
         )
 
 
@@ -51,7 +55,7 @@ def stream_config(*, part: str, limits: StreamLimits) -> StreamConfig:
         subjects=stream_subjects(part),
         max_age=limits.max_age_s,
         max_bytes=limits.max_bytes,
-        max_msgs_per_subject=MAX_MSGS_PER_SUBJECT,
+        max_msgs_per_subject=-1 if limits.store_encrypted else MAX_MSGS_PER_SUBJECT,
         num_replicas=limits.replicas,
         storage=StorageType.FILE if limits.file_storage else StorageType.MEMORY,
         # The window must not outlast the stream's own retention.
