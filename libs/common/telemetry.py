@@ -332,18 +332,26 @@ class RequestTracing:
             otel_context.detach(token)
 
 
+# What a request without trace headers starts from (a Context is never changed in place).
+_NO_CONTEXT = otel_context.Context()
+_DEFAULT_FLAGS = TraceFlags(TraceFlags.DEFAULT)
+
+
 def _request_trace_context(scope: Scope) -> otel_context.Context:
     carrier = {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in scope["headers"]
         if name in _TRACE_HEADERS
     }
-    parent = propagate.extract(carrier) if carrier else otel_context.Context()
+    if not carrier:  # a new trace, this request's span its root
+        span = SpanContext(_new_id(128), _new_id(64), is_remote=False, trace_flags=_DEFAULT_FLAGS)
+        return trace.set_span_in_context(NonRecordingSpan(span), _NO_CONTEXT)
+    parent = propagate.extract(carrier)
     caller = trace.get_current_span(parent).get_span_context()
     if caller.is_valid:
         trace_id, flags, state = caller.trace_id, caller.trace_flags, caller.trace_state
     else:
-        trace_id, flags, state = _new_id(128), TraceFlags(TraceFlags.DEFAULT), None
+        trace_id, flags, state = _new_id(128), _DEFAULT_FLAGS, None
     span = SpanContext(trace_id, _new_id(64), is_remote=False, trace_flags=flags, trace_state=state)
     return trace.set_span_in_context(NonRecordingSpan(span), parent)
 
