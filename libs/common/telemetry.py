@@ -16,6 +16,7 @@ import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -27,6 +28,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -346,6 +348,12 @@ def _request_trace_context(scope: Scope) -> otel_context.Context:
     if not carrier:  # a new trace, this request's span its root
         span = SpanContext(_new_id(128), _new_id(64), is_remote=False, trace_flags=_DEFAULT_FLAGS)
         return trace.set_span_in_context(NonRecordingSpan(span), _NO_CONTEXT)
+    if len(carrier) == 1:
+        plain = _plain_traceparent(carrier)
+        if plain is not None:  # the caller's trace, no state, no baggage: nothing else to carry
+            trace_id, flags = plain
+            span = SpanContext(trace_id, _new_id(64), is_remote=False, trace_flags=flags)
+            return trace.set_span_in_context(NonRecordingSpan(span), _NO_CONTEXT)
     parent = propagate.extract(carrier)
     caller = trace.get_current_span(parent).get_span_context()
     if caller.is_valid:
@@ -354,6 +362,43 @@ def _request_trace_context(scope: Scope) -> otel_context.Context:
         trace_id, flags, state = _new_id(128), _DEFAULT_FLAGS, None
     span = SpanContext(trace_id, _new_id(64), is_remote=False, trace_flags=flags, trace_state=state)
     return trace.set_span_in_context(NonRecordingSpan(span), parent)
+
+
+_TRACEPARENT = TraceContextTextMapPropagator._TRACEPARENT_HEADER_FORMAT_RE
+_W3C_FIELDS = (
+    frozenset({"traceparent", "tracestate", "baggage"}),
+    frozenset({"traceparent", "tracestate"}),
+)
+
+
+_w3c_textmap: list[object] = [None, False]  # the last global propagator checked, and whether
+
+
+def _w3c_only(textmap: object) -> bool:
+    """Whether ``textmap`` is the W3C trace context (and baggage) propagator, as by default."""
+    held, w3c = _w3c_textmap
+    if textmap is not held:
+        w3c = type(textmap) is CompositePropagator and textmap.fields in _W3C_FIELDS
+        _w3c_textmap[:] = [textmap, w3c]
+    return bool(w3c)
+
+
+def _plain_traceparent(carrier: dict[str, str]) -> tuple[int, TraceFlags] | None:
+    """The trace id and flags of a well-formed version-00 ``traceparent`` (the one header a
+    part behind the gateway receives), read as the W3C propagator reads it (its own pattern),
+    without the composite propagator's rounds through contexts (≈ 10 → 3 µs a request).
+    None for anything else, and while another propagator is configured: then the propagator
+    decides, warnings and all."""
+    value = carrier.get("traceparent")
+    if value is None or len(value) > 512 or not _w3c_only(propagate.get_global_textmap()):
+        return None
+    match = _TRACEPARENT.search(value)
+    if match is None or match.group(1) != "00" or match.group(5):
+        return None
+    trace_id, span_id = int(match.group(2), 16), int(match.group(3), 16)
+    if not trace_id or not span_id:
+        return None
+    return trace_id, TraceFlags(int(match.group(4), 16))
 
 
 def _new_id(bits: int) -> int:
