@@ -384,3 +384,25 @@ async def test_entries_queued_together_are_siblings(make_ledger: MakeLedger) -> 
     receipts = await asyncio.gather(ledger.append(record(1)), ledger.append(record(2)))
     assert [r.position for r in receipts] == [1, 2]
     assert (ledger.batches, ledger.delayed) == (1, 1)
+
+
+async def test_an_append_made_in_the_writers_turn_shares_its_commit(
+    make_ledger: MakeLedger,
+) -> None:
+    ledger = await make_ledger(commit_delay_s=0.001, commit_siblings=1)
+    first = asyncio.ensure_future(ledger.append(record(1)))
+    await asyncio.sleep(0)  # the first appends and wakes the writer, scheduled after this task
+    second = asyncio.ensure_future(ledger.append(record(2)))  # ready in the writer's turn
+    assert [(await first).position, (await second).position] == [1, 2]
+    assert (ledger.batches, ledger.delayed) == (1, 1)
+
+
+async def test_without_a_commit_delay_a_lone_entry_does_not_wait_for_that_turn(
+    make_ledger: MakeLedger,
+) -> None:
+    ledger = await make_ledger(commit_delay_s=0)
+    first = asyncio.ensure_future(ledger.append(record(1)))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(ledger.append(record(2)))
+    assert [(await first).position, (await second).position] == [1, 2]
+    assert (ledger.batches, ledger.delayed) == (2, 0)
