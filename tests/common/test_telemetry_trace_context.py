@@ -104,7 +104,7 @@ def test_another_propagator_decides_for_itself(monkeypatch: pytest.MonkeyPatch) 
     class Ignoring(TraceContextTextMapPropagator):
         def extract(
             self, carrier: object, context: Context | None = None, getter: object = None
-        ) -> Context:  # type: ignore[override]
+        ) -> Context:
             return context if context is not None else Context()
 
         @property
