@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -61,51 +61,74 @@ class UploadRefused(PingtaiError):
 
 # --- Reading -------------------------------------------------------------------------------------
 #
-# Each reader yields the rows a chunk completes as one list: a row at a time through two async
-# generators cost more than splitting and parsing them.
+# The readers are fed the upload's chunks in order and give back the rows each completes, all at
+# once: plain calls, so the import can run them in a worker thread with the checks (a row at a
+# time through async generators cost more than splitting and parsing it).
 
 Line = tuple[int, bytes | None]
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[Line]]:
-    """Per chunk, the lines it completes: ``(line number, bytes without the "\\n")``, ``None``
-    for a line too long to keep (its bytes are dropped as they come)."""
-    pending = bytearray()  # the start of a line begun in an earlier chunk
-    skipping = False  # that line is longer than MAX_RECORD_BYTES
-    number = 1
-    async for chunk in chunks:
+class _Lines:
+    """Splits chunks into lines: ``(line number, bytes without the "\\n")``, ``None`` for a
+    line too long to keep (its bytes are dropped as they come)."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()  # the start of a line begun in an earlier chunk
+        self._skipping = False  # that line is longer than MAX_RECORD_BYTES
+        self._number = 1
+
+    def feed(self, chunk: bytes) -> list[Line]:
+        """The lines ``chunk`` completes."""
+        pending = self._pending
         pieces: list[bytes | None] = list(chunk.split(b"\n"))
         last = pieces.pop()
+        lines: list[Line] = []
         if pieces:
-            if skipping:
+            if self._skipping:
                 pieces[0] = None
-                skipping = False
+                self._skipping = False
             elif pending:
                 pending += pieces[0] or b""
                 pieces[0] = bytes(pending)
                 pending.clear()
             if len(chunk) > MAX_RECORD_BYTES or len(pieces[0] or b"") > MAX_RECORD_BYTES:
                 pieces = [p if p is None or len(p) <= MAX_RECORD_BYTES else None for p in pieces]
-            yield list(enumerate(pieces, number))
-            number += len(pieces)
-        if not skipping and last:
+            lines = list(enumerate(pieces, self._number))
+            self._number += len(pieces)
+        if not self._skipping and last:
             pending += last
             if len(pending) > MAX_RECORD_BYTES:
                 pending.clear()
-                skipping = True
-    if skipping:
-        yield [(number, None)]
-    elif pending:
-        yield [(number, bytes(pending))]
+                self._skipping = True
+        return lines
+
+    def end(self) -> list[Line]:
+        """The last line, if the upload does not end with a line break."""
+        if self._skipping:
+            return [(self._number, None)]
+        return [(self._number, bytes(self._pending))] if self._pending else []
 
 
 _TOO_LONG = f"the record is longer than {MAX_RECORD_BYTES} bytes"
 
 
-async def read_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[RawRow]]:
-    """The records of an NDJSON upload, a chunk's at a time; blank lines are skipped."""
-    loads = json.loads
-    async for lines in _lines(chunks):
+class NdjsonReader:
+    """The records of an NDJSON upload; blank lines are skipped."""
+
+    def __init__(self) -> None:
+        self._lines = _Lines()
+
+    def feed(self, chunk: bytes) -> list[RawRow]:
+        """The records ``chunk`` completes."""
+        return self._rows(self._lines.feed(chunk))
+
+    def end(self) -> list[RawRow]:
+        """The last record, if the upload does not end with a line break."""
+        return self._rows(self._lines.end())
+
+    @staticmethod
+    def _rows(lines: list[Line]) -> list[RawRow]:
+        loads = json.loads
         rows: list[RawRow] = []
         for number, line in lines:
             if line is None:
@@ -121,60 +144,77 @@ async def read_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[RawRow
                 rows.append(RawRow(number, None, "a line must hold one JSON object"))
                 continue
             rows.append(RawRow(number, value))
-        if rows:
-            yield rows
+        return rows
 
 
-async def read_csv(
-    chunks: AsyncIterator[bytes], *, known: frozenset[str]
-) -> AsyncIterator[list[RawRow]]:
-    """The records of a CSV upload after its header row, a chunk's at a time;
-    ``UploadRefused`` for a bad header."""
-    header: list[str] | None = None
-    pending: list[bytes] = []
-    start = 0
-    quotes = 0
-    async for lines in _lines(chunks):
+class CsvReader:
+    """The records of a CSV upload after its header row; ``UploadRefused`` for a bad header."""
+
+    def __init__(self, *, known: frozenset[str]) -> None:
+        self._known = known
+        self._lines = _Lines()
+        self._header: list[str] | None = None
+        self._pending: list[bytes] = []  # the lines of a record with a quoted line break
+        self._start = 0  # its first line
+        self._quotes = 0  # the quotes in them
+
+    def feed(self, chunk: bytes) -> list[RawRow]:
+        """The records ``chunk`` completes."""
+        return self._rows(self._lines.feed(chunk))
+
+    def end(self) -> list[RawRow]:
+        """The last records; ``UploadRefused`` if there was no header row."""
+        rows = self._rows(self._lines.end())
+        if self._pending:
+            rows.append(RawRow(self._start, None, "a quoted value is not closed"))
+        if self._header is None:
+            raise UploadRefused("The CSV upload has no header row.")
+        return rows
+
+    def _rows(self, lines: list[Line]) -> list[RawRow]:
         records: list[tuple[int, bytes]] = []
         rows: list[RawRow] = []
+        pending = self._pending
         for number, line in lines:
             if line is None:
-                pending, quotes = [], 0
-                rows.extend(_csv_rows(records, header))
+                pending.clear()
+                self._quotes = 0
+                rows += _csv_rows(records, self._header)
                 records = []
                 rows.append(RawRow(number, None, _TOO_LONG))
                 continue
             count = line.count(b'"')
             if not pending and not count % 2:  # a record of one line (most are)
-                if header is None:
-                    header = _header(line, known=known)
+                if self._header is None:
+                    self._header = _header(line, known=self._known)
                 elif line.strip():
                     records.append((number, line))
                 continue
             if not pending:
-                start = number
+                self._start = number
             pending.append(line)
             # RFC 4180 doubles a quote inside a quoted value: a record ends where quotes balance.
-            quotes += count
-            if quotes % 2:
+            self._quotes += count
+            if self._quotes % 2:
                 if sum(len(p) for p in pending) > MAX_RECORD_BYTES:
-                    pending, quotes = [], 0
-                    rows.extend(_csv_rows(records, header))
+                    pending.clear()
+                    self._quotes = 0
+                    rows += _csv_rows(records, self._header)
                     records = []
-                    rows.append(RawRow(start, None, _TOO_LONG))
+                    rows.append(RawRow(self._start, None, _TOO_LONG))
                 continue
-            raw, pending, quotes = b"\n".join(pending), [], 0
-            if header is None:
-                header = _header(raw, known=known)
+            raw = b"\n".join(pending)
+            pending.clear()
+            self._quotes = 0
+            if self._header is None:
+                self._header = _header(raw, known=self._known)
             elif raw.strip():
-                records.append((start, raw))
-        rows.extend(_csv_rows(records, header))
-        if rows:
-            yield rows
-    if pending:
-        yield [RawRow(start, None, "a quoted value is not closed")]
-    if header is None:
-        raise UploadRefused("The CSV upload has no header row.")
+                records.append((self._start, raw))
+        rows += _csv_rows(records, self._header)
+        return rows
+
+
+Reader = NdjsonReader | CsvReader
 
 
 def _header(raw: bytes, *, known: frozenset[str]) -> list[str]:

@@ -34,13 +34,13 @@ from services.exchange.records.events import RecordsImported
 from services.exchange.records.exceptions import RecordNotFound
 from services.exchange.records.models import HostedRecordVersion, RecordImport
 from services.exchange.records.parsing import (
+    CsvReader,
     GoodRow,
-    RawRow,
+    NdjsonReader,
+    Reader,
     RowChecker,
     RowError,
     UploadRefused,
-    read_csv,
-    read_ndjson,
 )
 from services.exchange.records.schemas import (
     ImportSummary,
@@ -162,20 +162,21 @@ async def import_records(
         max_reported_errors=max_reported_errors,
     )
     checker = RowChecker(dataset, text=upload_format == "csv")
-    reader: AsyncIterator[list[RawRow]] = (
-        read_csv(chunks, known=checker.names) if upload_format == "csv" else read_ndjson(chunks)
-    )
+    reader: Reader = CsvReader(known=checker.names) if upload_format == "csv" else NdjsonReader()
     batch: dict[str, GoodRow] = {}
     # One batch is written while the next is read and checked. SQLite's statements run inline
-    # on the event loop (libs/common/sqlite_driver.py), so the rows are checked in a worker
-    # thread meanwhile (SQLite releases the GIL while it works); on PostgreSQL the server
-    # writes. Batches still commit in order.
+    # on the event loop (libs/common/sqlite_driver.py), so the upload's bytes are parsed and
+    # checked in a worker thread meanwhile (SQLite releases the GIL while it works); on
+    # PostgreSQL the server writes. Batches still commit in order.
     writing: asyncio.Task[None] | None = None
-    read: list[RawRow] = []
+    read: list[bytes] = []
+    read_bytes = 0
 
-    async def place(raw_rows: list[RawRow]) -> None:
+    async def place(chunks: list[bytes], *, last: bool = False) -> None:
         nonlocal writing, batch
-        for checked in await asyncio.to_thread(_check_all, checker, raw_rows):
+        received, results = await asyncio.to_thread(_read_and_check, reader, checker, chunks, last)
+        upload.received += received
+        for checked in results:
             if isinstance(checked, list):
                 upload.refuse(checked)
                 continue
@@ -190,13 +191,13 @@ async def import_records(
             batch[checked.subject_key] = checked
 
     try:
-        async for rows in reader:
-            upload.received += len(rows)
-            read += rows
-            if len(read) >= batch_rows:
+        async for chunk in chunks:
+            read.append(chunk)
+            read_bytes += len(chunk)
+            if read_bytes >= READ_BYTES:
                 await place(read)
-                read = []
-        await place(read)
+                read, read_bytes = [], 0
+        await place(read, last=True)
     except BaseException as error:
         if writing is not None:
             await _settle(writing)
@@ -209,8 +210,18 @@ async def import_records(
     return upload.summary()
 
 
-def _check_all(checker: RowChecker, rows: Sequence[RawRow]) -> list[GoodRow | list[RowError]]:
-    return [checker.check(row) for row in rows]
+# How much of an upload is parsed and checked in one trip to a worker thread.
+READ_BYTES = 64 * 1024
+
+
+def _read_and_check(
+    reader: Reader, checker: RowChecker, chunks: Sequence[bytes], last: bool
+) -> tuple[int, list[GoodRow | list[RowError]]]:
+    """The rows these chunks complete (with the last ones, at the end), each checked."""
+    rows = [row for chunk in chunks for row in reader.feed(chunk)]
+    if last:
+        rows += reader.end()
+    return len(rows), [checker.check(row) for row in rows]
 
 
 async def _settle(task: asyncio.Task[None]) -> None:

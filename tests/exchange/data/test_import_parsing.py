@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from services.exchange.records import parsing
-from services.exchange.records.parsing import RawRow, read_csv, read_ndjson
+from services.exchange.records.parsing import CsvReader, NdjsonReader, RawRow
 
 KNOWN = frozenset({"a", "b", "c"})
 
 
-async def pieces(body: bytes, size: int) -> AsyncIterator[bytes]:
-    for start in range(0, len(body), size):
-        yield body[start : start + size]
+def read(reader: NdjsonReader | CsvReader, body: bytes, size: int) -> list[RawRow]:
+    """What the reader gives fed ``body`` in chunks of ``size`` bytes."""
+    rows = [row for at in range(0, len(body), size) for row in reader.feed(body[at : at + size])]
+    return rows + reader.end()
 
 
-async def csv_rows(body: bytes, size: int) -> list[RawRow]:
-    return [row async for rows in read_csv(pieces(body, size), known=KNOWN) for row in rows]
+def csv_rows(body: bytes, size: int) -> list[RawRow]:
+    return read(CsvReader(known=KNOWN), body, size)
 
 
-async def ndjson_rows(body: bytes, size: int) -> list[RawRow]:
-    return [row async for rows in read_ndjson(pieces(body, size)) for row in rows]
+def ndjson_rows(body: bytes, size: int) -> list[RawRow]:
+    return read(NdjsonReader(), body, size)
 
 
 # Records of every kind a reader must tell apart, each on its own as RFC 4180 reads it.
@@ -64,8 +63,8 @@ def one_by_one() -> list[RawRow]:
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 1 << 16])
-async def test_csv_records_read_in_one_go_are_read_as_alone(size: int) -> None:
-    rows = await csv_rows(AWKWARD_CSV, size)
+def test_csv_records_read_in_one_go_are_read_as_alone(size: int) -> None:
+    rows = csv_rows(AWKWARD_CSV, size)
     assert rows == one_by_one()
     assert rows[0].values == {"a": "1", "b": "plain", "c": "x"}
     assert rows[2].values == {"a": "3", "b": "two\r\nlines", "c": "z"}
@@ -79,9 +78,9 @@ async def test_csv_records_read_in_one_go_are_read_as_alone(size: int) -> None:
 
 
 @pytest.mark.parametrize("size", [1, 5, 64])
-async def test_ndjson_lines_across_chunks(size: int) -> None:
+def test_ndjson_lines_across_chunks(size: int) -> None:
     body = '{"a": "一"}\n\n  \r\n{"a": 2}\r\n[1]\nnot json\n{"b": "二"}'.encode()
-    rows = await ndjson_rows(body, size)
+    rows = ndjson_rows(body, size)
     assert [(r.line, r.values) for r in rows] == [
         (1, {"a": "一"}), (4, {"a": 2}), (5, None), (6, None), (7, {"b": "二"}),
     ]  # fmt: skip
@@ -90,20 +89,20 @@ async def test_ndjson_lines_across_chunks(size: int) -> None:
 
 
 @pytest.mark.parametrize("size", [3, 16, 1 << 16])
-async def test_a_line_too_long_is_refused_at_its_line_and_the_rest_keep_theirs(
+def test_a_line_too_long_is_refused_at_its_line_and_the_rest_keep_theirs(
     monkeypatch: pytest.MonkeyPatch, size: int
 ) -> None:
     monkeypatch.setattr(parsing, "MAX_RECORD_BYTES", 40)
     long = '{"a": "' + "x" * 60 + '"}'
     body = f'{{"a": 1}}\n{long}\n{{"a": 3}}\n{long}'.encode()
-    rows = await ndjson_rows(body, size)
+    rows = ndjson_rows(body, size)
     assert [(r.line, r.values) for r in rows] == [
         (1, {"a": 1}), (2, None), (3, {"a": 3}), (4, None),
     ]  # fmt: skip
     assert rows[1].error == rows[3].error == parsing._TOO_LONG
 
     csv_body = f"a,b\n1,x\n2,{'y' * 60}\n3,z\n".encode()
-    rows = await csv_rows(csv_body, size)
+    rows = csv_rows(csv_body, size)
     assert [(r.line, r.values) for r in rows] == [
         (2, {"a": "1", "b": "x"}), (3, None), (4, {"a": "3", "b": "z"}),
     ]  # fmt: skip
