@@ -1,7 +1,7 @@
 """Benchmark: the exchange's access ledger — append (group commit) and verification.
 
     .venv/bin/python bench/bench_exchange_ledger.py [--seconds 5] [--appenders 64]
-        [--rate 1000] [--verify-entries 200000] [--postgres-url URL]
+        [--rate 1000] [--verify-entries 200000] [--postgres-url URL] [--verify-only]
 
 On a scratch SQLite file (and on a scratch PostgreSQL database when ``--postgres-url`` or
 PINGTAI_TEST_POSTGRES_URL is given; dropped at the end), migrated, in this one process:
@@ -13,7 +13,8 @@ PINGTAI_TEST_POSTGRES_URL is given; dropped at the end), migrated, in this one p
    both with the ledger's events in the outbox (one ``access.batch_recorded`` per committed
    batch) and without them;
 3. verification of a ``--verify-entries`` chain (the same code as ``pingtai audit verify``):
-   entries/s, best and median of three runs.
+   entries/s, best and median of three runs (``--verify-only``: this alone, the chain filled
+   by ``append_many``).
 
 Targets (issue 6): single-record fetches >= 1,000/s with p99 <= 20 ms, each appending one
 entry (the ledger's share must leave room for the rest of the request); verification >=
@@ -177,11 +178,11 @@ async def run_backend(url: str, args: argparse.Namespace) -> None:
     await asyncio.to_thread(migrate, "services.exchange", url)
     database = Database(url)
     try:
-        for events in (True, False):
+        for events in (True, False) if not args.verify_only else ():
             await saturation(
                 database, seconds=args.seconds, appenders=args.appenders, events=events
             )
-        for events in (True, False):
+        for events in (True, False) if not args.verify_only else ():
             await fixed_rate(database, seconds=args.seconds, rate=args.rate, events=events)
         await verification(database, entries=args.verify_entries)
     finally:
@@ -217,6 +218,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--verify-entries", type=int, default=200_000)
     parser.add_argument("--postgres-url", default=os.environ.get("PINGTAI_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--verify-only", action="store_true", help="skip the appends (1 and 2)")
     args = parser.parse_args()
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
     with tempfile.TemporaryDirectory() as folder:
