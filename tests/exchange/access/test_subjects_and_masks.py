@@ -4,13 +4,17 @@ read copy, and the masks."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import AsyncIterator
 from datetime import date
+from hashlib import sha256
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -47,6 +51,22 @@ def test_references_are_keyed_normalised_and_kind_bound() -> None:
     with pytest.raises(ValueError):
         SubjectRefs("")
     assert "secret" not in repr(refs)
+
+
+def test_a_reference_is_the_documented_construction() -> None:
+    """HMAC-SHA256 over ``kind \x1f normalised key`` keyed by HKDF-SHA256(secret, info): the
+    references already stored in ledgers and consents stay valid across any speed-up."""
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"pingtai subject reference v1"
+    ).derive(b"secret-one")
+    refs = SubjectRefs("secret-one")
+    for kind, key_given, normalised in [
+        ("resident_id", f" {NUMBER.lower()} ", NUMBER),
+        ("certificate", "Ａb-1", "Ab-1"),
+    ]:
+        expected = hmac.new(key, f"{kind}\x1f{normalised}".encode(), sha256).hexdigest()
+        assert refs.ref(kind, key_given) == expected
+        assert refs.ref(kind, key_given) == expected  # the keyed state is copied, not consumed
 
 
 @pytest.fixture
