@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 
 import pytest
@@ -90,6 +91,17 @@ def test_the_check_character_follows_iso_7064_mod_11_2() -> None:
         resident_id_check_char("1234")
     with pytest.raises(InvalidIdentifier):
         resident_id_check_char("1101051949123100A")
+
+
+def test_the_check_character_is_the_iso_definition_for_any_digits() -> None:
+    """Every digit in every place: the check character is 10X98765432 at the weighted sum of the
+    digits (weights 2^(17-i) mod 11) modulo 11."""
+    generator = random.Random(11643)
+    weights = [pow(2, 17 - i, 11) for i in range(17)]
+    for _ in range(5000):
+        digits = "".join(generator.choice("0123456789") for _ in range(17))
+        total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
+        assert resident_id_check_char(digits) == "10X98765432"[total % 11]
 
 
 def test_sex_sequence_and_age() -> None:
