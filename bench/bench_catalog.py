@@ -43,6 +43,8 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadgen import settle_heap  # bench/loadgen.py
+
 from libs.common.database import Database
 from libs.common.migrations import migrate
 from pingtai.natsserver import free_port
@@ -185,6 +187,7 @@ def _fixed_rate(base: str, rate: float, seconds: float, queue: Any) -> None:
                             errors += 1
                 latencies.append(time.perf_counter() - due)
 
+            settle_heap()  # bench/loadgen.py: no collection pauses inside the loop
             tasks = []
             start = time.perf_counter() + 0.1
             for i in range(int(rate * seconds)):

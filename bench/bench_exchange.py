@@ -58,6 +58,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadgen import settle_heap  # bench/loadgen.py
+
 from libs.common.database import Database
 from libs.common.events.tables import TABLES
 from libs.common.identifiers import normalise_resident_id
@@ -251,6 +253,7 @@ def _fixed_rate(base: str, queries: list[tuple[str, str]], token: str, rate: flo
                 errors += 1
             latencies.append(time.perf_counter() - due)
 
+        settle_heap()  # bench/loadgen.py: no collection pauses inside the loop
         tasks = []
         start = time.perf_counter() + 0.1
         for i in range(int(rate * seconds)):

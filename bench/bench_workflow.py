@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_exchange import _postgres_admin
+from loadgen import settle_heap
 
 from libs.common.database import Database
 from libs.common.events import new_event
@@ -276,6 +277,7 @@ def _submissions(base: str, bodies: list[tuple[str, str]], rate: float, queue: A
                         errors.append(f"{answered['status']}: {sorted(map(str, reasons))}")
                 latencies.append(time.perf_counter() - due)
 
+            settle_heap()  # bench/loadgen.py: no collection pauses inside the loop
             tasks = []
             start = time.perf_counter() + 0.1
             for i, (token, body) in enumerate(bodies):
