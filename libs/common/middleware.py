@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -198,6 +198,21 @@ class RequestContextMiddleware:
             reset_request_id(token)
 
 
+def _allowing(send: Send, methods: set[str]) -> Send:
+    """``send`` with ``methods`` added to a 405 answer's ``Allow`` header."""
+
+    async def send_allowing(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 405:
+            headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"allow"]
+            given = next((v for k, v in message.get("headers", ()) if k.lower() == b"allow"), b"")
+            named = {m.strip() for m in given.decode("latin-1").split(",") if m.strip()}
+            allow = ", ".join(sorted(named | methods)).encode("latin-1")
+            message = {**message, "headers": [*headers, (b"allow", allow)]}
+        await send(message)
+
+    return send_allowing
+
+
 def _route_template(scope: Scope) -> str:
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
@@ -245,6 +260,7 @@ class FrontRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            partial: Route | None = None
             for route in self.routes:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
@@ -252,14 +268,45 @@ class FrontRoutes:
                     scope["route"] = route
                     if self.router is not None:
                         scope.setdefault("router", self.router)
-                    await self._answer(route, scope, receive, send)
+                    await self._answer(route.endpoint, scope, receive, send)
                     return
+                if match is Match.PARTIAL and partial is None:
+                    partial = route
+            if partial is not None:
+                elsewhere = self._router_match(scope)
+                if elsewhere is Match.NONE:  # only the front route has this path: 405 here
+                    methods = ", ".join(sorted(partial.methods or ()))
+
+                    async def not_allowed(_: Request) -> Response:
+                        raise HTTPException(405, headers={"Allow": methods})
+
+                    await self._answer(not_allowed, scope, receive, send)
+                    return
+                if elsewhere is Match.PARTIAL:  # the router's 405 names the front's methods too
+                    send = _allowing(send, partial.methods or set())
         await self.app(scope, receive, send)
 
-    async def _answer(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+    def _router_match(self, scope: Scope) -> Match:
+        """How the router's routes match a request a front route matched by path only."""
+        best = Match.NONE
+        for route in getattr(self.router, "routes", ()):
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return match
+            if match is Match.PARTIAL:
+                best = match
+        return best
+
+    async def _answer(
+        self,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         request = Request(scope, receive, send)
         try:
-            response: Response = await route.endpoint(request)
+            response: Response | None = await endpoint(request)
         except Exception as error:
             handler = self._handler_for(error)
             if handler is None:
@@ -268,7 +315,9 @@ class FrontRoutes:
                 response = await handler(request, error)
             else:
                 response = await run_in_threadpool(handler, request, error)
-        await response(scope, receive, send)
+            error.__traceback__ = None  # as Starlette's: a reused exception keeps no frames
+        if response is not None:  # a handler may answer by itself (Starlette allows None)
+            await response(scope, receive, send)
 
     def _handler_for(self, error: Exception) -> Callable[[Request, Any], Any] | None:
         if isinstance(error, HTTPException):

@@ -24,6 +24,7 @@ from libs.common.errors import NotFound
 from tests.common.conftest import SampleSettings
 
 PATH = "/v1/things/{thing_id}"
+ONLY = "/v1/only/{thing_id}"  # a front route's path no route of the router has
 
 
 async def _thing(request: Request) -> Response:
@@ -65,7 +66,7 @@ def app(tmp_path: Path) -> FastAPI:
         description="Front routes.",
         routers=[router],
         configure_process=False,
-        front_routes=[Route(PATH, _thing, methods=["GET"])],
+        front_routes=[Route(PATH, _thing, methods=["GET"]), Route(ONLY, _thing, methods=["GET"])],
     )
 
 
@@ -124,6 +125,7 @@ async def test_errors_are_the_same_problem_documents_as_elsewhere(
 
 
 async def test_an_unexpected_error_is_a_500_problem_without_a_trace(app: FastAPI) -> None:
+    before = _served(PATH, "500")
     with capture_logs() as logs:
         async with _client(app) as client:
             response = await client.get("/v1/things/broken")
@@ -133,7 +135,7 @@ async def test_an_unexpected_error_is_a_500_problem_without_a_trace(app: FastAPI
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     assert "a bug" not in response.text
     assert any(entry["event"] == "unhandled_error" for entry in logs)
-    assert _served(PATH, "500") >= 1
+    assert _served(PATH, "500") == before + 1
 
 
 async def test_other_methods_and_paths_go_through_the_router(app: FastAPI) -> None:
@@ -148,6 +150,30 @@ async def test_other_methods_and_paths_go_through_the_router(app: FastAPI) -> No
     assert missing.headers["content-type"] == "application/problem+json"
     # HEAD is part of a GET route, as in Starlette's router.
     assert head.status_code == 200
+
+
+async def test_a_method_no_route_takes_is_a_405_naming_every_allowed_method(app: FastAPI) -> None:
+    """A path only a front route has (GET, HEAD): another method is 405 with them in Allow,
+    not the router's 404."""
+    async with _client(app) as client:
+        put = await client.put("/v1/only/t-6")
+        delete = await client.delete("/v1/only/t-6")
+        got = await client.get("/v1/only/t-6")
+    assert put.status_code == delete.status_code == 405
+    assert put.headers["content-type"] == "application/problem+json"
+    assert put.json()["status"] == 405
+    assert put.headers["allow"] == delete.headers["allow"] == "GET, HEAD"
+    assert got.json()["thing_id"] == "t-6"
+
+
+async def test_the_405_merges_the_routers_methods_on_that_path(app: FastAPI) -> None:
+    """PUT on a path the front route (GET, HEAD) and the router (POST) share."""
+    async with _client(app) as client:
+        put = await client.put("/v1/things/t-7")
+        made = await client.post("/v1/things/t-7")
+    assert put.status_code == 405
+    assert put.headers["allow"] == "GET, HEAD, POST"
+    assert made.json() == {"made": "t-7"}
 
 
 async def test_a_front_route_keeps_the_body_limit(app: FastAPI) -> None:
