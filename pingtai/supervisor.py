@@ -70,8 +70,9 @@ NATS_GOGC = "25"
 # or none), with the operator's PINGTAI_NATS_STORE_KEY or else a random key made once into
 # <var>/nats/store.key. Besides keeping citizens' events unreadable in the store's files, it
 # halves the block being written, which nats-server holds in memory while consumers read from it
-# (2 MB for an encrypted stream without size limits, 4 MB otherwise): the server's resident
-# memory swung mostly ~2.5 MB with each block instead of ~4.4 (docs/operations.md).
+# (2 MB for an encrypted stream without size limits, 4 MB otherwise): alone at the soak's rate
+# the server's resident memory swung mostly ~2.5 MB with each block instead of ~4.4, not always;
+# the whole-platform soak did not show it (docs/operations.md).
 NATS_STORE_CIPHER = "chachapoly"
 NATS_STORE_KEY_FILE = "store.key"
 
