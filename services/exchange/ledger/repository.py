@@ -166,3 +166,12 @@ async def list_checkpoints(
     if before_position is not None:
         query = query.where(LedgerCheckpoint.position < before_position)
     return list((await session.scalars(query)).all())
+
+
+def entry_hash_at(connection: Connection, position: int) -> str | None:
+    """The stored hash of the entry at ``position`` (None if there is none), in the
+    transaction that locked the head (only a retried batch asks)."""
+    found = connection.execute(
+        select(_entry.c.entry_hash).where(_entry.c.position == position)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)

@@ -142,6 +142,8 @@ class Ledger:
         self._ticked_off = False
         self._closing = False
         self._writer: AsyncConnection | None = None
+        self._sent: list[LedgerReceipt] | None = None  # the receipts of the batch committing
+        self._batch: Sequence[_Pending] = ()  # the batch being written
         self._approaching = 0  # queries admitted that have not appended yet
         self._siblings_in = asyncio.Event()  # set when none is on its way any more
         self.batches = 0  # committed batches, for tests and metrics
@@ -158,9 +160,14 @@ class Ledger:
         self._closing = True
         self._wakeup.set()
         self._siblings_in.set()  # no commit delay while draining
-        if self._task is not None:
-            await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not task.cancelled() or (current is not None and current.cancelling()):
+                    raise  # close itself was cancelled
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
@@ -215,7 +222,7 @@ class Ledger:
             approach.arrived()
         for record in records:
             record.check()
-        if self._closing or self._task is None:
+        if self._closing or self._task is None or self._task.done():
             raise LedgerUnavailable("The access ledger is not running.")
         if len(self._pending) + len(records) > self.config.max_pending:
             raise LedgerUnavailable("The access ledger is behind; try again shortly.")
@@ -242,6 +249,16 @@ class Ledger:
         self._wakeup.set()
 
     async def _run(self) -> None:
+        try:
+            await self._serve()
+        except BaseException as exc:
+            # Cancelled (or broken): every waiter queued or in flight is answered, none hangs.
+            waiting, self._pending = [*self._batch, *self._pending], []
+            self._batch = ()
+            _fail(waiting, "The access ledger stopped.", exc)
+            raise
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             if not self._pending:
@@ -273,17 +290,13 @@ class Ledger:
                 and not self._closing
             ):
                 await self._await_siblings()
-            batch = self._pending[: self.config.max_batch]
+            batch = self._batch = self._pending[: self.config.max_batch]
             del self._pending[: self.config.max_batch]
             try:
                 receipts = await self._write(batch)
             except Exception as exc:
                 logger.exception("ledger batch of %d entries failed", len(batch))
-                for _, _, future in batch:
-                    if not future.done():
-                        error = LedgerUnavailable("The access could not be recorded.")
-                        error.__cause__ = exc
-                        future.set_exception(error)
+                _fail(batch, "The access could not be recorded.", exc)
                 continue
             self.batches += 1
             for (_, _, future), receipt in zip(batch, receipts, strict=True):
@@ -367,33 +380,68 @@ class Ledger:
 
         On the writer's own connection, kept from batch to batch: a session and a pool
         checkout per batch (the return's reset, PostgreSQL's pre-ping) cost about a sixth of a
-        one-entry batch's CPU. A connection found broken is dropped and the batch tried once
-        more on a new one (nothing of it was committed)."""
+        one-entry batch's CPU. A connection found broken (SQLAlchemy's invalidation, or the
+        driver's own disconnect error from a direct statement) is dropped and the batch tried
+        once more on a new one. The break may have come after the COMMIT was sent, and the
+        server may have committed: so the retry, once it holds the head's lock, first looks
+        for the batch's last entry as the failed attempt chained it (its position and hash);
+        found, the batch committed (its events with it) and its receipts are answered; else
+        nothing of it was committed and it is chained anew."""
+        sent: list[LedgerReceipt] | None = None
         for attempt in range(2):
             connection = await self._connection()
+            self._sent = None
             try:
-                return await connection.run_sync(self._commit_batch, batch)
-            except DBAPIError as error:
+                return await connection.run_sync(self._commit_batch, batch, sent)
+            except Exception as error:
+                broken = not attempt and self._broken(connection, error)
                 await self._drop_connection()
-                if attempt or not error.connection_invalidated:
+                if not broken:
                     raise
-                continue
+                sent = self._sent  # chained, and maybe committed, by the failed attempt
+                logger.warning("ledger connection broken (%s); batch tried again", error)
             except BaseException:
                 await self._drop_connection()
                 raise
         raise AssertionError("unreachable")
 
+    def _broken(self, connection: AsyncConnection, error: Exception) -> bool:
+        """Whether ``error`` says the connection is gone (not the statement refused)."""
+        if isinstance(error, DBAPIError):
+            return error.connection_invalidated
+        dialect = connection.dialect
+        if not isinstance(error, dialect.loaded_dbapi.Error):
+            return False
+        try:
+            raw = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        except Exception:
+            raw = None
+        return bool(dialect.is_disconnect(error, raw, None))
+
     def _commit_batch(
-        self, connection: Connection, batch: Sequence[_Pending]
+        self,
+        connection: Connection,
+        batch: Sequence[_Pending],
+        sent: list[LedgerReceipt] | None,
     ) -> list[LedgerReceipt]:
         """The batch's transaction on a Core connection, no ORM session: the chain's
         statements, then the batch's events into the outbox (the same transaction), commit;
         the relays are woken once it committed. (Through an ``AsyncSession`` — its begin and
-        commit bookkeeping, the outbox's own greenlet trip — it cost ≈ 25 % more CPU.)"""
+        commit bookkeeping, the outbox's own greenlet trip — it cost ≈ 25 % more CPU.)
+
+        ``sent``: the receipts a failed attempt chained (see ``_write``); when its last entry
+        is stored as chained, the batch committed then and nothing is written again."""
         with connection.begin():
-            receipts, announced, events = self._chain(connection, batch)
+            head = _locked_head(connection)
+            if sent and repository.entry_hash_at(connection, sent[-1].position) == (
+                sent[-1].entry_hash
+            ):
+                outbox.wake_relays()  # its events committed with it
+                return sent
+            receipts, announced, events = self._chain(connection, head, batch)
             events.extend(_announcements(announced))
             outbox.add_all_on(connection, events)
+            self._sent = receipts  # from here the COMMIT may happen whatever is raised
         if events:
             outbox.wake_relays()
         return receipts
@@ -414,12 +462,11 @@ class Ledger:
                 await writer.close()
 
     def _chain(
-        self, connection: Connection, batch: Sequence[_Pending]
+        self, connection: Connection, head: repository.Head, batch: Sequence[_Pending]
     ) -> tuple[list[LedgerReceipt], list[dict[str, Any]], list[CloudEvent]]:
-        """Lock the head, chain and insert the batch's entries, move the head (signing it when
-        a checkpoint is due); the receipts, the entries to announce (none when events are off)
-        and any anomaly events."""
-        head = _locked_head(connection)
+        """Chain and insert the batch's entries after the (locked) head, move the head (signing
+        it when a checkpoint is due); the receipts, the entries to announce (none when events
+        are off) and any anomaly events."""
         position, prev = head.position, head.entry_hash
         rows: list[tuple[Any, ...]] = []
         announced: list[dict[str, Any]] = []
@@ -496,6 +543,15 @@ class Ledger:
             detected_at=datetime.now(UTC),
         )
         return new_event(anomaly, subject=finding.client_id)
+
+
+def _fail(waiting: Sequence[_Pending], message: str, cause: BaseException) -> None:
+    """Answer each waiter not yet answered with ``LedgerUnavailable`` (caused by ``cause``)."""
+    for _, _, future in waiting:
+        if not future.done():
+            error = LedgerUnavailable(message)
+            error.__cause__ = cause
+            future.set_exception(error)
 
 
 def _announced_entry(

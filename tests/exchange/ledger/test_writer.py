@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from libs.common.database import Database
 from libs.common.events import new_event, outbox
@@ -406,3 +406,102 @@ async def test_without_a_commit_delay_a_lone_entry_does_not_wait_for_that_turn(
     second = asyncio.ensure_future(ledger.append(record(2)))
     assert [(await first).position, (await second).position] == [1, 2]
     assert (ledger.batches, ledger.delayed) == (2, 0)
+
+
+def _close_behind_the_ledgers_back(dbapi_connection: Any) -> None:
+    """Close a connection at the driver, as a server gone away would (asyncpg's is terminated;
+    SQLite's closed: its next use is the driver's 'closed database' error)."""
+    driver = dbapi_connection._connection
+    if hasattr(driver, "terminate"):
+        driver.terminate()
+    else:
+        driver.close()
+
+
+def _disconnect_error(dialect: Any) -> Exception:
+    """The error each driver raises on a connection closed under it."""
+    if dialect.name == "postgresql":
+        return dialect.loaded_dbapi.InterfaceError("connection is closed")  # type: ignore[no-any-return]
+    return dialect.loaded_dbapi.ProgrammingError("Cannot operate on a closed database.")  # type: ignore[no-any-return]
+
+
+async def _append_across_a_broken_commit(
+    database: Database, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch, *, committed: bool
+) -> list[Any]:
+    """One entry, then a batch of two whose first COMMIT breaks the connection (after the
+    server committed, or before); its receipts."""
+    ledger = await make_ledger()
+    await ledger.append(record(0))
+    dialect = database.engine.sync_engine.dialect
+    real_commit = dialect.do_commit
+    broken: list[bool] = []
+
+    def commit_and_break(dbapi_connection: Any) -> None:
+        if committed or broken:
+            real_commit(dbapi_connection)
+        if not broken:  # the connection breaks before the answer is seen
+            broken.append(True)
+            _close_behind_the_ledgers_back(dbapi_connection)
+            raise _disconnect_error(dialect)
+
+    monkeypatch.setattr(dialect, "do_commit", commit_and_break)
+    receipts = await ledger.append_many([record(1), record(2)])
+    monkeypatch.setattr(dialect, "do_commit", real_commit)
+    assert broken and [r.position for r in receipts] == [2, 3]
+    assert (await ledger.append(record(3))).position == 4
+    return receipts
+
+
+async def test_a_batch_whose_commit_was_lost_with_the_connection_is_not_chained_twice(
+    database: Database, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receipts = await _append_across_a_broken_commit(
+        database, make_ledger, monkeypatch, committed=True
+    )
+    rows = await fetch(database, "SELECT position, entry_hash FROM exchange_ledger_entry")
+    assert sorted(tuple(r) for r in rows)[1:3] == [(r.position, r.entry_hash) for r in receipts]
+    assert len(rows) == 4
+    events = await fetch(database, f"SELECT count(*) AS n FROM {TABLES.outbox.name}")
+    assert events[0].n == 3  # one per batch: the committed one's event was not added again
+    assert (await verify_ledger(database.engine, KEYS)).valid
+
+
+async def test_a_batch_failing_before_its_commit_on_a_broken_connection_is_chained_anew(
+    database: Database, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _append_across_a_broken_commit(database, make_ledger, monkeypatch, committed=False)
+    assert (await fetch(database, "SELECT count(*) AS n FROM exchange_ledger_entry"))[0].n == 4
+    assert (await verify_ledger(database.engine, KEYS)).valid
+
+
+async def test_a_writer_connection_closed_while_idle_is_replaced_for_the_next_batch(
+    database: Database, make_ledger: MakeLedger
+) -> None:
+    ledger = await make_ledger()
+    await ledger.append(record(0))
+    assert ledger._writer is not None
+    raw = await ledger._writer.get_raw_connection()
+    if database.engine.dialect.name == "postgresql":  # the server ends the session
+        pid = raw.dbapi_connection._connection.get_server_pid()  # type: ignore[union-attr]
+        async with database.engine.connect() as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.1)  # the termination reaches the idle connection
+    else:
+        _close_behind_the_ledgers_back(raw.dbapi_connection)
+    assert (await ledger.append(record(1))).position == 2
+    assert (await verify_ledger(database.engine, KEYS)).valid
+
+
+async def test_a_cancelled_writer_answers_every_waiter(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger(commit_delay_s=0.05, commit_siblings=1)
+    ledger.approaching()  # one on its way: the writer waits for it with the others queued
+    waiting = [asyncio.ensure_future(ledger.append(record(n))) for n in range(3)]
+    await asyncio.sleep(0.01)
+    assert ledger._task is not None
+    ledger._task.cancel()
+    async with asyncio.timeout(10):  # (a guard: unanswered, they would wait for ever)
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, LedgerUnavailable) for r in results)
+    with pytest.raises(LedgerUnavailable):
+        await ledger.append(record(9))
+    await ledger.close()  # no CancelledError
