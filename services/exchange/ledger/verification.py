@@ -267,9 +267,10 @@ async def _walk(
                 return await sqlite.read(_SQLITE_WALK, (start, head_position, batch_size))
             return (await conn.execute(query.where(*bounds))).all()
         except (DBAPIError, sqlite3.Error):
-            # A value the database cannot encode (a BLOB put into SQLite, ...): Python decides.
-            result = await conn.execute(_python_query(batch_size, bounds))
-            return [(r.position, r.prev_hash, r.stored_hash, None) for r in map(_Row.of, result)]
+            # A value the database cannot encode (a BLOB put into SQLite, text that is not
+            # UTF-8, ...): Python decides.
+            found = await _rows(conn, start, head_position, batch_size)
+            return [(r.position, r.prev_hash, r.stored_hash, None) for r in found]
 
     # The next batch is read (in the driver's thread, or by the server) while this one is hashed.
     upcoming: asyncio.Task[Sequence[Any]] | None = asyncio.create_task(fetch(1))
@@ -324,16 +325,52 @@ async def _sqlite_driver(conn: AsyncConnection) -> sqlite_driver.Connection | No
     return raw if isinstance(raw, sqlite_driver.Connection) else None
 
 
-def _python_query(limit: int, bounds: Sequence[Any]) -> Any:
-    return select(*_ROW_COLUMNS).where(*bounds).order_by(_entry.c.position).limit(limit)
+# SQLite's rows for Python's re-check: each stored value with its storage class, text as its
+# stored bytes (the driver cannot decode text that is not UTF-8, which SQLite lets a column
+# hold), decoded by ``_decoded`` so that such text is a value no entry holds (altered).
+_SQLITE_CHECKED = ("prev_hash", *CONTENT_COLUMNS, "entry_hash")
+_SQLITE_ROWS = (
+    "SELECT position, "
+    + ", ".join(
+        f"typeof({c}), CASE typeof({c}) WHEN 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
+        for c in _SQLITE_CHECKED
+    )
+    + f" FROM {_entry.name} WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
+)
+
+
+def _decoded(row: Sequence[Any]) -> list[Any]:
+    """A ``_SQLITE_ROWS`` row as the stored values (undecodable bytes as lone surrogates,
+    which no hash encodes)."""
+    values = [row[0]]
+    for index in range(1, len(row), 2):
+        kind, value = row[index], row[index + 1]
+        values.append(value.decode("utf-8", "surrogateescape") if kind == "text" else value)
+    return values
+
+
+async def _rows(conn: AsyncConnection, first: int, last: int, limit: int) -> list[_Row]:
+    """The stored rows from position ``first`` to ``last`` (at most ``limit``), for Python."""
+    if conn.dialect.name == "sqlite":
+        result = await conn.exec_driver_sql(_SQLITE_ROWS, (first, last, limit))
+        return [_Row.of(_decoded(row)) for row in result]
+    query = (
+        select(*_ROW_COLUMNS)
+        .where(_entry.c.position >= first, _entry.c.position <= last)
+        .order_by(_entry.c.position)
+        .limit(limit)
+    )
+    return [_Row.of(row) for row in await conn.execute(query)]
 
 
 async def _row_at(conn: AsyncConnection, position: int) -> _Row | None:
-    row = (await conn.execute(select(*_ROW_COLUMNS).where(_entry.c.position == position))).first()
-    return None if row is None else _Row.of(row)
+    found = await _rows(conn, position, position, 1)
+    return found[0] if found else None
 
 
 async def _position_of_hash(conn: AsyncConnection, digest: str) -> int | None:
+    if not digest.isascii():  # text that was not UTF-8 (no hash is anything but hex)
+        return None
     # No index on entry_hash: only a failed verification asks, once.
     result = await conn.execute(
         select(_entry.c.position).where(_entry.c.entry_hash == digest).limit(1)

@@ -69,3 +69,22 @@ async def test_audit_verify_on_a_database_without_a_ledger(tmp_path: Path) -> No
     )
     assert result.exit_code == 2
     assert "cannot read the ledger" in result.output
+
+
+async def test_audit_verify_reports_text_that_is_not_utf8_as_altered(database: Database) -> None:
+    if database.engine.dialect.name != "sqlite":
+        # Not a hidden failure: PostgreSQL refuses text that is not valid UTF-8 itself.
+        pytest.skip("only SQLite lets a column hold bytes that are not UTF-8 as text")
+    await fill(database.url, 12)
+    bad = "CAST(X'ff41' AS TEXT)"  # 0xff is no UTF-8
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text(f"UPDATE exchange_ledger_entry SET purpose = {bad} WHERE position = 5")
+        )
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["audit", "verify", "--database-url", database.url, "--no-progress"],
+    )
+    assert result.exit_code == 1, result.output
+    assert "TAMPERED - altered at position 5" in result.output

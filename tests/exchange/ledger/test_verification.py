@@ -310,6 +310,19 @@ async def test_a_value_of_the_wrong_type(chain: Database) -> None:
     assert_tampered(await verify(chain), "altered", 9)
 
 
+@pytest.mark.parametrize("column", ["purpose", "entry_hash", "prev_hash", "recorded_at"])
+@pytest.mark.parametrize("batch_size", [3, 1000])
+async def test_text_that_is_not_utf8(chain: Database, column: str, batch_size: int) -> None:
+    if chain.engine.dialect.name != "sqlite":
+        # Not a hidden failure: PostgreSQL refuses text that is not valid UTF-8 itself.
+        pytest.skip("only SQLite lets a column hold bytes that are not UTF-8 as text")
+    await execute(
+        chain,
+        f"UPDATE exchange_ledger_entry SET {column} = CAST(X'ff41' AS TEXT) WHERE position = 5",
+    )
+    assert_tampered(await verify(chain, batch_size=batch_size), "altered", 5)
+
+
 async def test_progress_is_reported(chain: Database) -> None:
     seen: list[tuple[int, int]] = []
     await verify(chain, batch_size=8, progress=lambda done, total: seen.append((done, total)))
