@@ -128,7 +128,7 @@ async def verify_ledger(
     """
     started = time.perf_counter()
     async with engine.connect() as conn:
-        head = (await conn.execute(_head_query())).first()
+        head = await _read_head(conn)
         if head is None:  # deleted: walk what is there, then say the head is gone
             last = (await conn.execute(select(func.max(_entry.c.position)))).scalar()
             head_position, head_hash = int(last or 0), ""
@@ -154,7 +154,8 @@ async def verify_ledger(
         valid=problem is None,
         entries=walk.entries,
         head_position=head_position,
-        head_hash=head_hash,
+        # Printable: text that was not UTF-8 (see ``_decoded``) as its escapes.
+        head_hash=head_hash.encode("utf-8", "backslashreplace").decode(),
         checkpoints=len(checked),
         last_checkpoint_position=last_checkpoint,
         unsigned_entries=walk.last_position - (last_checkpoint or 0),
@@ -186,7 +187,22 @@ def _head_query() -> Any:
     return select(_head.c.position, _head.c.entry_hash).where(_head.c.id == 1)
 
 
+async def _read_head(conn: AsyncConnection) -> tuple[int, str] | None:
+    """The head row's position and hash, as stored (None if it was deleted)."""
+    if conn.dialect.name == "sqlite":
+        row = (await conn.exec_driver_sql(_SQLITE_HEAD)).first()
+        return None if row is None else (row[0], _decoded(row)[1])
+    found = (await conn.execute(_head_query())).first()
+    return None if found is None else (found[0], found[1])
+
+
 async def _checkpoints(conn: AsyncConnection) -> list[_Checkpoint]:
+    if conn.dialect.name == "sqlite":
+        stored = await conn.exec_driver_sql(_SQLITE_CHECKPOINTS)
+        return [
+            _Checkpoint(p, h, at, k, sig)
+            for p, at, h, k, sig in (_decoded(row, 2) for row in stored)
+        ]
     rows = await conn.execute(
         select(
             _checkpoint.c.position,
@@ -325,28 +341,37 @@ async def _sqlite_driver(conn: AsyncConnection) -> sqlite_driver.Connection | No
     return raw if isinstance(raw, sqlite_driver.Connection) else None
 
 
-# SQLite's rows for Python's re-check: each stored value with its storage class, text as its
-# stored bytes (the driver cannot decode text that is not UTF-8, which SQLite lets a column
-# hold), decoded by ``_decoded`` so that such text is a value no entry holds (altered).
-_SQLITE_CHECKED = ("prev_hash", *CONTENT_COLUMNS, "entry_hash")
-_SQLITE_ROWS = (
-    "SELECT position, "
-    + ", ".join(
+def _sqlite_stored(columns: Sequence[str]) -> str:
+    """SQLite: each column's storage class and value, text as its stored bytes (the driver
+    cannot decode text that is not UTF-8, which SQLite lets a column hold); ``_decoded`` turns
+    them back into the stored values."""
+    return ", ".join(
         f"typeof({c}), CASE typeof({c}) WHEN 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
-        for c in _SQLITE_CHECKED
+        for c in columns
     )
-    + f" FROM {_entry.name} WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
-)
 
 
-def _decoded(row: Sequence[Any]) -> list[Any]:
-    """A ``_SQLITE_ROWS`` row as the stored values (undecodable bytes as lone surrogates,
-    which no hash encodes)."""
-    values = [row[0]]
-    for index in range(1, len(row), 2):
+def _decoded(row: Sequence[Any], plain: int = 1) -> list[Any]:
+    """A row of ``plain`` values then ``_sqlite_stored`` pairs as the stored values (bytes that
+    are not UTF-8 as lone surrogates: no hash, key id or signature encodes them)."""
+    values = list(row[:plain])
+    for index in range(plain, len(row), 2):
         kind, value = row[index], row[index + 1]
         values.append(value.decode("utf-8", "surrogateescape") if kind == "text" else value)
     return values
+
+
+# SQLite's rows for Python's re-check, every value as stored (text that is not UTF-8 included:
+# an entry holding it is altered).
+_SQLITE_ROWS = (
+    f"SELECT position, {_sqlite_stored(('prev_hash', *CONTENT_COLUMNS, 'entry_hash'))} "
+    f"FROM {_entry.name} WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
+)
+_SQLITE_HEAD = f"SELECT position, {_sqlite_stored(('entry_hash',))} FROM {_head.name} WHERE id = 1"
+_SQLITE_CHECKPOINTS = (
+    f"SELECT position, signed_at, {_sqlite_stored(('entry_hash', 'key_id', 'signature'))} "
+    f"FROM {_checkpoint.name} ORDER BY position"
+)
 
 
 async def _rows(conn: AsyncConnection, first: int, last: int, limit: int) -> list[_Row]:
