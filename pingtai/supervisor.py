@@ -66,14 +66,13 @@ NATS_GOMEMLIMIT = "32MiB"
 # own is kept): the heap's headroom over the block being written swung the resident memory with
 # each block (soak: 33-41 MB with GOGC 100, 29-35 with 50, 25-36 with 25; docs/operations.md).
 NATS_GOGC = "25"
-# The embedded JetStream store is encrypted at rest (PINGTAI_NATS_STORE_CIPHER: chachapoly, aes
-# or none), with the operator's PINGTAI_NATS_STORE_KEY or else a random key made once into
-# <var>/nats/store.key. Besides keeping citizens' events unreadable in the store's files, it
-# halves the block being written, which nats-server holds in memory while consumers read from it
-# (2 MB for an encrypted stream without size limits, 4 MB otherwise): alone at the soak's rate
-# the server's resident memory swung mostly ~2.5 MB with each block instead of ~4.4, not always;
-# the whole-platform soak did not show it (docs/operations.md).
-NATS_STORE_CIPHER = "chachapoly"
+# The embedded JetStream store can be encrypted at rest (PINGTAI_NATS_STORE_CIPHER: chachapoly,
+# aes or none, the default), with the operator's PINGTAI_NATS_STORE_KEY or else a random key made
+# once into <var>/nats/store.key. It keeps citizens' events unreadable in the store's files (a
+# key kept beside the store protects only copies of the store without it) and halves the block
+# being written (2 MB instead of 4), but the whole-platform soak showed no memory gained, and a
+# lost key loses every stream: so it is the operator's choice (docs/operations.md).
+NATS_STORE_CIPHER = "none"
 NATS_STORE_KEY_FILE = "store.key"
 
 _COLOURS = ("36", "32", "33", "35", "34", "31", "37")

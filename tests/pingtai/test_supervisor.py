@@ -123,14 +123,27 @@ async def _declare_a_stream(url: str) -> None:
         await client.close()
 
 
-def test_the_embedded_nats_store_is_encrypted_with_a_key_made_once(
+def test_the_embedded_nats_store_is_plain_unless_the_operator_asks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PINGTAI_NATS_STORE_CIPHER", raising=False)
     monkeypatch.delenv("PINGTAI_NATS_STORE_KEY", raising=False)
+    assert NATS_STORE_CIPHER == "none"
+    with _embedded_nats(tmp_path) as (platform, nats_server):
+        assert nats_server.store_cipher is None
+        assert platform.env(get_part("workflow"))["PINGTAI_NATS_STORE_CIPHER"] == "none"
+        assert "ChaCha20-Poly1305" not in nats_server.log_file.read_text()
+    assert not (tmp_path / "nats" / "store.key").exists()
+
+
+def test_the_embedded_nats_store_is_encrypted_with_a_key_made_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PINGTAI_NATS_STORE_CIPHER", "chachapoly")
+    monkeypatch.delenv("PINGTAI_NATS_STORE_KEY", raising=False)
     key_file = tmp_path / "nats" / "store.key"
     with _embedded_nats(tmp_path) as (platform, nats_server):
-        assert nats_server.store_cipher == NATS_STORE_CIPHER
+        assert nats_server.store_cipher == "chachapoly"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         assert "ChaCha20-Poly1305" in nats_server.log_file.read_text()
         # The parts declare their streams for an encrypted store and never see its key.
