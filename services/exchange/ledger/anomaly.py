@@ -103,6 +103,13 @@ class AnomalyDetector:
                 )
         return None
 
+    def withdraw(self, client_id: str) -> None:
+        """Forget that ``client_id`` was reported in its window: the finding's event was not
+        stored (its batch failed), so the next access over the limit reports it again."""
+        state = self._clients.get(client_id)
+        if state is not None:
+            state.quiet_until = 0.0
+
     def _forget_idle(self, now: float) -> None:
         horizon = now - self.window_s
         for client_id, state in list(self._clients.items()):

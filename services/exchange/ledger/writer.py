@@ -143,6 +143,7 @@ class Ledger:
         self._closing = False
         self._writer: AsyncConnection | None = None
         self._sent: list[LedgerReceipt] | None = None  # the receipts of the batch committing
+        self._reported: list[str] = []  # clients the batch being written reported (anomaly)
         self._batch: Sequence[_Pending] = ()  # the batch being written
         self._approaching = 0  # queries admitted that have not appended yet
         self._siblings_in = asyncio.Event()  # set when none is on its way any more
@@ -391,9 +392,11 @@ class Ledger:
         for attempt in range(2):
             connection = await self._connection()
             self._sent = None
+            self._reported = []
             try:
                 return await connection.run_sync(self._commit_batch, batch, sent)
             except Exception as error:
+                self._withdraw_reports()
                 broken = not attempt and self._broken(connection, error)
                 await self._drop_connection()
                 if not broken:
@@ -401,9 +404,19 @@ class Ledger:
                 sent = self._sent  # chained, and maybe committed, by the failed attempt
                 logger.warning("ledger connection broken (%s); batch tried again", error)
             except BaseException:
+                self._withdraw_reports()
                 await self._drop_connection()
                 raise
         raise AssertionError("unreachable")
+
+    def _withdraw_reports(self) -> None:
+        """The anomalies the failed attempt found were not stored (or, after a break during
+        COMMIT, maybe were: then one may be reported once more): the detector reports them
+        again at the next access over the limit instead of keeping quiet for their window."""
+        if self.anomaly is not None:
+            for client_id in self._reported:
+                self.anomaly.withdraw(client_id)
+        self._reported = []
 
     def _broken(self, connection: AsyncConnection, error: Exception) -> bool:
         """Whether ``error`` says the connection is gone (not the statement refused)."""
@@ -532,6 +545,7 @@ class Ledger:
         )
         if finding is None:
             return None
+        self._reported.append(finding.client_id)
         anomaly = AccessAnomaly(
             client_id=finding.client_id,
             actor_org_id=finding.actor_org_id,

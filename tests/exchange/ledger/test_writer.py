@@ -505,3 +505,27 @@ async def test_a_cancelled_writer_answers_every_waiter(make_ledger: MakeLedger) 
     with pytest.raises(LedgerUnavailable):
         await ledger.append(record(9))
     await ledger.close()  # no CancelledError
+
+
+async def test_an_anomaly_whose_batch_failed_is_reported_again(
+    database: Database, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detector keeps quiet for a window after a report; when the batch holding the
+    report's event failed, nothing was stored, so the next access over the limit reports it."""
+    detector = AnomalyDetector(window_s=60, threshold=5)
+    ledger = await make_ledger(access_events=False, anomaly=detector)
+    await ledger.append_many([record(n) for n in range(5)])  # at the threshold: fine
+    real_add = outbox.add_all_on
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(outbox, "add_all_on", broken)
+    with pytest.raises(LedgerUnavailable):
+        await ledger.append(record(5))  # over: found, but its batch fails
+    monkeypatch.setattr(outbox, "add_all_on", real_add)
+    await ledger.append(record(6))
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(select(TABLES.outbox.c.subject, TABLES.outbox.c.payload))).all()
+    assert [r.subject for r in rows] == ["pingtai.exchange.access.anomaly"]
+    assert json.loads(rows[0].payload)["data"]["position"] == 6  # the failed one left no entry
