@@ -200,8 +200,7 @@ async def _checkpoints(conn: AsyncConnection) -> list[_Checkpoint]:
     if conn.dialect.name == "sqlite":
         stored = await conn.exec_driver_sql(_SQLITE_CHECKPOINTS)
         return [
-            _Checkpoint(p, h, at, k, sig)
-            for p, at, h, k, sig in (_decoded(row, 2) for row in stored)
+            _Checkpoint(p, h, at, k, sig) for p, at, h, k, sig in (_decoded(row) for row in stored)
         ]
     rows = await conn.execute(
         select(
@@ -369,7 +368,7 @@ _SQLITE_ROWS = (
 )
 _SQLITE_HEAD = f"SELECT position, {_sqlite_stored(('entry_hash',))} FROM {_head.name} WHERE id = 1"
 _SQLITE_CHECKPOINTS = (
-    f"SELECT position, signed_at, {_sqlite_stored(('entry_hash', 'key_id', 'signature'))} "
+    f"SELECT position, {_sqlite_stored(('signed_at', 'entry_hash', 'key_id', 'signature'))} "
     f"FROM {_checkpoint.name} ORDER BY position"
 )
 

@@ -330,6 +330,7 @@ async def test_text_that_is_not_utf8(chain: Database, column: str, batch_size: i
         ("exchange_ledger_checkpoint", "entry_hash", "checkpoint"),
         ("exchange_ledger_checkpoint", "key_id", "checkpoint"),
         ("exchange_ledger_checkpoint", "signature", "checkpoint"),
+        ("exchange_ledger_checkpoint", "signed_at", "checkpoint"),  # part of the signed message
     ],
 )
 async def test_text_that_is_not_utf8_in_the_head_or_a_checkpoint(
