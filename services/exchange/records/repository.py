@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -13,7 +12,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from libs.common.database import DirectRead
+from libs.common.database import DirectRead, DirectWrite
 from services.exchange.records.models import HostedRecord, HostedRecordVersion, RecordImport
 
 # Bound parameters per IN list: well under SQLite's and asyncpg's limits.
@@ -135,15 +134,15 @@ def write_batch(
     (``(subject_key, version, data)``) and append a version of each, in the import batch's
     transaction (which wrote already: on SQLite it holds the write lock)."""
     at = _batch_time(connection.dialect, now)
-    _INSERT_RECORDS.execute_many(
+    _INSERT_RECORDS.execute_many_stored(
         connection, [(dataset_id, key, 1, data, at) for key, data in inserts]
     )
-    _UPDATE_RECORDS.execute_many(
-        connection, [(dataset_id, key, version, data, at) for key, version, data in updates]
+    _UPDATE_RECORDS.execute_many_stored(
+        connection, [(version, data, at, dataset_id, key) for key, version, data in updates]
     )
     versions = [(key, 1, data) for key, data in inserts]
     versions += updates
-    _INSERT_VERSIONS.execute_many(
+    _INSERT_VERSIONS.execute_many_stored(
         connection,
         [(dataset_id, key, version, data, dataset_version, import_id, at)
          for key, version, data in versions],
@@ -169,59 +168,19 @@ def _batch_time(dialect: Dialect, now: datetime) -> Any:
     return now if render is None else render(now)
 
 
-class _TupleWrite:
-    """A prebuilt INSERT or UPDATE run with the driver's executemany on the transaction's
-    cursor, its rows given as tuples of the values of ``keys`` in that order.
-
-    Like ``libs.common.database.DirectWrite``, without a mapping per row and its lookups
-    (≈ 2 µs a row of SQLAlchemy's or DirectWrite's per-row work, against ≈ 3 µs of SQLite's
-    own for a changed record). So none of its values may need a type's bind processing on a
-    dialect (checked once per dialect): the batch's time comes rendered (``_BatchTime``). The
-    transaction must hold SQLite's write lock already (the batch's first statement took it).
-    """
-
-    def __init__(self, statement: Any, keys: tuple[str, ...]) -> None:
-        self._statement = statement
-        self._keys = keys
-        self._compiled: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
-
-    def _prepared(self, dialect: Dialect) -> tuple[str, Callable[[Any], Any] | None]:
-        held = self._compiled.get(dialect.name)
-        if held is None:
-            compiled = self._statement.compile(dialect=dialect)
-            names = tuple(compiled.positiontup or ())
-            if sorted(names) != sorted(self._keys):
-                raise TypeError(f"{names} are not the keys {self._keys} ({dialect.name})")
-            for name in names:
-                if compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect):
-                    raise TypeError(f"{name} needs bind processing on {dialect.name}")
-            order = [self._keys.index(name) for name in names]
-            pick = None if order == sorted(order) else operator.itemgetter(*order)
-            held = self._compiled[dialect.name] = (compiled.string, pick)
-        return held
-
-    def execute_many(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Run the statement for each of ``rows``."""
-        if not rows:
-            return
-        sql, pick = self._prepared(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(sql, rows if pick is None else list(map(pick, rows)))
-        finally:
-            cursor.close()
-
-
 _versions = cast(Table, HostedRecordVersion.__table__)
-_INSERT_RECORDS = _TupleWrite(
+# Prebuilt writes run with the batch's rows as tuples in the statement's parameter order
+# (``DirectWrite.execute_many_stored``: no mapping and no bind processing per row; the batch's
+# time comes rendered, ``_BatchTime``). The transaction holds SQLite's write lock already.
+_INSERT_RECORDS = DirectWrite(
     insert(_records).values(
         dataset_id=bindparam("dataset_id"), subject_key=bindparam("subject_key"),
         version=bindparam("version"), data=bindparam("data"),
         updated_at=bindparam("updated_at", type_=_BatchTime()),
     ),
-    ("dataset_id", "subject_key", "version", "data", "updated_at"),
+    stored_order=("dataset_id", "subject_key", "version", "data", "updated_at"),
 )  # fmt: skip
-_UPDATE_RECORDS = _TupleWrite(
+_UPDATE_RECORDS = DirectWrite(
     update(_records)
     .where(
         _records.c.dataset_id == bindparam("b_dataset_id"),
@@ -231,17 +190,17 @@ _UPDATE_RECORDS = _TupleWrite(
         version=bindparam("version"), data=bindparam("data"),
         updated_at=bindparam("updated_at", type_=_BatchTime()),
     ),
-    ("b_dataset_id", "b_subject_key", "version", "data", "updated_at"),
+    stored_order=("version", "data", "updated_at", "b_dataset_id", "b_subject_key"),
 )  # fmt: skip
-_INSERT_VERSIONS = _TupleWrite(
+_INSERT_VERSIONS = DirectWrite(
     insert(_versions).values(
         dataset_id=bindparam("dataset_id"), subject_key=bindparam("subject_key"),
         version=bindparam("version"), data=bindparam("data"),
         dataset_version=bindparam("dataset_version"), import_id=bindparam("import_id"),
         created_at=bindparam("created_at", type_=_BatchTime()),
     ),
-    ("dataset_id", "subject_key", "version", "data", "dataset_version", "import_id",
-     "created_at"),
+    stored_order=("dataset_id", "subject_key", "version", "data", "dataset_version",
+                  "import_id", "created_at"),
 )  # fmt: skip
 
 
