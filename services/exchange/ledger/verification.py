@@ -2,55 +2,29 @@
 
 Used by ``pingtai audit verify`` and ``GET /v1/ledger/verification``. Rows are streamed in
 large batches with plain Core selects (no ORM objects) and hashed as stored, so the walk costs
-little more than SHA-256 over each entry's canonical encoding.
+little more than SHA-256 over each entry's canonical encoding. Every statement it runs is in
+``repository.py``; this module holds the rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import BigInteger, LargeBinary, Table, Text, func, literal, select, type_coerce
-from sqlalchemy import cast as cast_
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common import sqlite_driver
-from services.exchange.ledger.chain import (
-    CONTENT_COLUMNS,
-    ENCODING_VERSION,
-    GENESIS_HASH,
-    entry_hash,
-)
-from services.exchange.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead
+from services.exchange.ledger import repository as ledger_repository
+from services.exchange.ledger.chain import GENESIS_HASH, entry_hash
 from services.exchange.ledger.signing import VerificationKeys
 
 TamperKind = Literal["altered", "removed", "inserted", "reordered", "checkpoint"]
 Progress = Callable[[int, int], None]
 
 DEFAULT_BATCH = 20_000
-
-_entry = cast(Table, LedgerEntry.__table__)
-_head = cast(Table, LedgerHead.__table__)
-_checkpoint = cast(Table, LedgerCheckpoint.__table__)
-
-# The stored values, untouched by the columns' Python types: hashed exactly as they are kept.
-_RAW_TYPES: dict[str, Any] = {"recorded_at": BigInteger, "fields": Text}
-# position, prev_hash, the content columns, entry_hash: the stored row as Python hashes it.
-_ROW_COLUMNS = [
-    _entry.c.position,
-    _entry.c.prev_hash,
-    *(
-        type_coerce(_entry.c[name], _RAW_TYPES[name]) if name in _RAW_TYPES else _entry.c[name]
-        for name in CONTENT_COLUMNS
-    ),
-    _entry.c.entry_hash,
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +102,13 @@ async def verify_ledger(
     """
     started = time.perf_counter()
     async with engine.connect() as conn:
-        head = await _read_head(conn)
+        head = await ledger_repository.stored_head(conn)
         if head is None:  # deleted: walk what is there, then say the head is gone
-            last = (await conn.execute(select(func.max(_entry.c.position)))).scalar()
+            last = await ledger_repository.last_entry_position(conn)
             head_position, head_hash = int(last or 0), ""
         else:
             head_position, head_hash = head
-        checkpoints = await _checkpoints(conn)
+        checkpoints = [_Checkpoint(*c) for c in await ledger_repository.stored_checkpoints(conn)]
         walk = await _walk(conn, head_position, batch_size, checkpoints, progress)
         problems = [] if walk.problem is None else [walk.problem]
         problems.extend(_check_checkpoints(checkpoints, keys, walk))
@@ -154,7 +128,7 @@ async def verify_ledger(
         valid=problem is None,
         entries=walk.entries,
         head_position=head_position,
-        # Printable: text that was not UTF-8 (see ``_decoded``) as its escapes.
+        # Printable: text that was not UTF-8 (read as lone surrogates) as its escapes.
         head_hash=head_hash.encode("utf-8", "backslashreplace").decode(),
         checkpoints=len(checked),
         last_checkpoint_position=last_checkpoint,
@@ -183,37 +157,6 @@ def _check_gaps(checkpoints: list[_Checkpoint], walk: _Walk, max_gap: int) -> li
     return []
 
 
-def _head_query() -> Any:
-    return select(_head.c.position, _head.c.entry_hash).where(_head.c.id == 1)
-
-
-async def _read_head(conn: AsyncConnection) -> tuple[int, str] | None:
-    """The head row's position and hash, as stored (None if it was deleted)."""
-    if conn.dialect.name == "sqlite":
-        row = (await conn.exec_driver_sql(_SQLITE_HEAD)).first()
-        return None if row is None else (row[0], _decoded(row)[1])
-    found = (await conn.execute(_head_query())).first()
-    return None if found is None else (found[0], found[1])
-
-
-async def _checkpoints(conn: AsyncConnection) -> list[_Checkpoint]:
-    if conn.dialect.name == "sqlite":
-        stored = await conn.exec_driver_sql(_SQLITE_CHECKPOINTS)
-        return [
-            _Checkpoint(p, h, at, k, sig) for p, at, h, k, sig in (_decoded(row) for row in stored)
-        ]
-    rows = await conn.execute(
-        select(
-            _checkpoint.c.position,
-            _checkpoint.c.entry_hash,
-            type_coerce(_checkpoint.c.signed_at, BigInteger),
-            _checkpoint.c.key_id,
-            _checkpoint.c.signature,
-        ).order_by(_checkpoint.c.position)
-    )
-    return [_Checkpoint(*row) for row in rows]
-
-
 @dataclass(slots=True)
 class _Walk:
     entries: int = 0
@@ -224,31 +167,6 @@ class _Walk:
     hashes_at: dict[int, str] | None = None
 
 
-def _json_text(column: Any) -> Any:
-    """PostgreSQL: a value as Python's compact JSON writes it (``null`` for NULL)."""
-    return func.coalesce(cast_(func.to_json(column), Text), literal("null"))
-
-
-def _canonical_sql(dialect: str) -> Any:
-    """The canonical encoding built by the database (``chain.canonical_encoding``'s text).
-
-    SQLite's ``json_array`` and PostgreSQL's ``to_json`` escape as Python's encoder does, so the
-    database does the encoding (PostgreSQL the hashing too) and Python compares. A row where
-    they disagree is re-hashed by Python from its stored values before it counts as altered.
-    """
-    values = [_entry.c.position, _entry.c.prev_hash, *(_entry.c[n] for n in CONTENT_COLUMNS)]
-    if dialect != "postgresql":
-        return func.json_array(literal(ENCODING_VERSION), *values)
-    parts: list[Any] = [literal(f"[{ENCODING_VERSION},")]
-    for index, column in enumerate(values):
-        if index:
-            parts.append(literal(","))
-        parts.append(_json_text(column))
-    parts.append(literal("]"))
-    canonical = func.concat(*parts)
-    return func.encode(func.sha256(func.convert_to(canonical, literal("UTF8"))), literal("hex"))
-
-
 async def _walk(
     conn: AsyncConnection,
     head_position: int,
@@ -257,35 +175,14 @@ async def _walk(
     progress: Progress | None,
 ) -> _Walk:
     """Recompute every entry up to the head, stopping at the first that does not chain."""
-    dialect = conn.dialect.name
-    hashed_in_database = dialect == "postgresql"
+    batches = await ledger_repository.chain_batches(conn, last=head_position, limit=batch_size)
+    fetch = batches.read
+    hashed_in_database = batches.hashed
     sha256 = hashlib.sha256
     marks = {c.position for c in checkpoints}
     hashes_at: dict[int, str] = {}
     walk = _Walk(hashes_at=hashes_at)
     expected, prev, prev2 = 1, GENESIS_HASH, GENESIS_HASH
-    canonical = _canonical_sql(dialect)
-    if not hashed_in_database:  # bytes, SQLite's UTF-8 as stored: no decode and encode back
-        canonical = cast_(canonical, LargeBinary)
-    query = (
-        select(_entry.c.position, _entry.c.prev_hash, _entry.c.entry_hash, canonical)
-        .order_by(_entry.c.position)
-        .limit(batch_size)
-    )
-
-    sqlite = None if hashed_in_database else await _sqlite_driver(conn)
-
-    async def fetch(start: int) -> Sequence[Any]:
-        bounds = (_entry.c.position >= start, _entry.c.position <= head_position)
-        try:
-            if sqlite is not None:
-                return await sqlite.read(_SQLITE_WALK, (start, head_position, batch_size))
-            return (await conn.execute(query.where(*bounds))).all()
-        except (DBAPIError, sqlite3.Error):
-            # A value the database cannot encode (a BLOB put into SQLite, text that is not
-            # UTF-8, ...): Python decides.
-            found = await _rows(conn, start, head_position, batch_size)
-            return [(r.position, r.prev_hash, r.stored_hash, None) for r in found]
 
     # The next batch is read (in the driver's thread, or by the server) while this one is hashed.
     upcoming: asyncio.Task[Sequence[Any]] | None = asyncio.create_task(fetch(1))
@@ -324,83 +221,9 @@ async def _walk(
     return walk
 
 
-# SQLite's walk, read on the driver's connection itself (sqlite_driver.Connection.read): a
-# batch is fetched in a worker thread as plain tuples, without SQLAlchemy's result rows, and the
-# encoding comes as bytes (SQLite's UTF-8 as stored: not decoded to str and encoded back).
-_SQLITE_WALK = (
-    f"SELECT position, prev_hash, entry_hash, CAST(json_array({ENCODING_VERSION}, position, "
-    f"prev_hash, {', '.join(CONTENT_COLUMNS)}) AS BLOB) FROM {_entry.name} "
-    "WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
-)
-
-
-async def _sqlite_driver(conn: AsyncConnection) -> sqlite_driver.Connection | None:
-    """The SQLite driver's own connection under ``conn``, if it is one."""
-    raw = (await conn.get_raw_connection()).dbapi_connection
-    return raw if isinstance(raw, sqlite_driver.Connection) else None
-
-
-def _sqlite_stored(columns: Sequence[str]) -> str:
-    """SQLite: each column's storage class and value, text as its stored bytes (the driver
-    cannot decode text that is not UTF-8, which SQLite lets a column hold); ``_decoded`` turns
-    them back into the stored values."""
-    return ", ".join(
-        f"typeof({c}), CASE typeof({c}) WHEN 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
-        for c in columns
-    )
-
-
-def _decoded(row: Sequence[Any], plain: int = 1) -> list[Any]:
-    """A row of ``plain`` values then ``_sqlite_stored`` pairs as the stored values (bytes that
-    are not UTF-8 as lone surrogates: no hash, key id or signature encodes them)."""
-    values = list(row[:plain])
-    for index in range(plain, len(row), 2):
-        kind, value = row[index], row[index + 1]
-        values.append(value.decode("utf-8", "surrogateescape") if kind == "text" else value)
-    return values
-
-
-# SQLite's rows for Python's re-check, every value as stored (text that is not UTF-8 included:
-# an entry holding it is altered).
-_SQLITE_ROWS = (
-    f"SELECT position, {_sqlite_stored(('prev_hash', *CONTENT_COLUMNS, 'entry_hash'))} "
-    f"FROM {_entry.name} WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
-)
-_SQLITE_HEAD = f"SELECT position, {_sqlite_stored(('entry_hash',))} FROM {_head.name} WHERE id = 1"
-_SQLITE_CHECKPOINTS = (
-    f"SELECT position, {_sqlite_stored(('signed_at', 'entry_hash', 'key_id', 'signature'))} "
-    f"FROM {_checkpoint.name} ORDER BY position"
-)
-
-
-async def _rows(conn: AsyncConnection, first: int, last: int, limit: int) -> list[_Row]:
-    """The stored rows from position ``first`` to ``last`` (at most ``limit``), for Python."""
-    if conn.dialect.name == "sqlite":
-        result = await conn.exec_driver_sql(_SQLITE_ROWS, (first, last, limit))
-        return [_Row.of(_decoded(row)) for row in result]
-    query = (
-        select(*_ROW_COLUMNS)
-        .where(_entry.c.position >= first, _entry.c.position <= last)
-        .order_by(_entry.c.position)
-        .limit(limit)
-    )
-    return [_Row.of(row) for row in await conn.execute(query)]
-
-
 async def _row_at(conn: AsyncConnection, position: int) -> _Row | None:
-    found = await _rows(conn, position, position, 1)
-    return found[0] if found else None
-
-
-async def _position_of_hash(conn: AsyncConnection, digest: str) -> int | None:
-    if not digest.isascii():  # text that was not UTF-8 (no hash is anything but hex)
-        return None
-    # No index on entry_hash: only a failed verification asks, once.
-    result = await conn.execute(
-        select(_entry.c.position).where(_entry.c.entry_hash == digest).limit(1)
-    )
-    position = result.scalar_one_or_none()
-    return None if position is None else int(position)
+    found = await ledger_repository.stored_entries(conn, position, position, 1)
+    return _Row.of(found[0]) if found else None
 
 
 async def _classify(
@@ -426,7 +249,7 @@ async def _classify(
         )
     if row.prev_hash == prev:
         return Tampering("altered", p, f"entry {p} no longer matches its hash")
-    found = await _position_of_hash(conn, row.prev_hash)
+    found = await ledger_repository.position_of_hash(conn, row.prev_hash)
     if found is not None and found != p - 1:
         return Tampering(
             "reordered", p, f"entry {p} was written after entry {found}, not after entry {p - 1}"
@@ -511,8 +334,8 @@ async def _check_head(
             )
         ]
     # The newest row before the head is re-read: an append in between moves both together.
-    last_row = (await conn.execute(select(func.max(_entry.c.position)))).scalar_one_or_none()
-    current_head = (await conn.execute(_head_query())).one()[0]
+    last_row = await ledger_repository.last_entry_position(conn)
+    current_head = await ledger_repository.current_head_position(conn)
     if last_row is not None and last_row > current_head:
         return [
             Tampering(

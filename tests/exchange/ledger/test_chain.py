@@ -12,7 +12,7 @@ from libs.common.database import Database
 from services.exchange.ledger.anomaly import AnomalyDetector
 from services.exchange.ledger.chain import canonical_encoding, compact_json, entry_hash
 from services.exchange.ledger.models import LedgerEntry, encode_fields
-from services.exchange.ledger.verification import _canonical_sql
+from services.exchange.ledger.repository import canonical_encoding_sql as _canonical_sql
 from tests.exchange.ledger.conftest import MakeLedger, record
 
 CONTENT = (
