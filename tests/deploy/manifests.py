@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +23,10 @@ from pingtai.parts import PARTS, Part
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
+# Opt-in kustomize components (deploy/k8s/components/), each rendered on top of every overlay as
+# "<overlay>+<component>": what an overlay that lists it under `components:` renders.
+COMPONENTS = ("nats-store-encryption",)
+VARIANTS = (*OVERLAYS, *(f"{o}+{c}" for o in OVERLAYS for c in COMPONENTS))
 BIN = Path(sys.executable).parent
 KUBECTL = BIN / "kubectl"
 KUBERNETES_VALIDATE = BIN / "kubernetes-validate"
@@ -30,15 +36,32 @@ Obj = dict[str, Any]
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 
 
+def overlay_of(variant: str) -> str:
+    """``prod+nats-store-encryption`` -> ``prod``."""
+    return variant.split("+")[0]
+
+
 @cache
 def render(overlay: str) -> str:
-    """The overlay as kustomize renders it (YAML stream)."""
-    done = subprocess.run(
-        [str(KUBECTL), "kustomize", str(K8S / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """The overlay (or ``<overlay>+<component>...``) as kustomize renders it (YAML stream)."""
+    name, *components = overlay.split("+")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = K8S / "overlays" / name
+        if components:
+            # kustomize takes only relative paths, and a component needs a kustomization to join.
+            def relative(path: Path) -> str:
+                return os.path.relpath(path, scratch)
+
+            lines = ["resources:", f"  - {relative(root)}", "components:"]
+            lines += [f"  - {relative(K8S / 'components' / c)}" for c in components]
+            root = Path(scratch)
+            (root / "kustomization.yaml").write_text("\n".join(lines) + "\n")
+        done = subprocess.run(
+            [str(KUBECTL), "kustomize", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 0, f"kustomize {overlay} failed:\n{done.stderr}"
     assert done.stdout.strip(), f"kustomize {overlay} rendered nothing"
     return done.stdout

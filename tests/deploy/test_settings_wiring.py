@@ -14,14 +14,15 @@ import pytest
 from libs.common.settings import PartSettings
 from pingtai.parts import PARTS, Part
 from tests.deploy.manifests import (
-    OVERLAYS,
     ROOT,
+    VARIANTS,
     app_part,
     base_name,
     container_env,
     named,
     objects,
     of_kind,
+    overlay_of,
     pod_templates,
     referenced_secrets,
     settings_class,
@@ -61,7 +62,7 @@ def test_shared_settings_are_read_from_unprefixed_names() -> None:
     assert "PINGTAI_IDENTITY_SECRET_KEY" not in identity
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_pingtai_variable_in_a_pod_is_a_setting_of_its_part(overlay: str) -> None:
     containers = app_containers(overlay)
     assert {part.name for part, *_ in containers} == {p.name for p in PARTS}
@@ -70,7 +71,7 @@ def test_every_pingtai_variable_in_a_pod_is_a_setting_of_its_part(overlay: str) 
         assert not unknown, f"{overlay} {owner}: not settings of {part.name}: {sorted(unknown)}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_pingtai_key_of_a_configmap_or_secret_is_a_setting_of_its_readers(
     overlay: str,
 ) -> None:
@@ -96,7 +97,7 @@ def test_every_pingtai_key_of_a_configmap_or_secret_is_a_setting_of_its_readers(
             assert not unknown, f"{overlay}: {name} keys not settings of {part_name}: {unknown}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_every_part_gets_its_required_settings_and_they_load(
     overlay: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,7 +107,9 @@ def test_every_part_gets_its_required_settings_and_they_load(
         for required in (f"{prefix}DATABASE_URL", "PINGTAI_NATS_URL", "PINGTAI_SECRET_KEY"):
             assert env.get(required), f"{where}: {required} is not provided"
         assert urlsplit(env[f"{prefix}DATABASE_URL"]).scheme == "postgresql+asyncpg", where
-        assert env["PINGTAI_ENV"] == ("production" if overlay == "prod" else "development")
+        assert env["PINGTAI_ENV"] == (
+            "production" if overlay_of(overlay) == "prod" else "development"
+        )
 
         # Load the part's settings class from exactly this environment.
         for name in [n for n in os.environ if n.startswith("PINGTAI_")]:
@@ -121,7 +124,7 @@ def test_every_part_gets_its_required_settings_and_they_load(
             assert settings.port == container["ports"][0]["containerPort"], where
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_urls_point_at_services_that_exist(overlay: str) -> None:
     services = {s["metadata"]["name"]: s for s in of_kind(overlay, "Service")}
     clusters = {f"{c['metadata']['name']}-rw" for c in of_kind(overlay, "Cluster")}
@@ -155,14 +158,14 @@ def _server(overlay: str, part: str) -> dict[str, object]:
     return container  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", VARIANTS)
 def test_stream_replicas_fit_the_nats_cluster(overlay: str) -> None:
     nats_nodes = named(overlay, "StatefulSet", "nats")["spec"]["replicas"]
     for part in PARTS:
         env = container_env(overlay, _server(overlay, part.name))
         replicas = int(env[f"{part.env_prefix}EVENTS_REPLICAS"])
         assert replicas <= nats_nodes
-        if overlay == "prod":
+        if overlay_of(overlay) == "prod":
             assert (replicas, nats_nodes) == (3, 3), part.name
 
 
