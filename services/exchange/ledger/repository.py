@@ -213,6 +213,8 @@ _ROW_COLUMNS = [
     _entry.c.entry_hash,
 ]
 _HEAD = select(_head.c.position, _head.c.entry_hash).where(_head.c.id == HEAD_ID)
+# The position alone: the hash, read as text, may be bytes that are not UTF-8 (SQLite).
+_HEAD_POSITION = select(_head.c.position).where(_head.c.id == HEAD_ID)
 _LAST_POSITION = select(func.max(_entry.c.position))
 _CHECKPOINTS = select(
     _checkpoint.c.position,
@@ -275,7 +277,7 @@ async def stored_head(conn: AsyncConnection) -> tuple[int, str] | None:
 
 async def current_head_position(conn: AsyncConnection) -> int:
     """The head row's position now (it must exist)."""
-    position: int = (await conn.execute(_HEAD)).one()[0]
+    position: int = (await conn.execute(_HEAD_POSITION)).scalar_one()
     return position
 
 

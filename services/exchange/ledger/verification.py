@@ -323,8 +323,9 @@ async def _check_head(
                 f"the head is at {head_position} but the chain ends at {walk.last_position}",
             )
         ]
-    if head_position and walk.last_hash != head_hash:
-        # The entries up to the head chain, so the head row itself was moved back over them.
+    if walk.last_hash != head_hash:
+        # The entries up to the head chain, so the head row itself was moved back over them
+        # (on an empty chain, to position 0 with another hash than the genesis one).
         return [
             Tampering(
                 "removed",

@@ -378,3 +378,18 @@ async def test_a_checkpoint_deleted_between_two_others_is_caught(chain: Database
 
 async def test_the_writers_own_gaps_verify(chain: Database) -> None:
     assert (await verify(chain, max_checkpoint_gap=GAP)).valid
+
+
+@pytest.mark.parametrize("stored", ["'abc'", "CAST(X'ff41' AS TEXT)"])
+async def test_another_head_hash_on_an_empty_chain(
+    database: Database, make_ledger: MakeLedger, stored: str
+) -> None:
+    if "X'" in stored and database.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite lets a column hold bytes that are not UTF-8 as text")
+    ledger = await make_ledger()
+    await ledger.close()
+    assert (await verify(database)).valid
+    await execute(database, f"UPDATE exchange_ledger_head SET entry_hash = {stored}")
+    report = await verify(database)
+    assert_tampered(report, "removed", 1)
+    report.head_hash.encode()  # printable (the CLI's and the endpoint's JSON)
