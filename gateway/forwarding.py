@@ -17,7 +17,6 @@ from typing import Any
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,11 +28,10 @@ from gateway.routes import Route
 from libs.common.context import reset_request_id, set_request_id
 from libs.common.errors import PayloadTooLarge, PingtaiError, problem_response
 from libs.common.middleware import RequestMetrics
-from libs.common.telemetry import records_spans
+from libs.common.telemetry import new_span_id, new_trace_id, records_spans
 
 access_log = structlog.get_logger("pingtai.access")
 tracer = trace.get_tracer("pingtai.gateway")
-_ids = RandomIdGenerator()
 _EXCHANGE = "pingtai.exchange"
 
 
@@ -223,8 +221,8 @@ def _trace_context(carrier: dict[str, str] | None) -> otel_context.Context:
     if caller.is_valid:
         trace_id, flags, state = caller.trace_id, caller.trace_flags, caller.trace_state
     else:
-        trace_id, flags, state = _ids.generate_trace_id(), TraceFlags(TraceFlags.DEFAULT), None
+        trace_id, flags, state = new_trace_id(), TraceFlags(TraceFlags.DEFAULT), None
     span = SpanContext(
-        trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=state
+        trace_id, new_span_id(), is_remote=False, trace_flags=flags, trace_state=state
     )
     return trace.set_span_in_context(NonRecordingSpan(span), parent)

@@ -8,8 +8,6 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -25,7 +23,7 @@ from libs.common.settings import PartSettings
 from libs.common.telemetry import (
     RequestTracing,
     configure_logging,
-    configure_tracing,
+    configure_process_tracing,
     records_spans,
 )
 
@@ -52,17 +50,22 @@ def create_service_app(
     ``lifespans`` run in order at start-up and in reverse at shutdown, inside the database's.
     ``behind_gateway`` makes the gateway's ``X-Forwarded-Prefix`` the root path (the gateway
     itself passes False). ``configure_process`` installs logging and the tracer provider (off in
-    in-process tests that build many apps). ``events`` connects to NATS in the background and
-    runs the outbox relay and consumers after the part's lifespans; NATS down only degrades
-    readiness. With ``events``, the part's verifier also denies the access tokens identity
-    revokes, in every process, as soon as identity says so (``libs.common.auth.revocations``).
+    in-process tests that build many apps): OpenTelemetry's SDK and instrumentations only when
+    the environment exports spans or chooses a sampler, else the trace context alone
+    (``libs.common.telemetry.configure_process_tracing``). ``events`` connects to NATS in the
+    background and runs the outbox relay and consumers after the part's lifespans; NATS down
+    only degrades readiness. With ``events``, the part's verifier also denies the access tokens
+    identity revokes, in every process, as soon as identity says so
+    (``libs.common.auth.revocations``).
     ``front_routes`` (a part's hottest requests, plain Starlette routes) are answered inside the
     part's own middleware, before FastAPI's exception layer and router walk (``FrontRoutes``).
     """
     part = settings.part
+    # Without configure_process, spans may be recorded once a test installs a provider.
+    spans = True
     if configure_process:
         configure_logging(part=part, level=settings.log_level, fmt=settings.log_format)
-        configure_tracing(settings.service_name)
+        spans = configure_process_tracing(settings.service_name)
 
     database = Database(settings.database_url, echo=settings.database_echo)
 
@@ -134,7 +137,7 @@ def create_service_app(
         # Behind the gateway, its X-Forwarded-Prefix is the part's public root (docs, OpenAPI).
         forwarded_prefix=behind_gateway,
     )
-    _instrument(app, database, configure_process=configure_process)
+    _instrument(app, database, configure_process=configure_process, spans=spans)
     return app
 
 
@@ -150,10 +153,24 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def _instrument(app: FastAPI, database: Database, *, configure_process: bool) -> None:
+def _instrument(app: FastAPI, database: Database, *, configure_process: bool, spans: bool) -> None:
     """OpenTelemetry spans for requests (and SQL) while they are recorded; only the trace
-    context otherwise (``libs.common.telemetry.RequestTracing``)."""
+    context otherwise (``libs.common.telemetry.RequestTracing``). Without ``spans`` (the process
+    never records one) the instrumentations are not even imported (with the SDK, ≈ 3.5 MB a
+    part): the plain stack serves every request."""
     build_plain = app.build_middleware_stack
+    if not spans:
+
+        def build_plain_stack() -> ASGIApp:
+            plain = build_plain()
+            return RequestTracing(
+                traced=plain, plain=plain, excluded_paths=frozenset(_UNTRACED_PATHS)
+            )
+
+        app.build_middleware_stack = build_plain_stack  # type: ignore[method-assign]
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
     # One server span per request; spans for each ASGI message would cost every request twice.
     FastAPIInstrumentor.instrument_app(
         app,
@@ -171,6 +188,8 @@ def _instrument(app: FastAPI, database: Database, *, configure_process: bool) ->
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     if configure_process and records_spans():
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
         # The instrumentor patches one engine per process: the part's own. Its listeners run
         # around every statement, so they are installed only when spans are recorded.
         SQLAlchemyInstrumentor().instrument(engine=database.engine.sync_engine)

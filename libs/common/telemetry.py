@@ -9,30 +9,25 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_ON,
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-)
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, NoOpTracer, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.common.context import current_request_id
+
+if TYPE_CHECKING:
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.util.types import Attributes
 
 HTTP_REQUESTS = Counter(
     "pingtai_http_requests_total",
@@ -235,68 +230,223 @@ class _HandlerLoggerFactory:
         return _HandlerLogger(self._stdlib(*args), self.handler)
 
 
-class _RecordWhenProcessed(Sampler):
-    """Parent-based sampling (root spans recorded), but only once the provider has a span
-    processor: with nowhere to export, spans still carry trace and span ids (the logs'
-    ``trace_id``, the ``traceparent`` passed on) but record no attributes, which saves about
-    0.7 ms of an identity token request here."""
-
-    def __init__(self) -> None:
-        self.processing = False
-        self._parent_based = ParentBased(ALWAYS_ON)
-
-    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
-        if self.processing:
-            return self._parent_based.should_sample(*args, **kwargs)
-        return _NOT_RECORDED
-
-    def get_description(self) -> str:
-        return "RecordWhenProcessed{ParentBased{root:AlwaysOnSampler}}"
+def spans_wanted() -> bool:
+    """Whether the environment asks for spans: an OTLP endpoint to export them to
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) or a sampler
+    (``OTEL_TRACES_SAMPLER``)."""
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_TRACES_SAMPLER")
+    )
 
 
-_NOT_RECORDED = SamplingResult(Decision.DROP)
-
-
-class _TracerProvider(TracerProvider):
-    def add_span_processor(self, span_processor: SpanProcessor) -> None:
-        super().add_span_processor(span_processor)
-        if isinstance(self.sampler, _RecordWhenProcessed):
-            self.sampler.processing = True
+def configure_process_tracing(service_name: str) -> bool:
+    """The process's tracing as the environment asks: OpenTelemetry's SDK
+    (``configure_tracing``) when spans are wanted, else the trace context alone
+    (``configure_trace_context``: the SDK and the instrumentations are never imported). Whether
+    spans may be recorded in this process (False: only the trace context, for good)."""
+    if spans_wanted() or _tracing_configured:
+        configure_tracing(service_name)
+        return True
+    configure_trace_context()
+    return not _context_only()
 
 
 def configure_tracing(service_name: str) -> TracerProvider:
-    """Install the process's tracer provider once; export over OTLP only when configured."""
+    """Install the process's SDK tracer provider once; export over OTLP only when configured.
+
+    In a process that began with the trace context alone (``configure_trace_context``, e.g. a
+    test process that built a part before), the SDK provider takes over from it."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from libs.common import telemetry_sdk
+
     global _tracing_configured
-    provider = trace.get_tracer_provider()
-    if _tracing_configured and isinstance(provider, TracerProvider):
-        return provider
+    installed: object = trace.get_tracer_provider()
+    context_only = installed if isinstance(installed, _ContextTracerProvider) else None
+    if context_only is not None:
+        installed = context_only.successor
+    if _tracing_configured and isinstance(installed, TracerProvider):
+        return installed
     exporting = bool(
         os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
-    # OTEL_TRACES_SAMPLER, when set, decides; else spans are recorded only once something
-    # processes them (see _RecordWhenProcessed).
-    sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else _RecordWhenProcessed()
-    provider = _TracerProvider(
-        resource=Resource.create({"service.name": service_name}), sampler=sampler
-    )
-    if exporting:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
+    provider = telemetry_sdk.tracer_provider(service_name, exporting=exporting)
+    if context_only is not None:
+        # The API installs one provider per process; tracers already handed out by the
+        # context's provider start the successor's spans from now on.
+        context_only.successor = provider
+        _stop_carrying_trace_context_on_httpx()
+    else:
+        trace.set_tracer_provider(provider)
     HTTPXClientInstrumentor().instrument()
     _tracing_configured = True
     return provider
 
 
+def configure_trace_context() -> None:
+    """Tracing without OpenTelemetry's SDK, for a process that records no spans: spans are the
+    trace context alone (``_ContextTracer``: ids for the logs' ``trace_id`` and ``span_id``,
+    a ``traceparent`` passed on), and every request httpx sends carries the current trace as
+    OpenTelemetry's httpx instrumentation made it carry. Nothing if a tracer provider is
+    installed already."""
+    if _tracing_configured or isinstance(trace.get_tracer_provider(), _ContextTracerProvider):
+        return
+    provider = _ContextTracerProvider()
+    trace.set_tracer_provider(provider)
+    if trace.get_tracer_provider() is provider:  # not refused for another one installed before
+        _carry_trace_context_on_httpx()
+
+
+def _context_only() -> bool:
+    provider = trace.get_tracer_provider()
+    return isinstance(provider, _ContextTracerProvider) and provider.successor is None
+
+
 def records_spans() -> bool:
     """Whether the process's tracer provider records spans now (something processes them)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        return False  # no SDK provider installed: every span would be a no-op
-    sampler = provider.sampler
-    return not isinstance(sampler, _RecordWhenProcessed) or sampler.processing
+    provider: object = trace.get_tracer_provider()
+    if isinstance(provider, _ContextTracerProvider):
+        provider = provider.successor
+    if provider is None or "opentelemetry.sdk.trace" not in sys.modules:
+        return False  # no SDK provider installed: every span is the trace context alone
+    from libs.common import telemetry_sdk
+
+    return telemetry_sdk.records_spans(provider)
+
+
+def new_trace_id() -> int:
+    """A random trace id, as the SDK's ``RandomIdGenerator`` makes them."""
+    return _new_id(128)
+
+
+def new_span_id() -> int:
+    """A random span id, as the SDK's ``RandomIdGenerator`` makes them."""
+    return _new_id(64)
+
+
+def _child_span(context: otel_context.Context | None = None) -> NonRecordingSpan:
+    """A span as the SDK's tracer starts it while its sampler records nothing: the trace of the
+    current span in ``context`` (or a new one), a span id of its own, no trace state and flags
+    from no parent's but the random-trace-id bit (set for a trace it starts, else the
+    parent's): the SDK takes the rest from the sampler's decision."""
+    parent = trace.get_current_span(context).get_span_context()
+    if parent.is_valid:
+        trace_id = parent.trace_id
+        flags = _RANDOM_FLAGS if parent.trace_flags.random_trace_id else _DEFAULT_FLAGS
+    else:
+        trace_id, flags = _new_id(128), _RANDOM_FLAGS
+    return NonRecordingSpan(SpanContext(trace_id, _new_id(64), is_remote=False, trace_flags=flags))
+
+
+class _ContextTracerProvider(trace.TracerProvider):
+    """The tracer provider of a process without OpenTelemetry's SDK (``configure_trace_context``).
+    An SDK provider ``configure_tracing`` installs later becomes its ``successor``."""
+
+    def __init__(self) -> None:
+        self.successor: TracerProvider | None = None
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> trace.Tracer:
+        if self.successor is not None:
+            return self.successor.get_tracer(
+                instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+            )
+        return _ContextTracer(
+            self, (instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
+        )
+
+
+class _ContextTracer(NoOpTracer):
+    """Spans that carry the trace context and record nothing (``_child_span``), what the SDK's
+    tracer gave while nothing processed its spans, for a few microseconds; the successor's
+    spans once ``configure_tracing`` installed one. ``start_as_current_span`` is
+    ``NoOpTracer``'s: this ``start_span``, made current."""
+
+    def __init__(
+        self,
+        provider: _ContextTracerProvider,
+        names: tuple[str, str | None, str | None, Attributes],
+    ) -> None:
+        self._provider = provider
+        self._names = names
+
+    def start_span(
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        successor = self._provider.successor
+        if successor is not None:
+            return successor.get_tracer(*self._names).start_span(
+                name,
+                context,
+                kind,
+                attributes,
+                links,
+                start_time,
+                record_exception,
+                set_status_on_exception,
+            )
+        return _child_span(context)
+
+
+# httpx's own send methods, while configure_trace_context's replace them.
+_httpx_sends: dict[str, Any] = {}
+
+
+def _carry_trace_context_on_httpx() -> None:
+    """Every request an httpx transport sends over the network gets the headers OpenTelemetry's
+    httpx instrumentation gave it while it recorded nothing: ``traceparent`` (the current
+    trace, a client span id of its own), and baggage; an earlier ``traceparent`` replaced.
+    Patched where the instrumentation patches (the transports' send methods), so every client
+    carries it, the parts' own and those libraries make (JWKS, webhooks)."""
+    import httpx
+
+    if _httpx_sends:
+        return
+    send_async = httpx.AsyncHTTPTransport.handle_async_request
+    send = httpx.HTTPTransport.handle_request
+
+    async def handle_async_request(
+        self: httpx.AsyncHTTPTransport, request: httpx.Request
+    ) -> httpx.Response:
+        _inject_client_context(request)
+        return await send_async(self, request)
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        _inject_client_context(request)
+        return send(self, request)
+
+    _httpx_sends.update(send_async=send_async, send=send)
+    httpx.AsyncHTTPTransport.handle_async_request = handle_async_request  # type: ignore[method-assign]
+    httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+
+
+def _stop_carrying_trace_context_on_httpx() -> None:
+    import httpx
+
+    if _httpx_sends:
+        httpx.AsyncHTTPTransport.handle_async_request = _httpx_sends.pop("send_async")  # type: ignore[method-assign]
+        httpx.HTTPTransport.handle_request = _httpx_sends.pop("send")  # type: ignore[method-assign]
+
+
+def _inject_client_context(request: httpx.Request) -> None:
+    propagate.inject(request.headers, context=trace.set_span_in_context(_child_span()))
 
 
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
@@ -311,7 +461,9 @@ class RequestTracing:
     non-recorded server span carried: the caller's trace (``traceparent``, ``tracestate``,
     ``baggage``) or a new one, and a span id of this request's own, so log lines have a
     ``trace_id`` and calls to other parts pass the trace on. That costs a few microseconds
-    instead of the instrumentation's ~0.1 ms, which recorded nothing.
+    instead of the instrumentation's ~0.1 ms, which recorded nothing. In a process that never
+    records a span (``configure_process_tracing``) both are the plain stack: the instrumentation
+    is not imported at all.
     """
 
     def __init__(self, *, traced: ASGIApp, plain: ASGIApp, excluded_paths: frozenset[str]) -> None:
@@ -337,6 +489,7 @@ class RequestTracing:
 # What a request without trace headers starts from (a Context is never changed in place).
 _NO_CONTEXT = otel_context.Context()
 _DEFAULT_FLAGS = TraceFlags(TraceFlags.DEFAULT)
+_RANDOM_FLAGS = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 
 
 def _request_trace_context(scope: Scope) -> otel_context.Context:

@@ -1,0 +1,190 @@
+"""A part started without a span exporter (nor a sampler) never imports OpenTelemetry's SDK or its
+instrumentations, and what users see stays: the trace continued, log lines with its ids,
+``traceparent`` on outgoing httpx requests and on events (``libs.common.telemetry``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+
+from libs.common import telemetry, telemetry_sdk
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+SPAN = "00f067aa0ba902b7"
+# A client span of its own in the current trace, recording nothing (flags 00), as OpenTelemetry's
+# httpx instrumentation sent it while nothing processed its spans.
+CLIENT_TRACEPARENT = re.compile(rf"00-{TRACE}-(?!{SPAN})[0-9a-f]{{16}}-00")
+
+# Every part built as its process builds it (create_app, configure_process on), then: an
+# outgoing httpx request of each kind inside a trace, an event's trace headers, a consumer's
+# span, and a request into a part carrying a traceparent (its access line on stdout).
+PART_PROCESS = f"""
+import asyncio, importlib, json, os, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+from opentelemetry import context as otel_context, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from libs.common.events.consumers import tracer as consumer_tracer
+from libs.common.events.envelope import trace_context, trace_headers
+from pingtai.parts import PARTS
+
+apps = {{}}
+for part in PARTS:
+    os.environ[part.env_prefix + "DATABASE_URL"] = f"sqlite+aiosqlite:///{{part.name}}.db"
+    apps[part.name] = importlib.import_module(part.package + ".app").create_app(part.settings())
+otel = sorted(
+    m for m in sys.modules
+    if m.startswith(("opentelemetry.sdk", "opentelemetry.instrumentation"))
+)
+
+seen = []
+class Recorder(BaseHTTPRequestHandler):
+    def do_GET(self):
+        seen.append(self.headers.get("traceparent"))
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{{server.server_port}}/"
+
+async def async_call():
+    async with httpx.AsyncClient() as client:
+        await client.get(url)
+
+span = SpanContext(0x{TRACE}, 0x{SPAN}, is_remote=False, trace_flags=TraceFlags(1))
+token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span)))
+with httpx.Client() as client:
+    client.get(url)
+asyncio.run(async_call())
+event_headers = trace_headers()
+otel_context.detach(token)
+server.shutdown()
+
+def consumer_span(headers):
+    with consumer_tracer.start_as_current_span("x process", context=trace_context(headers)) as s:
+        c = s.get_span_context()
+        return [format(c.trace_id, "032x"), format(c.span_id, "016x"), c.is_valid]
+
+async def into_catalog():
+    transport = httpx.ASGITransport(apps["catalog"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+        response = await client.get(
+            "/openapi.json", headers={{"traceparent": "00-{TRACE}-{SPAN}-01"}}
+        )
+        return response.status_code
+
+status = asyncio.run(into_catalog())
+with open(sys.argv[1], "w") as out:
+    json.dump({{
+        "otel": otel,
+        "httpx": seen,
+        "events": event_headers,
+        "consumer": consumer_span({{"traceparent": "00-{TRACE}-{SPAN}-01"}}),
+        "consumer_alone": consumer_span(None),
+        "catalog_status": status,
+    }}, out)
+"""
+
+
+@pytest.fixture(scope="module")
+def part_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What the script saw, and the JSON lines it logged, in a process without OTEL_* settings."""
+    folder = tmp_path_factory.mktemp("parts")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = folder / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PART_PROCESS, str(result)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen: dict[str, Any] = json.loads(result.read_text())
+    seen["log"] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return seen
+
+
+def test_no_part_imports_the_sdk_or_an_instrumentation(part_process: dict[str, Any]) -> None:
+    assert part_process["otel"] == []
+
+
+def test_outgoing_httpx_requests_carry_the_current_trace(part_process: dict[str, Any]) -> None:
+    # httpx.Client, then httpx.AsyncClient: clients made anywhere, not only service_client.
+    assert len(part_process["httpx"]) == 2
+    for traceparent in part_process["httpx"]:
+        assert CLIENT_TRACEPARENT.fullmatch(traceparent or ""), traceparent
+
+
+def test_events_and_consumers_keep_the_trace(part_process: dict[str, Any]) -> None:
+    assert part_process["events"] == {"traceparent": f"00-{TRACE}-{SPAN}-01"}
+    trace_id, span_id, valid = part_process["consumer"]
+    assert (trace_id, valid) == (TRACE, True)
+    assert span_id != SPAN  # the consumer's span, a child of the publisher's
+    trace_id, _, valid = part_process["consumer_alone"]
+    assert valid and trace_id != TRACE  # an event without trace headers starts a trace
+
+
+def test_a_request_continues_the_callers_trace_in_the_logs(part_process: dict[str, Any]) -> None:
+    assert part_process["catalog_status"] == 200
+    access = [line for line in part_process["log"] if line.get("path") == "/openapi.json"]
+    assert len(access) == 1, part_process["log"][-5:]
+    assert access[0]["trace_id"] == TRACE
+    assert re.fullmatch(r"[0-9a-f]{16}", access[0]["span_id"])
+    assert access[0]["span_id"] != SPAN
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {"traceparent": f"00-{TRACE}-{SPAN}-01"},
+        {"traceparent": f"00-{TRACE}-{SPAN}-00"},
+        {"traceparent": f"00-{TRACE}-{SPAN}-01", "tracestate": "vendor=1"},
+        {"traceparent": f"00-{TRACE}-{SPAN}-01", "baggage": "user=alice"},
+        {"traceparent": "garbage"},
+        {"baggage": "user=alice"},
+        {"traceparent": f"00-{TRACE}-{SPAN}-03"},  # a random trace id: the bit is kept
+    ],
+)
+def test_the_context_tracer_starts_the_spans_the_sdk_started(
+    headers: dict[str, str] | None,
+) -> None:
+    """Without a processor the SDK's spans recorded nothing; the context tracer's carry the same
+    ids, flags and state (same seed, same ids), for a parent from headers or none."""
+    sdk = telemetry_sdk.tracer_provider("pingtai-test", exporting=False).get_tracer("t")
+    ours = telemetry._ContextTracerProvider().get_tracer("t")
+    context = extract(headers) if headers is not None else None
+    started = []
+    state = random.getstate()
+    try:
+        for tracer in (sdk, ours):
+            random.seed(11)
+            with tracer.start_as_current_span("x", context=context) as span:
+                current = trace.get_current_span()
+                c = span.get_span_context()
+                started.append(
+                    (c.trace_id, c.span_id, c.is_remote, c.trace_flags, c.trace_state.to_header())
+                )
+                assert not span.is_recording()
+                assert current is span
+    finally:
+        random.setstate(state)
+    assert started[0] == started[1]
