@@ -188,3 +188,43 @@ def test_the_context_tracer_starts_the_spans_the_sdk_started(
     finally:
         random.setstate(state)
     assert started[0] == started[1]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["OTEL_TRACES_SAMPLER=parentbased_always_on", "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9"],
+)
+def test_with_an_exporter_or_a_sampler_a_part_records_spans_as_before(
+    setting: str, tmp_path: Path
+) -> None:
+    name, value = setting.split("=", 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update({name: value, "PYTHONPATH": str(ROOT)})
+    env["PINGTAI_CATALOG_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
+    code = (
+        "import json, sys\n"
+        "from opentelemetry import trace\n"
+        "from services.catalog.app import create_app\n"
+        "from libs.common.telemetry import records_spans\n"
+        "create_app()\n"
+        "print(json.dumps([records_spans(), type(trace.get_tracer_provider()).__module__,\n"
+        "    sorted(m for m in sys.modules if m in sys.argv[1:])]), file=sys.stderr)\n"
+    )
+    wanted = [
+        "opentelemetry.instrumentation.fastapi",
+        "opentelemetry.instrumentation.httpx",
+        "opentelemetry.instrumentation.sqlalchemy",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *wanted],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    recorded, provider_module, imported = json.loads(done.stderr.strip().splitlines()[-1])
+    assert recorded is True
+    assert provider_module == "libs.common.telemetry_sdk"
+    assert imported == wanted
