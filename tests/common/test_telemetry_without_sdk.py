@@ -101,22 +101,27 @@ with open(sys.argv[1], "w") as out:
 """
 
 
-@pytest.fixture(scope="module")
-def part_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """What the script saw, and the JSON lines it logged, in a process without OTEL_* settings."""
-    folder = tmp_path_factory.mktemp("parts")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["PYTHONPATH"] = str(ROOT)
-    result = folder / "result.json"
+def _run(code: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``code`` in a new interpreter, with ``env`` over this one's without its OTEL_* settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
-        [sys.executable, "-c", PART_PROCESS, str(result)],
-        cwd=folder,
-        env=env,
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env={**base, "PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def part_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What the script saw, and the JSON lines it logged, in a process without OTEL_* settings."""
+    folder = tmp_path_factory.mktemp("parts")
+    result = folder / "result.json"
+    done = _run(PART_PROCESS, str(result), cwd=folder, env={})
     seen: dict[str, Any] = json.loads(result.read_text())
     seen["log"] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return seen
@@ -198,9 +203,7 @@ def test_with_an_exporter_or_a_sampler_a_part_records_spans_as_before(
     setting: str, tmp_path: Path
 ) -> None:
     name, value = setting.split("=", 1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update({name: value, "PYTHONPATH": str(ROOT)})
-    env["PINGTAI_CATALOG_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
+    env = {name: value, "PINGTAI_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"}
     code = (
         "import json, sys\n"
         "from opentelemetry import trace\n"
@@ -215,15 +218,7 @@ def test_with_an_exporter_or_a_sampler_a_part_records_spans_as_before(
         "opentelemetry.instrumentation.httpx",
         "opentelemetry.instrumentation.sqlalchemy",
     ]
-    done = subprocess.run(
-        [sys.executable, "-c", code, *wanted],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run(code, *wanted, cwd=tmp_path, env=env)
     recorded, provider_module, imported = json.loads(done.stderr.strip().splitlines()[-1])
     assert recorded is True
     assert provider_module == "libs.common.telemetry_sdk"
