@@ -23,7 +23,9 @@ the long run's working set; a memory limit (``GOMEMLIMIT``) below it makes Go co
 pause, which shows here as CPU.
 
 A setting is ``NAME:VAR=VALUE,...`` with environment variables for nats-server (``GOGC``,
-``GOMEMLIMIT``) and ``encrypted`` for a store encrypted at rest (2 MB blocks). By default the one
+``GOMEMLIMIT``), ``encrypted`` for a store encrypted at rest (2 MB blocks) and ``interest`` for
+streams that keep an event only until every consumer acknowledged it, each with a mirror keeping
+every event (a layout tried in the seventh session, not the platform's). By default the one
 ``pingtai up`` uses against the two fixed budgets tried in the seventh session.
 """
 
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import nats
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -87,6 +89,7 @@ class Setting:
     name: str
     env: dict[str, str]
     encrypted: bool
+    interest: bool = False
     samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
     report: str = ""
 
@@ -94,14 +97,16 @@ class Setting:
     def parse(cls, text: str) -> Setting:
         name, _, rest = text.partition(":")
         env: dict[str, str] = {}
-        encrypted = False
+        encrypted = interest = False
         for item in filter(None, rest.split(",")):
             if item == "encrypted":
                 encrypted = True
+            elif item == "interest":
+                interest = True
             else:
                 key, _, value = item.partition("=")
                 env[key] = value
-        return cls(name=name, env=env, encrypted=encrypted)
+        return cls(name=name, env=env, encrypted=encrypted, interest=interest)
 
 
 def rss_mb(pid: int) -> float:
@@ -163,7 +168,14 @@ async def run(setting: Setting, folder: Path, args: argparse.Namespace) -> None:
     limits = StreamLimits(store_encrypted=setting.encrypted)
     for part, flow in MIX.items():
         config = stream_config(part=part, limits=limits)
+        if setting.interest:
+            config.retention = RetentionPolicy.INTEREST
         await js.add_stream(config)
+        if setting.interest:
+            archive = stream_config(part=part, limits=limits)
+            archive.name, archive.subjects = f"{config.name}_ARCHIVE", None
+            archive.mirror = StreamSource(name=str(config.name))
+            await js.add_stream(archive)
         for n in range(flow.consumers):
             durable = f"reader-{n}"
             await js.add_consumer(
@@ -234,7 +246,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=240.0, help="phase 1 (the soak's traffic)")
     parser.add_argument("--warmup", type=float, default=60.0, help="the window starts here")
     parser.add_argument("--sample-every", type=float, default=10.0)
-    parser.add_argument("--setting", action="append", help="NAME:VAR=VALUE,...[,encrypted]")
+    parser.add_argument(
+        "--setting", action="append", help="NAME:VAR=VALUE,...[,encrypted][,interest]"
+    )
     args = parser.parse_args()
     settings = [Setting.parse(text) for text in args.setting or DEFAULT_SETTINGS]
     total = args.seconds + AFTER_FILL_S + 40
