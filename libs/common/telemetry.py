@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import NonRecordingSpan, NoOpTracer, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -27,6 +28,7 @@ from libs.common.context import current_request_id
 if TYPE_CHECKING:
     import httpx
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.util.http import ExcludeList
     from opentelemetry.util.types import Attributes
 
 HTTP_REQUESTS = Counter(
@@ -234,10 +236,13 @@ def spans_wanted() -> bool:
     """Whether the environment asks for spans: an OTLP endpoint to export them to
     (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) or a sampler
     (``OTEL_TRACES_SAMPLER``)."""
+    return _exporting() or bool(os.environ.get("OTEL_TRACES_SAMPLER"))
+
+
+def _exporting() -> bool:
     return bool(
         os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or os.environ.get("OTEL_TRACES_SAMPLER")
     )
 
 
@@ -245,10 +250,18 @@ def configure_process_tracing(service_name: str) -> bool:
     """The process's tracing as the environment asks: OpenTelemetry's SDK
     (``configure_tracing``) when spans are wanted, else the trace context alone
     (``configure_trace_context``: the SDK and the instrumentations are never imported). Whether
-    spans may be recorded in this process (False: only the trace context, for good)."""
+    spans may be recorded now (False: a part built now is not instrumented; its requests keep
+    the trace context even if ``configure_tracing`` installs the SDK later, as tests do).
+
+    ``OTEL_SDK_DISABLED=true`` without an exporter or a sampler installs no tracer provider,
+    as the SDK's disabled provider gave: every tracer the API's no-op one (its span the current
+    one, no new ids), httpx requests carrying the current trace as it is."""
     if spans_wanted() or _tracing_configured:
         configure_tracing(service_name)
         return True
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        _carry_trace_context_on_httpx(client_spans=False)
+        return False
     configure_trace_context()
     return not _context_only()
 
@@ -257,7 +270,8 @@ def configure_tracing(service_name: str) -> TracerProvider:
     """Install the process's SDK tracer provider once; export over OTLP only when configured.
 
     In a process that began with the trace context alone (``configure_trace_context``, e.g. a
-    test process that built a part before), the SDK provider takes over from it."""
+    test process that built a part before), the SDK provider takes over from it: tracers start
+    its spans; a part built before stays uninstrumented, its requests in their trace context."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -270,18 +284,14 @@ def configure_tracing(service_name: str) -> TracerProvider:
         installed = context_only.successor
     if _tracing_configured and isinstance(installed, TracerProvider):
         return installed
-    exporting = bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    )
-    provider = telemetry_sdk.tracer_provider(service_name, exporting=exporting)
+    provider = telemetry_sdk.tracer_provider(service_name, exporting=_exporting())
     if context_only is not None:
         # The API installs one provider per process; tracers already handed out by the
         # context's provider start the successor's spans from now on.
         context_only.successor = provider
-        _stop_carrying_trace_context_on_httpx()
     else:
         trace.set_tracer_provider(provider)
+    _stop_carrying_trace_context_on_httpx()  # the instrumentation carries it from now on
     HTTPXClientInstrumentor().instrument()
     _tracing_configured = True
     return provider
@@ -409,16 +419,23 @@ class _ContextTracer(NoOpTracer):
 _httpx_sends: dict[str, Any] = {}
 
 
-def _carry_trace_context_on_httpx() -> None:
+def _carry_trace_context_on_httpx(*, client_spans: bool = True) -> None:
     """Every request an httpx transport sends over the network gets the headers OpenTelemetry's
     httpx instrumentation gave it while it recorded nothing: ``traceparent`` (the current
     trace, a client span id of its own), and baggage; an earlier ``traceparent`` replaced.
     Patched where the instrumentation patches (the transports' send methods), so every client
-    carries it, the parts' own and those libraries make (JWKS, webhooks)."""
+    carries it, the parts' own and those libraries make (JWKS, webhooks). Not inside
+    ``suppress_http_instrumentation()`` nor to the URLs ``OTEL_PYTHON_HTTPX_EXCLUDED_URLS`` (else
+    ``OTEL_PYTHON_EXCLUDED_URLS``) names, read now, as the instrumentation did. Without
+    ``client_spans``, the current trace as it is (the instrumentation's spans when the SDK was
+    disabled)."""
     import httpx
 
     if _httpx_sends:
         return
+    global _httpx_excluded_urls, _httpx_client_spans
+    _httpx_excluded_urls = _excluded_httpx_urls()
+    _httpx_client_spans = client_spans
     send_async = httpx.AsyncHTTPTransport.handle_async_request
     send = httpx.HTTPTransport.handle_request
 
@@ -445,8 +462,44 @@ def _stop_carrying_trace_context_on_httpx() -> None:
         httpx.HTTPTransport.handle_request = _httpx_sends.pop("send")  # type: ignore[method-assign]
 
 
+# Read by _carry_trace_context_on_httpx: the URLs that get no trace context, and whether a
+# request carries a client span id of its own (else the current span's).
+_httpx_excluded_urls: ExcludeList | None = None
+_httpx_client_spans = True
+
+
+def _excluded_httpx_urls() -> ExcludeList | None:
+    if not (
+        os.environ.get("OTEL_PYTHON_HTTPX_EXCLUDED_URLS")
+        or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS")
+    ):
+        return None  # the usual case: opentelemetry.util.http (and semconv) not even imported
+    from opentelemetry.util.http import get_excluded_urls
+
+    return get_excluded_urls("HTTPX")
+
+
+# suppress_instrumentation()'s key of older versions, which opentelemetry.instrumentation.utils
+# still honours.
+_SUPPRESS_INSTRUMENTATION_OLD_KEY = "suppress_instrumentation"
+
+
 def _inject_client_context(request: httpx.Request) -> None:
-    propagate.inject(request.headers, context=trace.set_span_in_context(_child_span()))
+    current = otel_context.get_current()
+    # What opentelemetry.instrumentation.utils.is_http_instrumentation_enabled reads, without
+    # importing that module (it imports wrapt).
+    if current and (
+        current.get(_SUPPRESS_HTTP_INSTRUMENTATION_KEY)
+        or current.get(_SUPPRESS_INSTRUMENTATION_KEY)
+        or current.get(_SUPPRESS_INSTRUMENTATION_OLD_KEY)
+    ):
+        return
+    excluded = _httpx_excluded_urls
+    if excluded is not None and excluded.url_disabled(str(request.url)):
+        return
+    if _httpx_client_spans:
+        current = trace.set_span_in_context(_child_span(current))
+    propagate.inject(request.headers, context=current)
 
 
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
@@ -463,7 +516,8 @@ class RequestTracing:
     ``trace_id`` and calls to other parts pass the trace on. That costs a few microseconds
     instead of the instrumentation's ~0.1 ms, which recorded nothing. In a process that never
     records a span (``configure_process_tracing``) both are the plain stack: the instrumentation
-    is not imported at all.
+    is not imported at all, and every request gets the context (even once ``configure_tracing``
+    installs the SDK later, as tests do: its spans then continue the request's trace).
     """
 
     def __init__(self, *, traced: ASGIApp, plain: ASGIApp, excluded_paths: frozenset[str]) -> None:
@@ -471,9 +525,10 @@ class RequestTracing:
         self.app = traced
         self.plain = plain
         self.excluded_paths = excluded_paths
+        self._instrumented = traced is not plain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or records_spans():
+        if scope["type"] != "http" or (self._instrumented and records_spans()):
             await self.app(scope, receive, send)
             return
         if scope["path"] in self.excluded_paths:

@@ -26,12 +26,29 @@ SPAN = "00f067aa0ba902b7"
 # httpx instrumentation sent it while nothing processed its spans.
 CLIENT_TRACEPARENT = re.compile(rf"00-{TRACE}-(?!{SPAN})[0-9a-f]{{16}}-00")
 
+# A local HTTP server recording the traceparent of each request to ``url`` in ``seen``.
+RECORDER = """
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+seen = []
+class Recorder(BaseHTTPRequestHandler):
+    def do_GET(self):
+        seen.append(self.headers.get("traceparent"))
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_port}/hook"
+"""
+
 # Every part built as its process builds it (create_app, configure_process on), then: an
 # outgoing httpx request of each kind inside a trace, an event's trace headers, a consumer's
 # span, and a request into a part carrying a traceparent (its access line on stdout).
 PART_PROCESS = f"""
-import asyncio, importlib, json, os, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import asyncio, importlib, json, os, sys
 
 import httpx
 from opentelemetry import context as otel_context, trace
@@ -45,23 +62,8 @@ apps = {{}}
 for part in PARTS:
     os.environ[part.env_prefix + "DATABASE_URL"] = f"sqlite+aiosqlite:///{{part.name}}.db"
     apps[part.name] = importlib.import_module(part.package + ".app").create_app(part.settings())
-otel = sorted(
-    m for m in sys.modules
-    if m.startswith(("opentelemetry.sdk", "opentelemetry.instrumentation"))
-)
 
-seen = []
-class Recorder(BaseHTTPRequestHandler):
-    def do_GET(self):
-        seen.append(self.headers.get("traceparent"))
-        self.send_response(204)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-url = f"http://127.0.0.1:{{server.server_port}}/"
-
+{RECORDER}
 async def async_call():
     async with httpx.AsyncClient() as client:
         await client.get(url)
@@ -89,6 +91,10 @@ async def into_catalog():
         return response.status_code
 
 status = asyncio.run(into_catalog())
+otel = sorted(
+    m for m in sys.modules
+    if m.startswith(("opentelemetry.sdk", "opentelemetry.instrumentation"))
+)
 with open(sys.argv[1], "w") as out:
     json.dump({{
         "otel": otel,
@@ -210,16 +216,132 @@ def test_with_an_exporter_or_a_sampler_a_part_records_spans_as_before(
         "from services.catalog.app import create_app\n"
         "from libs.common.telemetry import records_spans\n"
         "create_app()\n"
-        "print(json.dumps([records_spans(), type(trace.get_tracer_provider()).__module__,\n"
-        "    sorted(m for m in sys.modules if m in sys.argv[1:])]), file=sys.stderr)\n"
+        "with open(sys.argv[1], 'w') as out:\n"
+        "    json.dump([records_spans(), type(trace.get_tracer_provider()).__module__,\n"
+        "        sorted(m for m in sys.modules if m in sys.argv[2:])], out)\n"
     )
     wanted = [
         "opentelemetry.instrumentation.fastapi",
         "opentelemetry.instrumentation.httpx",
         "opentelemetry.instrumentation.sqlalchemy",
     ]
-    done = _run(code, *wanted, cwd=tmp_path, env=env)
-    recorded, provider_module, imported = json.loads(done.stderr.strip().splitlines()[-1])
+    result = tmp_path / "result.json"
+    _run(code, str(result), *wanted, cwd=tmp_path, env=env)
+    recorded, provider_module, imported = json.loads(result.read_text())
     assert recorded is True
     assert provider_module == "libs.common.telemetry_sdk"
     assert imported == wanted
+
+
+# A part built without the SDK (configure_process on, no OTEL_*), then the SDK installed with a
+# span processor, as the gateway's and the delivery tests' fixtures do: a request still continues
+# the caller's trace (its access line's trace_id, a span started while serving it).
+SDK_AFTER_PART = f"""
+import asyncio, json, sys
+
+import httpx
+from fastapi import APIRouter
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from libs.common import telemetry
+from services.catalog.app import create_app
+
+app = create_app()
+exporter = InMemorySpanExporter()
+telemetry.configure_tracing("t").add_span_processor(SimpleSpanProcessor(exporter))
+
+async def into_catalog():
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+        response = await client.get(
+            "/openapi.json", headers={{"traceparent": "00-{TRACE}-{SPAN}-01"}}
+        )
+        return response.status_code
+
+status = asyncio.run(into_catalog())
+with open(sys.argv[1], "w") as out:
+    json.dump({{"records": telemetry.records_spans(), "status": status}}, out)
+"""
+
+
+def test_a_part_built_without_the_sdk_keeps_the_trace_once_the_sdk_records(
+    tmp_path: Path,
+) -> None:
+    result = tmp_path / "result.json"
+    env = {"PINGTAI_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"}
+    done = _run(SDK_AFTER_PART, str(result), cwd=tmp_path, env=env)
+    assert json.loads(result.read_text()) == {"records": True, "status": 200}
+    log = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    access = [line for line in log if line.get("path") == "/openapi.json"]
+    assert len(access) == 1, log[-5:]
+    assert access[0]["trace_id"] == TRACE
+    assert access[0]["span_id"] != SPAN
+
+
+# configure_process_tracing as a part's process calls it, then one request to the recorder in a
+# trace, one inside suppress_http_instrumentation(), and a span of the process's tracer.
+HTTPX_PROCESS = f"""
+import json, sys
+
+import httpx
+from opentelemetry import context as otel_context, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from libs.common.telemetry import configure_process_tracing
+
+spans = configure_process_tracing("t")
+{RECORDER}
+span = SpanContext(0x{TRACE}, 0x{SPAN}, is_remote=False, trace_flags=TraceFlags(1))
+otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span)))
+with httpx.Client() as client:
+    client.get(url)
+otel = sorted(
+    m for m in sys.modules
+    if m.startswith(("opentelemetry.sdk", "opentelemetry.instrumentation"))
+)
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+with suppress_http_instrumentation(), httpx.Client() as client:
+    client.get(url)
+otel_context.attach(otel_context.Context())
+with trace.get_tracer("t").start_as_current_span("s") as started:
+    root_valid = started.get_span_context().is_valid
+server.shutdown()
+with open(sys.argv[1], "w") as out:
+    json.dump({{"spans": spans, "httpx": seen, "root_valid": root_valid, "otel": otel}}, out)
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "sent", "root_valid"),
+    [
+        ("", CLIENT_TRACEPARENT, True),
+        ("OTEL_PYTHON_HTTPX_EXCLUDED_URLS=/other,/hook", None, True),
+        ("OTEL_PYTHON_EXCLUDED_URLS=/hook", None, True),
+        ("OTEL_PYTHON_EXCLUDED_URLS=/other", CLIENT_TRACEPARENT, True),
+        # As the SDK's disabled provider gave: no-op tracers (no ids of their own), the current
+        # trace passed on as it is.
+        ("OTEL_SDK_DISABLED=true", re.compile(f"00-{TRACE}-{SPAN}-01"), False),
+    ],
+    ids=["default", "httpx-excluded", "excluded", "not-excluded", "sdk-disabled"],
+)
+def test_httpx_trace_context_honours_exclusions_suppression_and_a_disabled_sdk(
+    setting: str, sent: re.Pattern[str] | None, root_valid: bool, tmp_path: Path
+) -> None:
+    """What OpenTelemetry's httpx instrumentation honoured, without it: excluded URLs get no
+    ``traceparent``, nor any request inside ``suppress_http_instrumentation()``."""
+    env = dict([setting.split("=", 1)]) if setting else {}
+    result = tmp_path / "result.json"
+    _run(HTTPX_PROCESS, str(result), cwd=tmp_path, env=env)
+    seen = json.loads(result.read_text())
+    assert seen["spans"] is False
+    assert seen["otel"] == []
+    assert seen["root_valid"] is root_valid
+    first, suppressed = seen["httpx"]
+    assert suppressed is None
+    if sent is None:
+        assert first is None
+    else:
+        assert sent.fullmatch(first or ""), first
