@@ -155,9 +155,10 @@ def freeze_startup_heap() -> None:
 
 def _instrument(app: FastAPI, database: Database, *, configure_process: bool, spans: bool) -> None:
     """OpenTelemetry spans for requests (and SQL) while they are recorded; only the trace
-    context otherwise (``libs.common.telemetry.RequestTracing``). Without ``spans`` (the process
-    never records one) the instrumentations are not even imported (with the SDK, ≈ 3.5 MB a
-    part): the plain stack serves every request."""
+    context otherwise (``libs.common.telemetry.RequestTracing``). Without ``spans`` (no exporter
+    or sampler when the part was built) the instrumentations are not even imported (with the
+    SDK, ≈ 3.5 MB a part): the plain stack serves every request, with the request's trace
+    context, even if a test process installs the SDK later."""
     build_plain = app.build_middleware_stack
     if not spans:
 
